@@ -1,0 +1,109 @@
+"""PostgreSQL settings from the environment, and the start-up connection check."""
+
+import logging
+import time
+from urllib.parse import quote
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_int, env_str, env_url
+
+logger = logging.getLogger(__name__)
+
+POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
+
+
+def database_configured() -> bool:
+    return bool(env_str("DATABASE_URL") or env_str("DB_HOST"))
+
+
+def database_url_from_env() -> str:
+    url = env_url("DATABASE_URL", POSTGRES_SCHEMES)
+    if url:
+        return url
+    host = env_str("DB_HOST")
+    port = env_int("DB_PORT", 5432, minimum=1, maximum=65535)
+    user = quote(env_str("DB_USERNAME", "postgres"), safe="")
+    password = env_str("DB_PASSWORD")
+    name = quote(env_str("DB_NAME", "convoy"), safe="")
+    credentials = f"{user}:{quote(password, safe='')}" if password else user
+    return f"postgresql://{credentials}@{host}:{port}/{name}"
+
+
+def pool_options() -> dict:
+    """psycopg pool sizing: DB_POOL_SIZE kept open, DB_CONNECTION_LIMIT at most."""
+    pool_size = env_int("DB_POOL_SIZE", 10, minimum=1, maximum=1000)
+    limit = env_int("DB_CONNECTION_LIMIT", max(pool_size * 2, 20), minimum=1, maximum=10000)
+    if limit < pool_size:
+        raise ImproperlyConfigured(
+            f"DB_CONNECTION_LIMIT must be at least DB_POOL_SIZE ({pool_size}), got {limit}"
+        )
+    timeout = env_int("DB_POOL_TIMEOUT", 10, minimum=1, maximum=600)
+    return {"min_size": pool_size, "max_size": limit, "timeout": timeout}
+
+
+def database_settings(url: str) -> dict:
+    config = dj_database_url.parse(url, conn_health_checks=True)
+    config["ENGINE"] = "django.db.backends.postgresql"
+    config["CONN_MAX_AGE"] = 0  # the psycopg pool owns connection lifetime
+    config.setdefault("OPTIONS", {})["pool"] = pool_options()
+    return config
+
+
+def embedded_database_settings(socket_dir: str, port: int, user: str, name: str) -> dict:
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": user,
+        "PASSWORD": "",
+        "HOST": socket_dir,
+        "PORT": str(port),
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"pool": pool_options()},
+    }
+
+
+def retry_attempts() -> int:
+    return env_int("DB_RETRY_ATTEMPTS", 3, minimum=1, maximum=100)
+
+
+def wait_for_database(attempts: int | None = None, first_delay: float = 0.5) -> None:
+    """Connect once, retrying with exponential backoff; raise a one-line error at the end."""
+    from django.db import OperationalError, connection
+
+    attempts = attempts or retry_attempts()
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            connection.ensure_connection()
+            return
+        except OperationalError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if attempt == attempts:
+                raise DatabaseUnavailable(
+                    f"PostgreSQL at {describe_database()} is unreachable after {attempts} "
+                    f"attempt(s): {reason}"
+                ) from None
+            logger.warning(
+                "PostgreSQL unreachable (attempt %s of %s, retrying in %.1fs): %s",
+                attempt,
+                attempts,
+                delay,
+                reason,
+            )
+            connection.close()
+            time.sleep(delay)
+            delay *= 2
+
+
+def describe_database() -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}/{db.get('NAME')}"
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached at start-up."""

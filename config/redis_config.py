@@ -1,0 +1,51 @@
+"""Redis settings from the environment: one URL shared by the cache and the channel layer."""
+
+from urllib.parse import quote
+
+from config.env import env_int, env_str, env_url
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redis_configured() -> bool:
+    return bool(env_str("REDIS_URL") or env_str("REDIS_HOST"))
+
+
+def redis_url_from_env() -> str:
+    url = env_url("REDIS_URL", REDIS_SCHEMES)
+    if url:
+        return url
+    host = env_str("REDIS_HOST")
+    port = env_int("REDIS_PORT", 6379, minimum=1, maximum=65535)
+    db = env_int("REDIS_DB", 0, minimum=0, maximum=15)
+    password = env_str("REDIS_PASSWORD")
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}{host}:{port}/{db}"
+
+
+def embedded_redis_url(socket_file: str) -> str:
+    return f"unix://{socket_file}?db=0"
+
+
+def cache_settings(url: str, key_prefix: str) -> dict:
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": key_prefix,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 2,
+                "SOCKET_TIMEOUT": 2,
+            },
+        }
+    }
+
+
+def channel_layer_settings(url: str, prefix: str) -> dict:
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": url}], "prefix": prefix},
+        }
+    }

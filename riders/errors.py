@@ -1,0 +1,31 @@
+from config.errors import Conflict, NotFound, ValidationFailed
+
+
+class RiderNotFound(NotFound):
+    code = "rider_not_found"
+    default_message = "No rider matches."
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    default_message = "That username is taken."
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    default_message = "An account with that email already exists."
+
+
+class InvalidRiderData(ValidationFailed):
+    code = "invalid_rider"
+    default_message = "Some rider details are not valid."
+
+
+class WrongPassword(ValidationFailed):
+    code = "wrong_password"
+    default_message = "The current password is not correct."
+
+
+class WeakPassword(ValidationFailed):
+    code = "weak_password"
+    default_message = "The new password is too weak."

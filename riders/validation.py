@@ -1,0 +1,60 @@
+"""Normalising and checking what riders type into their profile."""
+
+import re
+import unicodedata
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from riders.models import DISPLAY_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
+
+USERNAME_MIN_LENGTH = 3
+# ASCII letters, digits, dot, dash and underscore only: a Cyrillic or Greek look-alike
+# letter can never pose as a Latin one, so two riders cannot hold names that look the same.
+_USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+
+
+def clean_username(raw: object) -> tuple[str | None, str | None]:
+    """Return (username, None) or (None, reason)."""
+    if not isinstance(raw, str):
+        return None, "Username must be text."
+    value = unicodedata.normalize("NFKC", raw).strip()
+    if not value:
+        return None, "Username is required."
+    if len(value) < USERNAME_MIN_LENGTH or len(value) > USERNAME_MAX_LENGTH:
+        return None, (
+            f"Username must be {USERNAME_MIN_LENGTH} to {USERNAME_MAX_LENGTH} characters long."
+        )
+    if not _USERNAME_PATTERN.match(value):
+        return None, (
+            "Username may contain only Latin letters, digits, '.', '-' and '_', "
+            "and must start and end with a letter or digit."
+        )
+    return value, None
+
+
+def clean_email(raw: object) -> tuple[str | None, str | None]:
+    if not isinstance(raw, str):
+        return None, "Email must be text."
+    value = raw.strip()
+    if not value:
+        return None, "Email is required."
+    if len(value) > 254:
+        return None, "Email must be at most 254 characters long."
+    try:
+        validate_email(value)
+    except ValidationError:
+        return None, "Enter a valid email address."
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}", None
+
+
+def clean_display_name(raw: object) -> tuple[str | None, str | None]:
+    if not isinstance(raw, str):
+        return None, "Display name must be text."
+    value = " ".join(unicodedata.normalize("NFKC", raw).split())
+    if len(value) > DISPLAY_NAME_MAX_LENGTH:
+        return None, f"Display name must be at most {DISPLAY_NAME_MAX_LENGTH} characters long."
+    if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in value):
+        return None, "Display name may not contain control characters."
+    return value, None

@@ -1,0 +1,55 @@
+from config.errors import Conflict, DomainError, NotFound, ValidationFailed
+
+
+class RoomNotFound(NotFound):
+    code = "room_not_found"
+    default_message = "No room has that code."
+
+
+class InvalidRoomCode(DomainError):
+    code = "invalid_room_code"
+    status = 400
+    default_message = "A room code is 6 letters and digits, without 0, O, 1 or I."
+
+
+class InvalidRoomData(ValidationFailed):
+    code = "invalid_room"
+    default_message = "Some room details are not valid."
+
+
+class RoomInactive(DomainError):
+    code = "room_inactive"
+    status = 422
+    default_message = "This ride has ended."
+
+
+class RoomFull(Conflict):
+    code = "room_full"
+    default_message = "This ride is full."
+
+
+class AlreadyInRoom(Conflict):
+    code = "already_in_room"
+    default_message = "You are already in this ride."
+
+
+class NotInRoom(Conflict):
+    code = "not_in_room"
+    default_message = "You are not in this ride."
+
+
+class NeverJoined(NotFound):
+    code = "never_joined"
+    default_message = "You have never been in this ride, so there is nothing to rejoin."
+
+
+class NotRoomLeader(DomainError):
+    code = "not_room_leader"
+    status = 403
+    default_message = "Only the rider who created this ride, or support staff, can do that."
+
+
+class CodeSpaceExhausted(DomainError):
+    code = "room_code_unavailable"
+    status = 503
+    default_message = "No free room code could be found; try again."

@@ -1,0 +1,120 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+# Six characters from 32 symbols that cannot be misread over a crackling intercom or on a
+# glance at a phone: no 0/O and no 1/I.
+ROOM_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+ROOM_CODE_LENGTH = 6
+ROOM_NAME_MAX_LENGTH = 80
+MIN_PARTICIPANTS = 2
+MAX_PARTICIPANTS = 50
+DEFAULT_MAX_PARTICIPANTS = 10
+
+
+class Room(models.Model):
+    """A group ride: riders join it with its code and talk while riding."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=ROOM_NAME_MAX_LENGTH)
+    code = models.CharField(max_length=ROOM_CODE_LENGTH)
+    # A rider's account deletion keeps the ride for the others.
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="created_rooms",
+    )
+    max_participants = models.PositiveSmallIntegerField(default=DEFAULT_MAX_PARTICIPANTS)
+    is_active = models.BooleanField(default=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Its index serves every join-by-code lookup.
+            models.UniqueConstraint(fields=["code"], name="room_code_unique"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    max_participants__gte=MIN_PARTICIPANTS,
+                    max_participants__lte=MAX_PARTICIPANTS,
+                ),
+                name="room_max_participants_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_active=True, deactivated_at__isnull=True)
+                | models.Q(is_active=False, deactivated_at__isnull=False),
+                name="room_deactivated_at_matches_flag",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(code__regex=r"^[A-HJ-NP-Z2-9]{6}$"),
+                name="room_code_format",
+            ),
+            models.CheckConstraint(condition=~models.Q(name=""), name="room_name_not_empty"),
+        ]
+        indexes = [
+            # "List active rooms", newest first, touches only live rows.
+            models.Index(
+                fields=["-created_at"],
+                condition=models.Q(is_active=True),
+                name="room_active_recent_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class RoomParticipant(models.Model):
+    """A rider's membership of a room; left rows stay for history and are reactivated on rejoin."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No single-column FK indexes: the (room, user) unique index and the (user, joined_at)
+    # index below lead with these columns and serve the same lookups.
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="participants", db_index=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="participations",
+        db_index=False,
+    )
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["joined_at"]
+        constraints = [
+            # One row per rider and room; its index also serves "is this rider in this room".
+            models.UniqueConstraint(fields=["room", "user"], name="participant_room_user_unique"),
+            # A rider talks in one room at a time: the database, not Python, guarantees it.
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(is_active=True),
+                name="participant_one_active_room_per_rider",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_active=True, left_at__isnull=True)
+                | models.Q(is_active=False, left_at__isnull=False),
+                name="participant_left_at_matches_flag",
+            ),
+        ]
+        indexes = [
+            # "Active participants of a room" in join order, and their count.
+            models.Index(
+                fields=["room", "joined_at"],
+                condition=models.Q(is_active=True),
+                name="participant_room_active_idx",
+            ),
+            # "Rooms of a rider", most recent first.
+            models.Index(fields=["user", "-joined_at"], name="participant_user_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id}"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SessionsRtConfig(AppConfig):
+    name = "sessions_rt"
+    verbose_name = "Real-time sessions"

@@ -1,0 +1,79 @@
+from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
+from django.db import models
+from django.utils import timezone
+from uuid6 import uuid7
+
+CLIENT_EVENT_ID_MAX_LENGTH = 64
+
+
+class EventType(models.TextChoices):
+    CONNECTED = "connected", "Connected"
+    DISCONNECTED = "disconnected", "Disconnected"
+    RECONNECTING = "reconnecting", "Reconnecting"
+    RECONNECTED = "reconnected", "Reconnected"
+    ICE_FAILED = "ice_failed", "ICE failed"
+    ICE_RESTART = "ice_restart", "ICE restart"
+    QUALITY_REPORT = "quality_report", "Quality report"
+    JOINED = "joined", "Joined room"
+    LEFT = "left", "Left room"
+    KICKED = "kicked", "Removed from room"
+    NETWORK_CHANGED = "network_changed", "Network changed"
+
+
+def new_log_id():
+    # UUIDv7 is time-ordered, so new rows append to the right edge of the primary key index.
+    return uuid7()
+
+
+class ConnectionLog(models.Model):
+    """One connection event reported by a rider's phone (or recorded by the server for it)."""
+
+    id = models.UUIDField(primary_key=True, default=new_log_id, editable=False)
+    # Erasing a rider erases their telemetry; a deleted room leaves its riders' logs in place.
+    # FK indexes are off: the composite (rider/room, time) indexes below lead with them.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="connection_logs",
+        db_index=False,
+    )
+    room = models.ForeignKey(
+        "rooms.Room",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="connection_logs",
+        db_index=False,
+    )
+    event_type = models.CharField(max_length=32, choices=EventType.choices)
+    metrics = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+    client_event_id = models.CharField(max_length=CLIENT_EVENT_ID_MAX_LENGTH, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [
+            # A phone re-sending a batch after a tunnel stores each event once.
+            models.UniqueConstraint(
+                fields=["user", "client_event_id"], name="log_client_event_unique_per_rider"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(event_type__in=EventType.values), name="log_event_type_known"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(client_event_id=""), name="log_client_event_id_not_empty"
+            ),
+        ]
+        indexes = [
+            # "Logs of a room by time" (support timeline, room statistics).
+            models.Index(fields=["room", "occurred_at"], name="log_room_time_idx"),
+            # "Logs of a rider by time" (rider statistics, the rider's page).
+            models.Index(fields=["user", "occurred_at"], name="log_user_time_idx"),
+            # Time-range scans and retention cleanup: tiny, since rows arrive roughly in time order.
+            BrinIndex(fields=["occurred_at"], name="log_occurred_brin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} by {self.user_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
