@@ -12,6 +12,10 @@ from config.env import env_int, env_str, env_url
 logger = logging.getLogger(__name__)
 
 POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
+# A server that does not answer fails a connection attempt after this long instead of the
+# operating system's minutes; a ``?connect_timeout=`` in DATABASE_URL overrides it.
+CONNECT_TIMEOUT_SECONDS = 5
+CREATE_DATABASE_HINT = "create it with `manage.py create_database`"
 
 
 def database_configured() -> bool:
@@ -28,6 +32,12 @@ def database_url_from_env() -> str:
     password = env_str("DB_PASSWORD")
     name = quote(env_str("DB_NAME", "convoy"), safe="")
     credentials = f"{user}:{quote(password, safe='')}" if password else user
+    if host.startswith("/"):
+        # A unix socket directory cannot sit in the host part of a URL (it may hold ':' and
+        # upper case, which URL parsing lowercases); libpq takes it as the host parameter.
+        return f"postgresql://{credentials}@:{port}/{name}?host={quote(host, safe='')}"
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
     return f"postgresql://{credentials}@{host}:{port}/{name}"
 
 
@@ -45,9 +55,17 @@ def pool_options() -> dict:
 
 def database_settings(url: str) -> dict:
     config = dj_database_url.parse(url, conn_health_checks=True)
+    if not config.get("NAME"):
+        raise ImproperlyConfigured(
+            "DATABASE_URL must name a database, as in postgresql://user@host:5432/convoy"
+        )
     config["ENGINE"] = "django.db.backends.postgresql"
     config["CONN_MAX_AGE"] = 0  # the psycopg pool owns connection lifetime
-    config.setdefault("OPTIONS", {})["pool"] = pool_options()
+    options = config.setdefault("OPTIONS", {})
+    if not config.get("HOST") and "host" in options:
+        config["HOST"] = str(options.pop("host"))
+    options.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+    options["pool"] = pool_options()
     return config
 
 
@@ -61,7 +79,7 @@ def embedded_database_settings(socket_dir: str, port: int, user: str, name: str)
         "PORT": str(port),
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"pool": pool_options()},
+        "OPTIONS": {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "pool": pool_options()},
     }
 
 
@@ -69,18 +87,57 @@ def retry_attempts() -> int:
     return env_int("DB_RETRY_ATTEMPTS", 3, minimum=1, maximum=100)
 
 
+def direct_connection_params(dbname: str | None = None) -> dict:
+    """Django's own connection parameters, for a psycopg connection that bypasses the pool."""
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+    if dbname is not None:
+        params["dbname"] = dbname
+    return params
+
+
+def probe_database() -> None:
+    """Open and close one direct connection; raise psycopg.OperationalError if it fails.
+
+    The pool is no probe: while the server is down it retries in the background, logs every
+    failure, and makes its caller wait its whole timeout before reporting only that it waited.
+    A direct connection fails within connect_timeout and says why.
+    """
+    import psycopg
+
+    with psycopg.connect(**direct_connection_params(), autocommit=True):
+        pass
+
+
+def connection_error_reason(exc: BaseException) -> str:
+    """The first line of a driver error: the one that says what went wrong."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
 def wait_for_database(attempts: int | None = None, first_delay: float = 0.5) -> None:
     """Connect once, retrying with exponential backoff; raise a one-line error at the end."""
+    import psycopg
     from django.db import OperationalError, connection
 
     attempts = attempts or retry_attempts()
     delay = first_delay
     for attempt in range(1, attempts + 1):
         try:
+            probe_database()
             connection.ensure_connection()
             return
-        except OperationalError as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except (psycopg.OperationalError, OperationalError) as exc:
+            reason = connection_error_reason(exc)
+            if database_missing(reason):
+                # Retrying cannot create it.
+                raise DatabaseUnavailable(
+                    f"PostgreSQL at {describe_database()} answers but the database does not "
+                    f"exist; {CREATE_DATABASE_HINT}"
+                ) from None
             if attempt == attempts:
                 raise DatabaseUnavailable(
                     f"PostgreSQL at {describe_database()} is unreachable after {attempts} "
@@ -96,6 +153,13 @@ def wait_for_database(attempts: int | None = None, first_delay: float = 0.5) -> 
             connection.close()
             time.sleep(delay)
             delay *= 2
+
+
+def database_missing(reason: str) -> bool:
+    """Whether a connection error says the configured database does not exist."""
+    from django.conf import settings
+
+    return f'database "{settings.DATABASES["default"]["NAME"]}" does not exist' in reason
 
 
 def describe_database() -> str:

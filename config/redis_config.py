@@ -1,6 +1,6 @@
 """Redis settings from the environment: one URL shared by the cache and the channel layer."""
 
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from config.env import env_int, env_str, env_url
 
@@ -19,8 +19,22 @@ def redis_url_from_env() -> str:
     port = env_int("REDIS_PORT", 6379, minimum=1, maximum=65535)
     db = env_int("REDIS_DB", 0, minimum=0, maximum=15)
     password = env_str("REDIS_PASSWORD")
+    if host.startswith("/"):
+        auth = f"&password={quote(password, safe='')}" if password else ""
+        return f"unix://{host}?db={db}{auth}"
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
     auth = f":{quote(password, safe='')}@" if password else ""
     return f"redis://{auth}{host}:{port}/{db}"
+
+
+def describe_redis(url: str) -> str:
+    """Where a Redis URL points, without its password."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    return f"{host}:{parts.port or 6379}{parts.path or '/0'}"
 
 
 def embedded_redis_url(socket_file: str) -> str:

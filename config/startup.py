@@ -1,6 +1,8 @@
 """Start-up for every entry point: load settings, or stop with one line saying what is wrong."""
 
+import asyncio
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -8,10 +10,14 @@ from django.core.exceptions import ImproperlyConfigured
 def load_settings_or_exit() -> None:
     from django.conf import settings
 
+    from config.database import retry_attempts
+
     try:
         settings.INSTALLED_APPS  # noqa: B018 - importing the settings validates the environment
+        # Read only when waiting for the database, yet a bad value must stop every command.
+        retry_attempts()
     except ImproperlyConfigured as exc:
-        sys.stderr.write(f"convoy: configuration error: {exc}\n")
+        sys.stderr.write(f"convoy: configuration error: {one_line(exc)}\n")
         raise SystemExit(2) from None
 
 
@@ -21,8 +27,13 @@ def wait_for_database_or_exit() -> None:
     try:
         wait_for_database()
     except DatabaseUnavailable as exc:
-        sys.stderr.write(f"convoy: {exc}\n")
+        sys.stderr.write(f"convoy: {one_line(exc)}\n")
         raise SystemExit(1) from None
+
+
+def one_line(exc: BaseException) -> str:
+    """A message folded onto one line, so log collectors keep it as one record."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def boot() -> None:
@@ -31,4 +42,25 @@ def boot() -> None:
 
     load_settings_or_exit()
     django.setup()
-    wait_for_database_or_exit()
+    _outside_event_loop(wait_for_database_or_exit)
+
+
+def _outside_event_loop(check) -> None:
+    """uvicorn workers import the app inside their event loop, where Django refuses blocking
+    database calls; run the check on a short-lived thread there (its connection closed after)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        check()
+        return
+
+    def check_and_close():
+        from django.db import connection
+
+        try:
+            check()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(check_and_close).result()

@@ -1,4 +1,4 @@
-from config.errors import Conflict, NotFound, ValidationFailed
+from config.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 
 class RiderNotFound(NotFound):
@@ -29,3 +29,9 @@ class WrongPassword(ValidationFailed):
 class WeakPassword(ValidationFailed):
     code = "weak_password"
     default_message = "The new password is too weak."
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+    status = 401
+    default_message = "That username or email and password do not match an active account."

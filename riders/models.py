@@ -68,3 +68,30 @@ class Rider(AbstractBaseUser, PermissionsMixin):
     @property
     def public_name(self) -> str:
         return self.display_name or self.username
+
+
+class AuthToken(models.Model):
+    """A per-device API token. Only its SHA-256 digest is stored; the rider's phone keeps the key."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(Rider, on_delete=models.CASCADE, related_name="auth_tokens")
+    # Unique digest: its index is the one lookup every authenticated request makes.
+    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    # The key's first characters, so a rider and support can tell devices apart safely.
+    key_prefix = models.CharField(max_length=12, editable=False)
+    device_name = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")),
+                name="token_expires_after_creation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}… ({self.device_name or 'device'})"

@@ -1,3 +1,4 @@
+import unicodedata
 from uuid import UUID
 
 from django.db.models import Prefetch
@@ -6,6 +7,7 @@ from django.db.models.functions import Lower
 from config.identifiers import parse_uuid
 from riders.errors import RiderNotFound
 from riders.models import Rider
+from riders.validation import has_forbidden_characters
 from rooms.models import RoomParticipant
 
 
@@ -24,12 +26,12 @@ def rider_get_by_username(*, username: str) -> Rider:
 
 
 def rider_find_by_username(*, username: str) -> Rider | None:
+    # Usernames are stored NFKC-normalised, so a full-width spelling finds its rider too.
+    key = _lookup_key(username, normalize=True)
+    if key is None:
+        return None
     # lower(username) = ... matches the case-insensitive unique index exactly.
-    return (
-        Rider.objects.alias(username_lower=Lower("username"))
-        .filter(username_lower=str(username).strip().lower())
-        .first()
-    )
+    return Rider.objects.alias(username_lower=Lower("username")).filter(username_lower=key).first()
 
 
 def rider_get_by_email(*, email: str) -> Rider:
@@ -40,11 +42,23 @@ def rider_get_by_email(*, email: str) -> Rider:
 
 
 def rider_find_by_email(*, email: str) -> Rider | None:
-    return (
-        Rider.objects.alias(email_lower=Lower("email"))
-        .filter(email_lower=str(email).strip().lower())
-        .first()
-    )
+    key = _lookup_key(email, normalize=False)
+    if key is None:
+        return None
+    return Rider.objects.alias(email_lower=Lower("email")).filter(email_lower=key).first()
+
+
+def _lookup_key(value: object, *, normalize: bool) -> str | None:
+    """The lower-cased form to look up, or None for what no rider can be called.
+
+    Not str(value): None must not find a rider called "none". NUL and lone surrogates cannot
+    even be sent to PostgreSQL.
+    """
+    if not isinstance(value, str) or has_forbidden_characters(value):
+        return None
+    if normalize:
+        value = unicodedata.normalize("NFKC", value)
+    return value.strip().lower() or None
 
 
 def rider_with_rooms(*, rider_id: UUID | str) -> Rider:

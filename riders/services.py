@@ -1,6 +1,9 @@
+from contextlib import contextmanager
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from config.integrity import violated_constraint
 from riders.errors import (
@@ -30,15 +33,18 @@ def rider_create(
     is_superuser: bool = False,
 ) -> Rider:
     """Register a rider. A password of None makes an account that cannot log in yet."""
-    values = _clean_profile(username=username, email=email, display_name=display_name)
+    values = _clean_profile(
+        username=username, email=email, display_name=display_name, partial=False
+    )
     rider = Rider(is_staff=is_staff, is_superuser=is_superuser, **values)
     if password is None:
         rider.set_unusable_password()
     else:
         _check_password_strength(password, rider, field="password")
         rider.set_password(password)
-    _raise_if_taken(rider)
-    _save_mapping_conflicts(rider, force_insert=True)
+    _raise_if_taken(username=rider.username, email=rider.email, owner=None)
+    with _conflicts_as_domain_errors():
+        rider.save(force_insert=True)
     return rider
 
 
@@ -49,18 +55,23 @@ def rider_update(
     email: str | None = None,
     display_name: str | None = None,
 ) -> Rider:
-    changes = _clean_profile(username=username, email=email, display_name=display_name)
-    for field, value in changes.items():
-        setattr(rider, field, value)
+    """Change what is given; the rider object changes only once the database has."""
+    changes = _clean_profile(
+        username=username, email=email, display_name=display_name, partial=True
+    )
     if not changes:
         return rider
-    _raise_if_taken(rider)
-    _save_mapping_conflicts(rider, update_fields=[*changes, "updated_at"])
+    _raise_if_taken(username=changes.get("username"), email=changes.get("email"), owner=rider)
+    changes["updated_at"] = timezone.now()
+    with _conflicts_as_domain_errors():
+        Rider.objects.filter(pk=rider.pk).update(**changes)
+    for field, value in changes.items():
+        setattr(rider, field, value)
     return rider
 
 
 def rider_change_password(*, rider: Rider, current_password: str, new_password: str) -> Rider:
-    if not isinstance(current_password, str) or not rider.check_password(current_password):
+    if not _is_encodable(current_password) or not rider.check_password(current_password):
         raise WrongPassword()
     _check_password_strength(new_password, rider, field="new_password")
     rider.set_password(new_password)
@@ -68,7 +79,8 @@ def rider_change_password(*, rider: Rider, current_password: str, new_password: 
     return rider
 
 
-def _clean_profile(**raw: object) -> dict:
+def _clean_profile(*, partial: bool, **raw: object) -> dict:
+    """Cleaned values by field; with ``partial``, a None means "leave unchanged"."""
     cleaners = {
         "username": clean_username,
         "email": clean_email,
@@ -76,7 +88,7 @@ def _clean_profile(**raw: object) -> dict:
     }
     values, errors = {}, {}
     for field, value in raw.items():
-        if value is None:
+        if value is None and partial:
             continue
         cleaned, problem = cleaners[field](value)
         if problem:
@@ -93,26 +105,44 @@ def _check_password_strength(password: object, rider: Rider, *, field: str) -> N
         raise WeakPassword(fields={field: ["A password is required."]})
     if len(password) > 256:
         raise WeakPassword(fields={field: ["A password must be at most 256 characters long."]})
+    if not _is_encodable(password):
+        raise WeakPassword(fields={field: ["A password may not contain unpaired surrogates."]})
     try:
         validate_password(password, user=rider)
     except ValidationError as exc:
         raise WeakPassword(fields={field: list(exc.messages)}) from None
 
 
-def _raise_if_taken(rider: Rider) -> None:
+def _is_encodable(text: object) -> bool:
+    # A lone surrogate (valid in JSON, not in UTF-8) makes every password hasher raise.
+    if not isinstance(text, str):
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _raise_if_taken(*, username: str | None, email: str | None, owner: Rider | None) -> None:
     """The friendly check; the unique indexes remain the guarantee when two requests race."""
-    holder = rider_find_by_username(username=rider.username)
-    if holder is not None and holder.pk != rider.pk:
-        raise UsernameTaken(fields={"username": ["That username is taken."]})
-    holder = rider_find_by_email(email=rider.email)
-    if holder is not None and holder.pk != rider.pk:
-        raise EmailTaken(fields={"email": ["An account with that email already exists."]})
+    owner_pk = owner.pk if owner is not None else None
+    if username is not None:
+        holder = rider_find_by_username(username=username)
+        if holder is not None and holder.pk != owner_pk:
+            raise UsernameTaken(fields={"username": [UsernameTaken.default_message]})
+    if email is not None:
+        holder = rider_find_by_email(email=email)
+        if holder is not None and holder.pk != owner_pk:
+            raise EmailTaken(fields={"email": [EmailTaken.default_message]})
 
 
-def _save_mapping_conflicts(rider: Rider, **save_kwargs) -> None:
+@contextmanager
+def _conflicts_as_domain_errors():
+    """A unique index that loses a race answers with the same error as the friendly check."""
     try:
         with transaction.atomic():
-            rider.save(**save_kwargs)
+            yield
     except IntegrityError as exc:
         conflict = _CONFLICT_BY_CONSTRAINT.get(violated_constraint(exc))
         if conflict is None:

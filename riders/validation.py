@@ -11,11 +11,16 @@ from riders.models import DISPLAY_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
 USERNAME_MIN_LENGTH = 3
 # ASCII letters, digits, dot, dash and underscore only: a Cyrillic or Greek look-alike
 # letter can never pose as a Latin one, so two riders cannot hold names that look the same.
-_USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_USERNAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+EMAIL_MAX_LENGTH = 254
+# Control and format characters hide text or reorder it; lone surrogates cannot be stored.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 
 
 def clean_username(raw: object) -> tuple[str | None, str | None]:
     """Return (username, None) or (None, reason)."""
+    if raw is None:
+        return None, "Username is required."
     if not isinstance(raw, str):
         return None, "Username must be text."
     value = unicodedata.normalize("NFKC", raw).strip()
@@ -25,7 +30,7 @@ def clean_username(raw: object) -> tuple[str | None, str | None]:
         return None, (
             f"Username must be {USERNAME_MIN_LENGTH} to {USERNAME_MAX_LENGTH} characters long."
         )
-    if not _USERNAME_PATTERN.match(value):
+    if not _USERNAME_PATTERN.fullmatch(value):
         return None, (
             "Username may contain only Latin letters, digits, '.', '-' and '_', "
             "and must start and end with a letter or digit."
@@ -34,19 +39,23 @@ def clean_username(raw: object) -> tuple[str | None, str | None]:
 
 
 def clean_email(raw: object) -> tuple[str | None, str | None]:
+    if raw is None:
+        return None, "Email is required."
     if not isinstance(raw, str):
         return None, "Email must be text."
     value = raw.strip()
     if not value:
         return None, "Email is required."
-    if len(value) > 254:
-        return None, "Email must be at most 254 characters long."
     try:
         validate_email(value)
     except ValidationError:
         return None, "Enter a valid email address."
     local, _, domain = value.rpartition("@")
-    return f"{local}@{domain.lower()}", None
+    # Lower-casing can lengthen an internationalised domain, so the limit applies after it.
+    value = f"{local}@{domain.lower()}"
+    if len(value) > EMAIL_MAX_LENGTH:
+        return None, f"Email must be at most {EMAIL_MAX_LENGTH} characters long."
+    return value, None
 
 
 def clean_display_name(raw: object) -> tuple[str | None, str | None]:
@@ -55,6 +64,10 @@ def clean_display_name(raw: object) -> tuple[str | None, str | None]:
     value = " ".join(unicodedata.normalize("NFKC", raw).split())
     if len(value) > DISPLAY_NAME_MAX_LENGTH:
         return None, f"Display name must be at most {DISPLAY_NAME_MAX_LENGTH} characters long."
-    if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in value):
+    if has_forbidden_characters(value):
         return None, "Display name may not contain control characters."
     return value, None
+
+
+def has_forbidden_characters(value: str) -> bool:
+    return any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in value)

@@ -53,3 +53,9 @@ class CodeSpaceExhausted(DomainError):
     code = "room_code_unavailable"
     status = 503
     default_message = "No free room code could be found; try again."
+
+
+class NotRoomMember(DomainError):
+    code = "not_room_member"
+    status = 403
+    default_message = "Only the riders of this ride can see inside it."

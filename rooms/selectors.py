@@ -1,23 +1,26 @@
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from rooms.errors import InvalidRoomCode, NotInRoom, RoomNotFound
+from rooms.errors import InvalidRoomCode, NotInRoom, NotRoomMember, RoomNotFound
 from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH, Room, RoomParticipant
 
 
 def normalize_room_code(code: object) -> str:
     """Riders type codes in any case and with stray spaces; anything else is malformed."""
-    if not isinstance(code, str):
-        raise InvalidRoomCode()
-    value = "".join(code.split()).upper()
-    if len(value) != ROOM_CODE_LENGTH or any(ch not in ROOM_CODE_ALPHABET for ch in value):
-        raise InvalidRoomCode(fields={"code": [InvalidRoomCode.default_message]})
-    return value
+    value = "".join(code.split()) if isinstance(code, str) else ""
+    # ASCII before upper(): the long s (U+017F) upper-cases to "S" and "ß" to "SS", so a foreign
+    # letter would otherwise turn into a valid code.
+    if value.isascii():
+        value = value.upper()
+        if len(value) == ROOM_CODE_LENGTH and all(ch in ROOM_CODE_ALPHABET for ch in value):
+            return value
+    raise InvalidRoomCode(fields={"code": [InvalidRoomCode.default_message]})
 
 
 def room_get_by_code(*, code: str) -> Room:
-    room = Room.objects.select_related("creator").filter(code=normalize_room_code(code)).first()
+    normalized = normalize_room_code(code)
+    room = Room.objects.select_related("creator").filter(code=normalized).first()
     if room is None:
-        raise RoomNotFound(f"No ride has the code {normalize_room_code(code)}.")
+        raise RoomNotFound(f"No ride has the code {normalized}.")
     return room
 
 
@@ -58,3 +61,43 @@ def participant_current_room(*, rider) -> Room | None:
         RoomParticipant.objects.filter(user=rider, is_active=True).select_related("room").first()
     )
     return participant.room if participant else None
+
+
+def room_list_visible() -> QuerySet[Room]:
+    """Rooms with their creator and live participant count, in one query."""
+    return (
+        Room.objects.select_related("creator")
+        .annotate(active_participants=Count("participants", filter=Q(participants__is_active=True)))
+        .order_by("-created_at", "id")
+    )
+
+
+def room_get_detail(*, code: str) -> Room:
+    """A room by code with ``active_participants`` annotated."""
+    normalized = normalize_room_code(code)
+    room = room_list_visible().filter(code=normalized).first()
+    if room is None:
+        raise RoomNotFound(f"No ride has the code {normalized}.")
+    return room
+
+
+def room_require_member(*, room: Room, viewer) -> None:
+    """Participants, past or present, and staff may look inside a room; nobody else."""
+    if viewer.is_staff:
+        return
+    if not RoomParticipant.objects.filter(room=room, user=viewer).exists():
+        raise NotRoomMember()
+
+
+def room_participants_for_viewer(*, room: Room, viewer) -> QuerySet[RoomParticipant]:
+    room_require_member(room=room, viewer=viewer)
+    return room_active_participants(room=room)
+
+
+def rider_memberships(*, rider) -> QuerySet[RoomParticipant]:
+    """Every room the rider has been in, most recently joined first."""
+    return (
+        RoomParticipant.objects.filter(user=rider)
+        .select_related("room")
+        .order_by("-joined_at", "id")
+    )

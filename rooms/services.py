@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from config.integrity import violated_constraint
 from riders.models import Rider
+from riders.validation import has_forbidden_characters
 from rooms.errors import (
     AlreadyInRoom,
     CodeSpaceExhausted,
@@ -78,7 +79,7 @@ def participant_join(*, rider: Rider, code: str) -> JoinOutcome:
     normalized = normalize_room_code(code)
     with transaction.atomic():
         _lock_rider(rider)
-        room = Room.objects.select_for_update().filter(code=normalized).first()
+        room = Room.objects.select_for_update(no_key=True).filter(code=normalized).first()
         if room is None:
             raise RoomNotFound(f"No ride has the code {normalized}.")
         existing = RoomParticipant.objects.filter(room=room, user=rider).first()
@@ -153,8 +154,10 @@ def _activate_membership(
 
 
 def _leave_current_room(*, rider: Rider, except_room: Room) -> Room | None:
+    # of=("self",): lock the membership only. Locking the joined room row too would take a
+    # second room lock out of order, and two riders swapping rooms would deadlock.
     current = (
-        RoomParticipant.objects.select_for_update()
+        RoomParticipant.objects.select_for_update(of=("self",))
         .filter(user=rider, is_active=True)
         .exclude(room=except_room)
         .select_related("room")
@@ -190,11 +193,13 @@ def _insert_with_unique_code(*, creator: Rider, name: str, capacity: int) -> Roo
 def _lock_rider(rider: Rider) -> None:
     # Every membership change locks the rider first, then the room: one order, no deadlocks,
     # and a rider's two simultaneous joins run one after the other.
-    Rider.objects.select_for_update().filter(pk=rider.pk).values_list("pk", flat=True).first()
+    # FOR NO KEY UPDATE serialises membership changes yet lets other tables insert rows that
+    # merely reference the rider or the room.
+    Rider.objects.select_for_update(no_key=True).filter(pk=rider.pk).exists()
 
 
 def _lock_room(room_id) -> Room:
-    room = Room.objects.select_for_update().filter(pk=room_id).first()
+    room = Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
     if room is None:
         raise RoomNotFound()
     return room
@@ -213,6 +218,9 @@ def _clean_room_name(name: object) -> str:
         raise InvalidRoomData(
             fields={"name": [f"A ride name is at most {ROOM_NAME_MAX_LENGTH} characters long."]}
         )
+    # NUL and lone surrogates cannot be stored; other control characters garble the name.
+    if has_forbidden_characters(clean):
+        raise InvalidRoomData(fields={"name": ["A ride name may not contain control characters."]})
     return clean
 
 

@@ -90,7 +90,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "riders.Rider"
 # Usernames are unique case-insensitively through an expression index (see Rider.Meta), which
 # is stronger than the plain unique column this check looks for.
-SILENCED_SYSTEM_CHECKS = ["auth.E003"]
+SILENCED_SYSTEM_CHECKS = ["auth.E003", "auth.W004"]
+AUTHENTICATION_BACKENDS = ["riders.backends.UsernameOrEmailBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -107,12 +108,52 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+AUTH_TOKEN_TTL_DAYS = env_int("AUTH_TOKEN_TTL_DAYS", 90, minimum=1, maximum=3650)
+
 # --- Telemetry ----------------------------------------------------------------------------
 TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 30, minimum=1, maximum=3650)
 # How far ahead of the server clock a phone's occurred_at may be before it is refused.
 TELEMETRY_MAX_CLOCK_SKEW_SECONDS = env_int(
     "TELEMETRY_MAX_CLOCK_SKEW_SECONDS", 300, minimum=0, maximum=86400
 )
+
+# --- REST API -----------------------------------------------------------------------------
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576, minimum=1024, maximum=104_857_600)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+API_THROTTLE_RATES = {
+    "rider": env_str("THROTTLE_RIDER_RATE", "1200/min"),
+    "credentials_ip": env_str("THROTTLE_CREDENTIALS_IP_RATE", "30/min"),
+    "credentials_account": env_str("THROTTLE_CREDENTIALS_ACCOUNT_RATE", "10/min"),
+}
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["riders.api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.throttles.RiderRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.PagePagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api.exceptions.api_exception_handler",
+    "PAGE_SIZE": 50,
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0, maximum=10),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Convoy API",
+    "DESCRIPTION": (
+        "The API of Convoy, group voice for motorcycle riders: accounts, rides (rooms), "
+        "joining and leaving, telemetry upload and statistics. Errors share one shape: "
+        '{"error": {"code": "room_full", "message": "...", "fields": {...}}}.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI is served from this host's static files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- Internationalisation, static files ---------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -1,0 +1,89 @@
+"""One error shape for the whole API: {"error": {"code", "message", "fields"?}}.
+
+Domain errors raised by services map here, in one place, to their status; DRF's own
+exceptions (parse errors, authentication, throttling ...) are reshaped the same way.
+"""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.errors import DomainError
+
+_MESSAGES = {
+    exceptions.ParseError: ("malformed_request", "The request body is not valid JSON."),
+    exceptions.NotAuthenticated: ("not_authenticated", "Log in to do this."),
+    exceptions.AuthenticationFailed: ("authentication_failed", "The token is invalid or expired."),
+    exceptions.PermissionDenied: ("forbidden", "You are not allowed to do this."),
+    exceptions.NotFound: ("not_found", "Not found."),
+    exceptions.MethodNotAllowed: ("method_not_allowed", "This method is not allowed here."),
+    exceptions.NotAcceptable: ("not_acceptable", "Only application/json responses are offered."),
+    exceptions.UnsupportedMediaType: (
+        "unsupported_media_type",
+        "Send the request body as application/json.",
+    ),
+    exceptions.Throttled: ("rate_limited", "Too many requests; slow down."),
+}
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response({"error": exc.as_dict()}, status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    response.data = {"error": _describe(exc, response)}
+    return response
+
+
+def _describe(exc, response) -> dict:
+    if isinstance(exc, exceptions.ValidationError):
+        return {
+            "code": "invalid_request",
+            "message": "Some fields are missing or malformed.",
+            "fields": _fields(exc.detail),
+        }
+    if isinstance(exc, Http404):
+        return {"code": "not_found", "message": "Not found."}
+    if isinstance(exc, DjangoPermissionDenied):
+        return {"code": "forbidden", "message": "You are not allowed to do this."}
+    for kind, (code, message) in _MESSAGES.items():
+        if isinstance(exc, kind):
+            body = {"code": code, "message": message}
+            if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+                body["retry_after_seconds"] = int(exc.wait + 0.999)
+            if isinstance(exc, exceptions.ParseError) and exc.detail:
+                body["message"] = f"{message} ({exc.detail})"
+            return body
+    detail = getattr(exc, "detail", None)
+    return {
+        "code": getattr(exc, "default_code", "error"),
+        "message": str(detail) if detail else "The request failed.",
+    }
+
+
+def _fields(detail) -> dict:
+    if isinstance(detail, dict):
+        return {key: _messages(value) for key, value in detail.items()}
+    return {"non_field_errors": _messages(detail)}
+
+
+def _messages(value):
+    if isinstance(value, dict):
+        return {key: _messages(item) for key, item in value.items()}
+    if isinstance(value, list):
+        if all(not isinstance(item, dict | list) for item in value):
+            return [str(item) for item in value]
+        return [_messages(item) for item in value]
+    return [str(value)]

@@ -1,0 +1,38 @@
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import permissions, viewsets
+
+from config.api.serializers import ErrorSerializer
+
+
+class ConvoyViewSet(viewsets.GenericViewSet):
+    """Base of every API viewset: authenticated by default, so no endpoint can forget it.
+
+    Views stay thin: validate input with a serializer, call one service or selector,
+    serialize the result. Domain errors travel up to the one exception handler.
+    """
+
+    permission_classes = [permissions.IsAuthenticated]
+
+
+def error_responses(*statuses: int) -> dict:
+    """OpenAPI entries for the error shape at the given statuses."""
+    descriptions = {
+        400: "Malformed request: bad JSON, wrong types, missing or unknown fields.",
+        401: "Missing, invalid or expired token.",
+        403: "Not allowed for this rider.",
+        404: "Not found.",
+        409: "Conflicts with the current state.",
+        413: "Request body too large.",
+        422: "Breaks a rule of Convoy.",
+        429: "Rate limited; see Retry-After.",
+    }
+    return {
+        status: OpenApiResponse(response=ErrorSerializer, description=descriptions[status])
+        for status in statuses
+    }
+
+
+def validated(serializer_class, request, **kwargs) -> dict:
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

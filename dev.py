@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Convoy's two commands for a machine with nothing but Python 3.11+.
+
+    python3 dev.py run    set up, migrate, load the demo and serve HTTP + WebSocket
+    python3 dev.py test   set up and run the whole test suite (extra args go to pytest)
+
+Each run creates the virtual environment in .venv if missing and installs the pinned
+requirements only when requirements/dev.txt has changed since the last install.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+REQUIREMENTS = ROOT / "requirements" / "dev.txt"
+STAMP = VENV / ".requirements.sha256"
+
+
+def ensure_environment() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python3 is there
+        sys.exit("convoy: Python 3.11 or newer is required")
+    if not PYTHON.exists():
+        print("convoy: creating the virtual environment in .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    print("convoy: installing the pinned requirements", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    _run([*pip, "uv"])
+    _run(
+        [
+            str(VENV / "bin" / "uv"),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(PYTHON),
+            "-r",
+            str(REQUIREMENTS),
+        ]
+    )
+    STAMP.write_text(wanted)
+
+
+def manage(*args: str) -> None:
+    _run([str(PYTHON), "manage.py", *args])
+
+
+def run(_: list[str]) -> int:
+    manage("migrate", "--noinput")
+    manage("collectstatic", "--noinput", "--verbosity", "0")
+    manage("seed_demo")
+    os.execv(str(PYTHON), [str(PYTHON), "manage.py", "serve"])
+    return 0
+
+
+def test(pytest_args: list[str]) -> int:
+    return subprocess.call([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT)
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, cwd=ROOT, check=False)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+COMMANDS = {"run": run, "test": test}
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.stderr.write(f"usage: python3 dev.py {{{'|'.join(COMMANDS)}}} [args]\n")
+        return 2
+    ensure_environment()
+    return COMMANDS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+from django.contrib.auth.backends import ModelBackend
+
+from riders.selectors import rider_find_by_email, rider_find_by_username
+
+
+class UsernameOrEmailBackend(ModelBackend):
+    """Riders log in with their username or their email, in any letter case."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if not isinstance(username, str) or not isinstance(password, str) or not username:
+            return None
+        if "@" in username:
+            rider = rider_find_by_email(email=username)
+        else:
+            rider = rider_find_by_username(username=username)
+        if rider is None:
+            # Hash anyway so a missing account takes as long as a wrong password.
+            self.user_model().set_password(password)
+            return None
+        if rider.check_password(password) and self.user_can_authenticate(rider):
+            return rider
+        return None

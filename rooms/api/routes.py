@@ -1,0 +1,5 @@
+from rooms.api.views import RoomViewSet
+
+
+def register_routes(router) -> None:
+    router.register("rooms", RoomViewSet, basename="rooms")

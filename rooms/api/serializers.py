@@ -1,0 +1,65 @@
+from rest_framework import serializers
+
+from config.api.serializers import StrictSerializer
+from riders.api.serializers import PublicRiderSerializer
+from rooms.models import Room, RoomParticipant
+
+
+class RoomSerializer(serializers.ModelSerializer):
+    """A ride as every rider sees it; ``active_participants`` is annotated by the selector."""
+
+    creator = PublicRiderSerializer(read_only=True)
+    active_participants = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Room
+        fields = [
+            "id",
+            "code",
+            "name",
+            "creator",
+            "max_participants",
+            "active_participants",
+            "is_active",
+            "deactivated_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ParticipantSerializer(serializers.ModelSerializer):
+    rider = PublicRiderSerializer(source="user", read_only=True)
+
+    class Meta:
+        model = RoomParticipant
+        fields = ["rider", "joined_at", "left_at", "is_active"]
+        read_only_fields = fields
+
+
+class RoomSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Room
+        fields = ["id", "code", "name", "is_active", "max_participants"]
+        read_only_fields = fields
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    """One of the rider's own rooms, with their membership in it."""
+
+    room = RoomSummarySerializer(read_only=True)
+
+    class Meta:
+        model = RoomParticipant
+        fields = ["room", "joined_at", "left_at", "is_active"]
+        read_only_fields = fields
+
+
+class JoinResultSerializer(serializers.Serializer):
+    participant = ParticipantSerializer()
+    room = RoomSerializer()
+    left_room_code = serializers.CharField(allow_null=True)
+
+
+class RoomCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=1000, trim_whitespace=False)
+    max_participants = serializers.IntegerField(required=False, min_value=-(2**31), max_value=2**31)

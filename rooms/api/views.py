@@ -1,0 +1,138 @@
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.api.views import ConvoyViewSet, error_responses, validated
+from riders.selectors import rider_get
+from rooms import services
+from rooms.api.filters import RoomFilter
+from rooms.api.serializers import (
+    JoinResultSerializer,
+    ParticipantSerializer,
+    RoomCreateSerializer,
+    RoomSerializer,
+)
+from rooms.selectors import (
+    room_get_by_code,
+    room_get_detail,
+    room_list_visible,
+    room_participants_for_viewer,
+    room_require_member,
+)
+from telemetry.api.serializers import StatsQuerySerializer, StatsSerializer
+from telemetry.api.views import stats_payload
+
+
+class RoomViewSet(ConvoyViewSet):
+    """Rides: open one, find it by code, join, leave, rejoin, end it, see who is in it."""
+
+    lookup_field = "code"
+    lookup_value_regex = "[^/]+"
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = RoomFilter
+    serializer_class = RoomSerializer
+
+    def get_queryset(self):
+        return room_list_visible()
+
+    @extend_schema(responses={200: RoomSerializer(many=True), **error_responses(400, 401)})
+    def list(self, request):
+        rooms = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(rooms)
+        return self.get_paginated_response(RoomSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=RoomCreateSerializer,
+        responses={201: RoomSerializer, **error_responses(400, 401, 422)},
+    )
+    def create(self, request):
+        data = validated(RoomCreateSerializer, request)
+        room = services.room_create(creator=request.user, **data)
+        return Response(
+            RoomSerializer(room_get_detail(code=room.code)).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(responses={200: RoomSerializer, **error_responses(400, 401, 404)})
+    def retrieve(self, request, code=None):
+        return Response(RoomSerializer(room_get_detail(code=code)).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: JoinResultSerializer, **error_responses(400, 401, 404, 409, 422)},
+    )
+    @action(detail=True, methods=["post"])
+    def join(self, request, code=None):
+        outcome = services.participant_join(rider=request.user, code=code)
+        return Response(_join_result(outcome))
+
+    @extend_schema(
+        request=None,
+        responses={200: JoinResultSerializer, **error_responses(400, 401, 404, 409, 422)},
+    )
+    @action(detail=True, methods=["post"])
+    def rejoin(self, request, code=None):
+        outcome = services.participant_rejoin(rider=request.user, room=room_get_by_code(code=code))
+        return Response(_join_result(outcome))
+
+    @extend_schema(
+        request=None, responses={200: ParticipantSerializer, **error_responses(400, 401, 404, 409)}
+    )
+    @action(detail=True, methods=["post"])
+    def leave(self, request, code=None):
+        participant = services.participant_leave(
+            rider=request.user, room=room_get_by_code(code=code)
+        )
+        return Response(ParticipantSerializer(participant).data)
+
+    @extend_schema(
+        request=None, responses={200: RoomSerializer, **error_responses(400, 401, 403, 404, 422)}
+    )
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request, code=None):
+        room = services.room_deactivate(room=room_get_by_code(code=code), actor=request.user)
+        return Response(RoomSerializer(room_get_detail(code=room.code)).data)
+
+    @extend_schema(
+        responses={200: ParticipantSerializer(many=True), **error_responses(400, 401, 403, 404)}
+    )
+    @action(detail=True, methods=["get"])
+    def participants(self, request, code=None):
+        room = room_get_by_code(code=code)
+        page = self.paginate_queryset(room_participants_for_viewer(room=room, viewer=request.user))
+        return self.get_paginated_response(ParticipantSerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={204: None, **error_responses(400, 401, 403, 404, 409)})
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"participants/(?P<rider_id>[^/]+)",
+        url_name="remove-participant",
+    )
+    def remove_participant(self, request, code=None, rider_id=None):
+        services.participant_remove(
+            room=room_get_by_code(code=code),
+            rider=rider_get(rider_id=rider_id),
+            actor=request.user,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        parameters=[StatsQuerySerializer],
+        responses={200: StatsSerializer, **error_responses(400, 401, 403, 404, 422)},
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request, code=None):
+        room = room_get_by_code(code=code)
+        room_require_member(room=room, viewer=request.user)
+        return Response(stats_payload(request, room=room))
+
+
+def _join_result(outcome) -> dict:
+    room = room_get_detail(code=outcome.participant.room.code)
+    return {
+        "participant": ParticipantSerializer(outcome.participant).data,
+        "room": RoomSerializer(room).data,
+        "left_room_code": outcome.left_room.code if outcome.left_room else None,
+    }

@@ -1,0 +1,89 @@
+"""Delete connection logs past their retention, in batches, with progress on a terminal."""
+
+import re
+import time
+from datetime import UTC, timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from config.errors import DomainError
+from telemetry.services import CleanupResult, connection_log_cleanup
+
+_AGE = re.compile(r"(\d{1,9})([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+MAX_AGE = timedelta(days=36_500)
+
+
+def parse_age(text: str) -> timedelta:
+    """'30d', '12h' or '90m' as a timedelta; anything else is a CommandError."""
+    match = _AGE.fullmatch(text.strip().lower()) if isinstance(text, str) else None
+    if match is None:
+        raise CommandError(
+            f"--older-than must be a whole number followed by d, h or m (e.g. 30d), got {text!r}."
+        )
+    age = timedelta(**{_UNITS[match[2]]: int(match[1])})
+    if not timedelta(0) < age <= MAX_AGE:
+        raise CommandError(
+            f"--older-than must be more than zero and at most {MAX_AGE.days} days, got {text!r}."
+        )
+    return age
+
+
+class Command(BaseCommand):
+    help = "Delete connection logs older than a given age (default: TELEMETRY_RETENTION_DAYS)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--older-than",
+            metavar="AGE",
+            help="Age such as 30d, 12h or 90m (days, hours, minutes). "
+            "Default: TELEMETRY_RETENTION_DAYS days.",
+        )
+        parser.add_argument("--batch-size", type=int, default=5000, metavar="N")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
+        )
+
+    def handle(self, *args, older_than, batch_size, dry_run, **options):
+        if older_than is None:
+            older_than = f"{settings.TELEMETRY_RETENTION_DAYS}d"
+        age = parse_age(older_than)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise CommandError(
+                f"--batch-size must be a whole number of at least 1, got {batch_size!r}."
+            )
+        show_progress = self.stdout.isatty() and not dry_run
+        started = time.monotonic()
+        try:
+            result = connection_log_cleanup(
+                older_than=age,
+                batch_size=batch_size,
+                dry_run=dry_run,
+                progress=self._show_progress if show_progress else None,
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
+        if show_progress and result.batches:
+            self.stdout.write("")
+        self.stdout.write(_summary(result, seconds=time.monotonic() - started))
+
+    def _show_progress(self, done: int, total: int) -> None:
+        percent = done * 100 // total if total else 100
+        self.stdout.write(f"\rdeleted {done:,}/{total:,} ({percent}%)", ending="")
+        self.stdout.flush()
+
+
+def _summary(result: CleanupResult, *, seconds: float) -> str:
+    logs = "connection log" if result.count == 1 else "connection logs"
+    batches = "batch" if result.batches == 1 else "batches"
+    cutoff = result.cutoff.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if result.dry_run:
+        return (
+            f"Would delete {result.count:,} {logs} older than {cutoff} "
+            f"in {result.batches} {batches} (dry run: nothing deleted)."
+        )
+    return (
+        f"Deleted {result.count:,} {logs} older than {cutoff} "
+        f"in {result.batches} {batches} ({seconds:.1f} s)."
+    )

@@ -1,0 +1,54 @@
+"""Running manage.py in a child process, the way an operator runs it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# Where a child process would otherwise look for its servers and settings.
+CONFIGURATION_PREFIXES = ("DATABASE_URL", "DB_", "REDIS_", "LOG_LEVEL")
+
+CLOSED_DATABASE_URL = "postgresql://postgres@127.0.0.1:1/convoy"
+CLOSED_REDIS_URL = "redis://127.0.0.1:1/0"
+
+
+def run_manage(
+    *args: str, env: dict[str, str] | None = None, isolate: bool = False, timeout: float = 30
+) -> subprocess.CompletedProcess:
+    """Run manage.py in a child process, as an operator would.
+
+    The child inherits this process's environment: with DATABASE_URL and REDIS_URL set it
+    reaches the same servers, without them it attaches to the same embedded ones. ``isolate``
+    drops every database, Redis and logging variable first, so only ``env`` configures it.
+    """
+    child_env = {
+        name: value
+        for name, value in os.environ.items()
+        if not (isolate and name.startswith(CONFIGURATION_PREFIXES))
+    }
+    child_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_ROOT,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def database_url_for(name: str) -> str:
+    """A DATABASE_URL for the named database on the server the tests use."""
+    db = settings.DATABASES["default"]
+    user = quote(db["USER"] or "postgres", safe="")
+    credentials = f"{user}:{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else user
+    host, port = db["HOST"] or "localhost", db["PORT"] or 5432
+    if host.startswith("/"):  # the embedded server's socket directory
+        return f"postgresql://{credentials}@:{port}/{quote(name)}?host={quote(host, safe='')}"
+    return f"postgresql://{credentials}@{host}:{port}/{quote(name)}"

@@ -1,0 +1,169 @@
+"""Races on a real PostgreSQL: row locks and indexes, not Python, keep the invariants.
+
+Every worker thread opens its own pooled connection and closes it when done, so the pool
+(DB_CONNECTION_LIMIT, 20 by default) keeps serving the others.
+"""
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import pytest
+from django.db import connection
+
+from riders.errors import EmailTaken, UsernameTaken
+from riders.models import Rider
+from riders.services import rider_create
+from rooms.errors import RoomFull, RoomInactive
+from rooms.models import Room, RoomParticipant
+from rooms.services import JoinOutcome, participant_join, room_create, room_deactivate
+from tests.riders.factories import RiderFactory
+from tests.rooms.factories import RoomFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THREAD_TIMEOUT_SECONDS = 60
+
+
+def _race(work: Sequence[Callable[[], object]]) -> list[object]:
+    """Run every callable in its own thread, all released at once; return results or errors."""
+    barrier = threading.Barrier(len(work))
+    results: list[object] = [None] * len(work)
+
+    def run(index: int, task: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout=THREAD_TIMEOUT_SECONDS)
+            results[index] = task()
+        except Exception as exc:
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=(index, task), daemon=True)
+        for index, task in enumerate(work)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=THREAD_TIMEOUT_SECONDS)
+    assert not any(thread.is_alive() for thread in threads), "a worker thread hung"
+    return results
+
+
+def _riders(count: int, prefix: str) -> list[Rider]:
+    return Rider.objects.bulk_create(
+        Rider(username=f"{prefix}{n:03d}", email=f"{prefix}{n:03d}@example.com", password="!")
+        for n in range(count)
+    )
+
+
+def _kinds(results: list[object]) -> Counter:
+    return Counter(type(result).__name__ for result in results)
+
+
+def _join(rider: Rider, code: str) -> Callable[[], JoinOutcome]:
+    return lambda: participant_join(rider=rider, code=code)
+
+
+def test_two_hundred_riders_racing_for_ten_places():
+    room = RoomFactory(max_participants=10)
+    riders = _riders(200, "racer")
+
+    results = _race([_join(rider, room.code) for rider in riders])
+
+    assert _kinds(results) == {"JoinOutcome": 10, "RoomFull": 190}
+    assert RoomParticipant.objects.filter(room=room, is_active=True).count() == 10
+    assert RoomParticipant.objects.filter(room=room).count() == 10
+    # Each winner saw the count its own join produced: the joins ran one after another.
+    counts = sorted(r.active_count for r in results if isinstance(r, JoinOutcome))
+    assert counts == list(range(1, 11))
+    assert all(r.extra == {"capacity": 10} for r in results if isinstance(r, RoomFull))
+
+
+@pytest.mark.parametrize("repetition", range(5))
+def test_a_rider_joining_two_rooms_at_once_ends_up_in_exactly_one(repetition):
+    riders = _riders(20, f"twin{repetition}x")
+    start, left, right = (RoomFactory(max_participants=50) for _ in range(3))
+    for rider in riders:
+        participant_join(rider=rider, code=start.code)
+
+    results = _race([_join(rider, room.code) for rider in riders for room in (left, right)])
+
+    assert _kinds(results) == {"JoinOutcome": 40}
+    active = Counter(
+        RoomParticipant.objects.filter(is_active=True).values_list("user_id", flat=True)
+    )
+    assert active == Counter({rider.pk: 1 for rider in riders})
+    assert not RoomParticipant.objects.filter(room=start, is_active=True).exists()
+    # Per rider, one join moved them out of the start room and the other out of the first.
+    for rider_index in range(len(riders)):
+        pair = results[2 * rider_index : 2 * rider_index + 2]
+        assert sorted(outcome.left_room.pk == start.pk for outcome in pair) == [False, True]
+
+
+def _case_variants(base: str, count: int) -> list[str]:
+    return [
+        "".join(ch.upper() if (n >> k) & 1 else ch for k, ch in enumerate(base))
+        for n in range(count)
+    ]
+
+
+def test_twenty_registrations_of_one_username_in_different_cases():
+    names = _case_variants("convoyrider", 20)
+    assert len(set(names)) == 20
+
+    results = _race(
+        [
+            lambda name=name, n=n: rider_create(
+                username=name, email=f"signup{n}@example.com", password="gravel-switchback-77"
+            )
+            for n, name in enumerate(names)
+        ]
+    )
+
+    assert _kinds(results) == {"Rider": 1, "UsernameTaken": 19}
+    assert all(r.code == "username_taken" for r in results if isinstance(r, UsernameTaken))
+    assert list(Rider.objects.values_list("username", flat=True)) == [
+        next(r.username for r in results if isinstance(r, Rider))
+    ]
+
+
+def test_twenty_registrations_of_one_email_in_different_cases():
+    emails = [f"{local}@example.com" for local in _case_variants("convoyrider", 20)]
+
+    results = _race(
+        [
+            lambda email=email, n=n: rider_create(
+                username=f"signup{n}", email=email, password="gravel-switchback-77"
+            )
+            for n, email in enumerate(emails)
+        ]
+    )
+
+    assert _kinds(results) == {"Rider": 1, "EmailTaken": 19}
+    assert all(isinstance(r, Rider | EmailTaken) for r in results)
+    assert Rider.objects.count() == 1
+
+
+@pytest.mark.parametrize("repetition", range(3))
+def test_deactivation_racing_with_joins_leaves_nobody_in_the_ended_room(repetition):
+    leader = RiderFactory()
+    room = room_create(creator=leader, name="Last ride", max_participants=50)
+    joiners = _riders(30, f"late{repetition}x")
+    work = [_join(rider, room.code) for rider in joiners]
+    work.insert(len(work) // 2, lambda: room_deactivate(room=room, actor=leader))
+
+    results = _race(work)
+
+    kinds = _kinds(results)
+    assert kinds["Room"] == 1
+    assert kinds["JoinOutcome"] + kinds["RoomInactive"] == 30
+    assert all(isinstance(r, JoinOutcome | RoomInactive | Room) for r in results)
+    stored = Room.objects.get(pk=room.pk)
+    assert not stored.is_active
+    assert not RoomParticipant.objects.filter(room=room, is_active=True).exists()
+    # Whoever got in before the end was ended with the room, at its closing time.
+    ended = RoomParticipant.objects.filter(room=room)
+    assert ended.count() == kinds["JoinOutcome"] + 1
+    assert set(ended.values_list("left_at", flat=True)) == {stored.deactivated_at}

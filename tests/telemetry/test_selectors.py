@@ -1,0 +1,230 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from telemetry.errors import InvalidTimeWindow
+from telemetry.models import EventType
+from telemetry.selectors import (
+    MetricSummary,
+    connection_log_stats_for_rider,
+    connection_log_stats_for_room,
+    connection_logs_for_rider,
+    connection_logs_for_room,
+)
+from tests.riders.factories import RiderFactory
+from tests.rooms.factories import RoomFactory
+from tests.telemetry.factories import ConnectionLogFactory
+
+pytestmark = pytest.mark.django_db
+
+SINCE = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+UNTIL = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+EMPTY = MetricSummary(samples=0, average=None, p50=None, p95=None)
+
+
+def at(minutes, **fields):
+    return ConnectionLogFactory(occurred_at=SINCE + timedelta(minutes=minutes), **fields)
+
+
+@pytest.fixture
+def ride():
+    """A hand-checked hour of one ride, with look-alike events that must be left out.
+
+    In the room, inside [SINCE, UNTIL):  rtt 10, 20, 30, 40 · jitter 1, 2, 3 · loss 0, 0, 5, 10
+    Alice's events inside the window:     rtt 10, 20 (this room) and 90 (another room)
+    """
+    alice, bob = RiderFactory(), RiderFactory()
+    room, other_room = RoomFactory(creator=alice), RoomFactory()
+    report = EventType.QUALITY_REPORT
+    metrics = [
+        (alice, {"rtt_ms": 10, "jitter_ms": 1, "packet_loss_pct": 0}),
+        (alice, {"rtt_ms": 20, "jitter_ms": 2, "packet_loss_pct": 0}),
+        (bob, {"rtt_ms": 30.0, "jitter_ms": 3, "packet_loss_pct": 5}),
+        (bob, {"rtt_ms": 40, "packet_loss_pct": 10, "network_type": "4g"}),
+    ]
+    for minute, (rider, values) in enumerate(metrics, start=10):
+        at(minute, user=rider, room=room, event_type=report, metrics=values)
+    at(0, user=alice, room=room, event_type=EventType.RECONNECTED)  # exactly at SINCE: in
+    at(5, user=alice, room=room, event_type=EventType.CONNECTED)
+    at(
+        50,
+        user=alice,
+        room=room,
+        event_type=EventType.DISCONNECTED,
+        metrics={"network_type": "wifi"},
+    )
+    # Outside the window, at its edges: left out of everything.
+    at(60, user=alice, room=room, event_type=report, metrics={"rtt_ms": 1000})  # exactly UNTIL
+    at(-1, user=alice, room=room, event_type=report, metrics={"rtt_ms": 1000})
+    # Alice elsewhere inside the window: in her statistics, not the room's.
+    at(20, user=alice, room=other_room, event_type=report, metrics={"rtt_ms": 90})
+    at(25, user=alice, room=None, event_type=EventType.ICE_FAILED)
+    # Someone else in another room.
+    at(30, user=RiderFactory(), room=other_room, event_type=report, metrics={"rtt_ms": 5000})
+    return {"alice": alice, "bob": bob, "room": room}
+
+
+def zero_counts(**counts):
+    return {value: counts.get(value, 0) for value in EventType.values}
+
+
+def test_room_statistics_match_the_hand_checked_figures(ride, exact_queries):
+    with exact_queries(1):
+        stats = connection_log_stats_for_room(room=ride["room"], since=SINCE, until=UNTIL)
+    assert (stats.since, stats.until) == (SINCE, UNTIL)
+    assert stats.total_events == 7
+    assert stats.events_by_type == zero_counts(
+        quality_report=4, reconnected=1, connected=1, disconnected=1
+    )
+    assert stats.rtt_ms.samples == 4
+    assert stats.rtt_ms.average == pytest.approx(25, abs=1e-9)
+    assert stats.rtt_ms.p50 == pytest.approx(25, abs=1e-9)
+    assert stats.rtt_ms.p95 == pytest.approx(38.5, abs=1e-9)
+    # jitter 1, 2, 3: p95 sits 0.9 of the way from 2 to 3.
+    assert stats.jitter_ms.samples == 3
+    assert stats.jitter_ms.average == pytest.approx(2, abs=1e-9)
+    assert stats.jitter_ms.p50 == pytest.approx(2, abs=1e-9)
+    assert stats.jitter_ms.p95 == pytest.approx(2.9, abs=1e-9)
+    # loss 0, 0, 5, 10: the median halves 0 and 5; p95 is 0.85 of the way from 5 to 10.
+    assert stats.packet_loss_pct.samples == 4
+    assert stats.packet_loss_pct.average == pytest.approx(3.75, abs=1e-9)
+    assert stats.packet_loss_pct.p50 == pytest.approx(2.5, abs=1e-9)
+    assert stats.packet_loss_pct.p95 == pytest.approx(9.25, abs=1e-9)
+
+
+def test_rider_statistics_cover_every_room_and_leave_out_other_riders(ride, exact_queries):
+    with exact_queries(1):
+        stats = connection_log_stats_for_rider(rider=ride["alice"], since=SINCE, until=UNTIL)
+    assert stats.total_events == 7
+    assert stats.events_by_type == zero_counts(
+        quality_report=3, reconnected=1, connected=1, disconnected=1, ice_failed=1
+    )
+    # rtt 10, 20, 90: p95 sits 0.9 of the way from 20 to 90.
+    assert stats.rtt_ms.samples == 3
+    assert stats.rtt_ms.average == pytest.approx(40, abs=1e-9)
+    assert stats.rtt_ms.p50 == pytest.approx(20, abs=1e-9)
+    assert stats.rtt_ms.p95 == pytest.approx(83, abs=1e-9)
+    assert stats.jitter_ms.samples == 2
+    assert stats.jitter_ms.average == pytest.approx(1.5, abs=1e-9)
+    assert stats.packet_loss_pct.samples == 2
+    assert stats.packet_loss_pct.p95 == pytest.approx(0, abs=1e-9)
+
+
+def test_bob_sees_only_his_two_reports(ride):
+    stats = connection_log_stats_for_rider(rider=ride["bob"], since=SINCE, until=UNTIL)
+    assert stats.total_events == 2
+    assert stats.events_by_type == zero_counts(quality_report=2)
+    assert (stats.rtt_ms.samples, stats.rtt_ms.average) == (2, pytest.approx(35, abs=1e-9))
+    assert stats.jitter_ms == MetricSummary(samples=1, average=3.0, p50=3.0, p95=3.0)
+
+
+def test_the_window_includes_its_start_and_excludes_its_end(ride):
+    start_only = connection_log_stats_for_room(
+        room=ride["room"], since=SINCE, until=SINCE + timedelta(minutes=1)
+    )
+    assert start_only.events_by_type == zero_counts(reconnected=1)
+    end_only = connection_log_stats_for_room(
+        room=ride["room"], since=UNTIL, until=UNTIL + timedelta(minutes=1)
+    )
+    assert end_only.total_events == 1
+    assert end_only.rtt_ms == MetricSummary(samples=1, average=1000.0, p50=1000.0, p95=1000.0)
+
+
+def test_an_empty_window_has_every_type_at_zero_and_no_figures(ride, exact_queries):
+    later = UNTIL + timedelta(days=1)
+    with exact_queries(1):
+        stats = connection_log_stats_for_room(
+            room=ride["room"], since=later, until=later + timedelta(hours=1)
+        )
+    assert stats.total_events == 0
+    assert stats.events_by_type == zero_counts()
+    assert list(stats.events_by_type) == EventType.values
+    assert (stats.rtt_ms, stats.jitter_ms, stats.packet_loss_pct) == (EMPTY, EMPTY, EMPTY)
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "field"),
+    [
+        (UNTIL, SINCE, "until"),
+        (SINCE, SINCE, "until"),
+        (SINCE.replace(tzinfo=None), UNTIL, "since"),
+        (SINCE, UNTIL.replace(tzinfo=None), "until"),
+        ("2026-05-01T08:00:00Z", UNTIL, "since"),
+        (None, UNTIL, "since"),
+        (SINCE, None, "until"),
+        (UNTIL - timedelta(days=366, seconds=1), UNTIL, "since"),
+    ],
+)
+def test_statistics_refuse_a_bad_window(rider, exact_queries, since, until, field):
+    room = RoomFactory()
+    for selector, kwargs in (
+        (connection_log_stats_for_rider, {"rider": rider}),
+        (connection_log_stats_for_room, {"room": room}),
+    ):
+        with exact_queries(0), pytest.raises(InvalidTimeWindow) as caught:
+            selector(since=since, until=until, **kwargs)
+        assert field in caught.value.fields
+
+
+def test_statistics_accept_a_window_of_366_days(rider):
+    stats = connection_log_stats_for_rider(
+        rider=rider, since=UNTIL - timedelta(days=366), until=UNTIL
+    )
+    assert stats.total_events == 0
+
+
+# --- log listings -----------------------------------------------------------------------------
+
+
+def test_room_logs_are_newest_first_and_carry_their_rider(ride, exact_queries):
+    with exact_queries(1):
+        logs = list(connection_logs_for_room(room=ride["room"]))
+        riders = {log.user.username for log in logs}
+    assert [log.occurred_at for log in logs] == sorted(
+        (log.occurred_at for log in logs), reverse=True
+    )
+    assert len(logs) == 9
+    assert riders == {ride["alice"].username, ride["bob"].username}
+
+
+def test_room_logs_within_a_window(ride):
+    logs = connection_logs_for_room(room=ride["room"], since=SINCE, until=UNTIL)
+    minutes = [int((log.occurred_at - SINCE).total_seconds() // 60) for log in logs]
+    assert minutes == [50, 13, 12, 11, 10, 5, 0]
+
+
+def test_room_logs_with_an_open_end(ride):
+    since_only = connection_logs_for_room(room=ride["room"], since=UNTIL)
+    until_only = connection_logs_for_room(room=ride["room"], until=SINCE)
+    assert [log.occurred_at for log in since_only] == [UNTIL]
+    assert [log.occurred_at for log in until_only] == [SINCE - timedelta(minutes=1)]
+
+
+def test_rider_logs_are_newest_first_with_their_room_and_only_theirs(ride, exact_queries):
+    with exact_queries(1):
+        logs = list(connection_logs_for_rider(rider=ride["bob"]))
+        rooms = {log.room.code for log in logs}
+    assert [log.occurred_at for log in logs] == [
+        SINCE + timedelta(minutes=13),
+        SINCE + timedelta(minutes=12),
+    ]
+    assert rooms == {ride["room"].code}
+
+
+def test_rider_logs_within_a_window(ride):
+    logs = connection_logs_for_rider(
+        rider=ride["alice"], since=SINCE + timedelta(minutes=5), until=SINCE + timedelta(minutes=25)
+    )
+    minutes = [int((log.occurred_at - SINCE).total_seconds() // 60) for log in logs]
+    assert minutes == [20, 11, 10, 5]
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [(UNTIL, SINCE), (SINCE.replace(tzinfo=None), None), (None, "yesterday")],
+)
+def test_log_listings_refuse_a_bad_window(rider, since, until):
+    with pytest.raises(InvalidTimeWindow):
+        connection_logs_for_rider(rider=rider, since=since, until=until)
+    with pytest.raises(InvalidTimeWindow):
+        connection_logs_for_room(room=RoomFactory(), since=since, until=until)
