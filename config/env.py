@@ -52,7 +52,11 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of ``choices``, matched regardless of case (``info`` is ``INFO``)."""
     raw = env_str(name, default)
+    by_lower = {choice.lower(): choice for choice in choices}
+    if raw.lower() in by_lower:
+        return by_lower[raw.lower()]
     if raw not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw
@@ -89,3 +93,17 @@ def _describe_range(minimum: int | None, maximum: int | None) -> str:
     if maximum is not None:
         return f"an integer of at most {maximum}"
     return "an integer"
+
+
+_RATE_PERIODS = ("s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate such as ``30/min``: a positive count, a slash, and a period."""
+    raw = env_str(name, default)
+    count, _, period = raw.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name} must be a rate like 30/min (count/s, min, hour or day), got {raw!r}"
+        )
+    return raw

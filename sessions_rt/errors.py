@@ -1,0 +1,43 @@
+"""Errors of the real-time state. Callers map them like any other DomainError."""
+
+from config.errors import Conflict, DomainError, ValidationFailed
+
+
+class RealtimeUnavailable(DomainError):
+    """Redis could not be reached or did not answer in time."""
+
+    code = "realtime_unavailable"
+    status = 503
+    default_message = "Live ride state is unavailable right now; try again shortly."
+
+
+class InvalidRealtimeData(ValidationFailed):
+    """A value sent for the live state is out of range or not one of the allowed words."""
+
+    code = "invalid_realtime_data"
+    default_message = "Some live ride values are not valid."
+
+
+class NotLiveMember(Conflict):
+    """The rider is not (or no longer) a live member of the room: the phone should rejoin."""
+
+    code = "not_live_member"
+    default_message = "You are not connected to this ride; rejoin it."
+
+
+class NotRideLeader(DomainError):
+    code = "not_ride_leader"
+    status = 403
+    default_message = "Only the ride leader can do that."
+
+
+class InvalidSweep(Conflict):
+    code = "invalid_sweep"
+    default_message = "The sweep must be a rider connected to this ride, other than the leader."
+
+
+class NoReferencePosition(Conflict):
+    """A distance was asked from a rider (or group) whose position is not known yet."""
+
+    code = "no_reference_position"
+    default_message = "There is no known position to measure from yet."

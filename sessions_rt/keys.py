@@ -1,0 +1,81 @@
+"""Every Redis key name of the live ride state is built here, and nowhere else.
+
+Layout (``P`` is ``settings.CONVOY_KEY_PREFIX``)::
+
+    P:rt:{room:<room_id>}:session              HASH  session_id, created_at, last_activity,
+                                                     member_count, leader_id, sweep_id
+    P:rt:{room:<room_id>}:members              ZSET  rider -> joined at (ms)
+    P:rt:{room:<room_id>}:presence             HASH  rider -> JSON status, battery, network
+    P:rt:{room:<room_id>}:last_seen            ZSET  rider -> last heard from (ms)
+    P:rt:{room:<room_id>}:reconnecting         ZSET  rider -> lost the socket at (ms)
+    P:rt:{room:<room_id>}:locations            GEO   rider -> position
+    P:rt:{room:<room_id>}:location_details     HASH  rider -> JSON lat, lon, speed, heading, at
+    P:rt:{room:<room_id>}:connections          HASH  "rider>peer" -> JSON WebRTC and ICE state
+    P:rt:{room:<room_id>}:connection_sessions  HASH  rider -> JSON device, app version, transport
+    P:rt:{room:<room_id>}:seq                  STR   last event sequence number
+    P:rt:{room:<room_id>}:events               LIST  the most recent events, as JSON
+    P:rt:live-rooms                            ZSET  room -> last activity (ms)
+
+The ``:rt`` namespace keeps these keys apart from the cache's and the channel layer's, which
+share the prefix. The ``{room:<id>}`` hash tag puts all keys of one room in one Redis Cluster
+slot, so one Lua script can change them together.
+
+``live-rooms`` is the one key that cannot share a room's slot: it is the index the cleanup
+walks to find rooms without scanning the keyspace (SCAN has to visit every node of a cluster
+and every key). It is written next to each room update in the same round trip but not in the
+same transaction; a lost write heals at the next heartbeat, and the cleanup drops entries of
+rooms that no longer exist.
+
+Per-rider state lives in fields of per-room hashes and sorted sets rather than in per-rider
+keys, so every script names all the keys it touches in KEYS (which Redis Cluster requires) and
+"whose presence expired" is one ZRANGEBYSCORE over ``last_seen`` instead of a lookup per rider.
+"""
+
+from typing import NamedTuple
+
+from django.conf import settings
+
+NAMESPACE = "rt"
+LIVE_ROOMS = "live-rooms"
+
+
+class RoomKeys(NamedTuple):
+    """The keys of one room, in the order the Lua scripts receive them in KEYS."""
+
+    session: str
+    members: str
+    presence: str
+    last_seen: str
+    reconnecting: str
+    locations: str
+    location_details: str
+    connections: str
+    connection_sessions: str
+    seq: str
+    events: str
+
+
+def key_prefix() -> str:
+    """The start of every key this package writes (read at call time: tests override it)."""
+    return f"{settings.CONVOY_KEY_PREFIX}:{NAMESPACE}"
+
+
+def room_hash_tag(room_id: str) -> str:
+    return f"{{room:{room_id}}}"
+
+
+def room_keys(room_id: str) -> RoomKeys:
+    base = f"{key_prefix()}:{room_hash_tag(room_id)}"
+    return RoomKeys(*(f"{base}:{name}" for name in RoomKeys._fields))
+
+
+def live_rooms_key() -> str:
+    return f"{key_prefix()}:{LIVE_ROOMS}"
+
+
+def connection_field(rider_id: str, peer_id: str) -> str:
+    """The field of one rider's link to one peer in the ``connections`` hash.
+
+    Ids are canonical UUIDs, so ``>`` never occurs inside them; common.lua splits on it.
+    """
+    return f"{rider_id}>{peer_id}"

@@ -1,0 +1,110 @@
+-- Shared by every script (scripts.py puts it after the locals naming KEYS in RoomKeys order).
+-- ARGV[1..3] are always: now (epoch ms, from the caller's clock), the room TTL (ms) and how
+-- many events the log keeps. Each script's own arguments start at ARGV[4].
+local now = tonumber(ARGV[1])
+local room_ttl_ms = tonumber(ARGV[2])
+local log_length = tonumber(ARGV[3])
+
+local function room_exists()
+  return redis.call('EXISTS', SESSION) == 1
+end
+
+local function is_member(rider)
+  return redis.call('ZSCORE', MEMBERS, rider) ~= false
+end
+
+-- A room is live while its session hash exists; members are checked against it too, because
+-- keys with the same TTL can still expire a moment apart.
+local function is_live_member(rider)
+  return room_exists() and is_member(rider)
+end
+
+local function or_null(value)
+  if value == nil or value == false or value == '' then return cjson.null end
+  return value
+end
+
+local function role_of(rider)
+  local roles = redis.call('HMGET', SESSION, 'leader_id', 'sweep_id')
+  if rider == roles[1] then return 'leader' end
+  if rider == roles[2] then return 'sweep' end
+  return 'rider'
+end
+
+local function read_presence(rider)
+  return cjson.decode(redis.call('HGET', PRESENCE, rider))
+end
+
+local function presence_payload(presence, previous_status)
+  return {
+    status = presence.status,
+    previous_status = or_null(previous_status),
+    battery_pct = or_null(presence.battery_pct),
+    network_type = or_null(presence.network_type),
+  }
+end
+
+-- The sequence number is taken in the same script as the change it describes, so the log
+-- never skips or reorders a change. The log is a list of the latest log_length events with
+-- consecutive seqs, which is what events_since relies on.
+local function emit(kind, rider, payload)
+  local seq = redis.call('INCR', SEQ)
+  local event = cjson.encode({seq = seq, type = kind, rider_id = rider, payload = payload, at = now})
+  redis.call('RPUSH', EVENTS, event)
+  redis.call('LTRIM', EVENTS, -log_length, -1)
+  return event
+end
+
+-- Activity keeps the whole room alive: every key gets the full TTL again, so a room's keys
+-- always expire together and nothing outlives a room whose phones all died.
+local function touch()
+  redis.call('HSET', SESSION, 'last_activity', now, 'member_count', redis.call('ZCARD', MEMBERS))
+  for _, key in ipairs(KEYS) do
+    redis.call('PEXPIRE', key, room_ttl_ms)
+  end
+end
+
+local function mark_seen(rider)
+  redis.call('ZADD', LAST_SEEN, now, rider)
+end
+
+-- Takes the rider out of every structure of the room and logs member_left. The payload says
+-- which role they had, so clients drop the sweep without a separate event.
+local function remove_member(rider, reason)
+  if not is_member(rider) then return false end
+  local role = role_of(rider)
+  redis.call('ZREM', MEMBERS, rider)
+  redis.call('HDEL', PRESENCE, rider)
+  redis.call('ZREM', LAST_SEEN, rider)
+  redis.call('ZREM', RECONNECTING, rider)
+  redis.call('ZREM', LOCATIONS, rider)
+  redis.call('HDEL', LOCATION_DETAILS, rider)
+  redis.call('HDEL', CONNECTION_SESSIONS, rider)
+  for _, field in ipairs(redis.call('HKEYS', CONNECTIONS)) do
+    local split = string.find(field, '>', 1, true)
+    if string.sub(field, 1, split - 1) == rider or string.sub(field, split + 1) == rider then
+      redis.call('HDEL', CONNECTIONS, field)
+    end
+  end
+  if role == 'sweep' then
+    redis.call('HSET', SESSION, 'sweep_id', '')
+  end
+  return emit('member_left', rider, {reason = reason, role = role})
+end
+
+local function delete_room()
+  redis.call('DEL', unpack(KEYS))
+end
+
+-- Everything a snapshot is built from, read in one go so it matches the seq it reports.
+local function dump_room()
+  return {
+    redis.call('HGETALL', SESSION),
+    redis.call('ZRANGE', MEMBERS, 0, -1, 'WITHSCORES'),
+    redis.call('HGETALL', PRESENCE),
+    redis.call('ZRANGE', LAST_SEEN, 0, -1, 'WITHSCORES'),
+    redis.call('HGETALL', LOCATION_DETAILS),
+    redis.call('HGETALL', CONNECTIONS),
+    redis.call('GET', SEQ) or '0',
+  }
+end

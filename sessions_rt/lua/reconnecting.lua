@@ -1,0 +1,17 @@
+-- ARGV[4] rider
+-- Returns {'not_member'} | {'ok', event or ''} ('' when already reconnecting).
+local rider = ARGV[4]
+if not is_live_member(rider) then return {'not_member'} end
+-- last_seen is left alone: it is when the phone was last heard from.
+if redis.call('ZADD', RECONNECTING, 'NX', now, rider) == 0 then
+  touch()
+  return {'ok', ''}
+end
+local presence = read_presence(rider)
+local previous = presence.status
+presence.resume_status = previous
+presence.status = 'reconnecting'
+redis.call('HSET', PRESENCE, rider, cjson.encode(presence))
+local event = emit('presence_changed', rider, presence_payload(presence, previous))
+touch()
+return {'ok', event}

@@ -1,0 +1,75 @@
+"""The Lua scripts that make each compound update atomic, and the one way to run them.
+
+A script's source is: locals naming KEYS in RoomKeys order, lua/common.lua, then lua/<name>.lua.
+Building the locals from RoomKeys keeps Python and Lua agreeing on the order of KEYS.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from redis import Redis
+from redis.exceptions import NoScriptError
+
+from sessions_rt import keys, retention
+from sessions_rt.client import realtime_available
+
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    name: str
+    source: str
+    sha: str
+
+
+@cache
+def lua_script(name: str) -> LuaScript:
+    key_locals = "".join(
+        f"local {field.upper()} = KEYS[{position}]\n"
+        for position, field in enumerate(keys.RoomKeys._fields, start=1)
+    )
+    common = (LUA_DIR / "common.lua").read_text()
+    body = (LUA_DIR / f"{name}.lua").read_text()
+    source = f"{key_locals}{common}\n{body}"
+    return LuaScript(name=name, source=source, sha=hashlib.sha1(source.encode()).hexdigest())
+
+
+def run_room_script(
+    name: str,
+    *,
+    client: Redis,
+    room_id: str,
+    now_ms: int,
+    args: tuple = (),
+    activity: bool = True,
+):
+    """Run one script on a room's keys and return its reply.
+
+    With ``activity`` the room's entry in the live-rooms index is refreshed in the same round
+    trip (a pipeline, not a transaction: the index lives in another cluster slot). EVALSHA
+    avoids sending the source each time; after a Redis restart the script is loaded again.
+    """
+    script = lua_script(name)
+    room_keys = keys.room_keys(room_id)
+    room_ttl_ms = retention.room_session_ttl_seconds() * 1000
+    argv = (now_ms, room_ttl_ms, retention.event_log_length(), *args)
+    with realtime_available():
+        for _ in range(2):
+            pipe = client.pipeline(transaction=False)
+            pipe.evalsha(script.sha, len(room_keys), *room_keys, *argv)
+            if activity:
+                index = keys.live_rooms_key()
+                pipe.zadd(index, {room_id: now_ms})
+                pipe.pexpire(index, room_ttl_ms)
+            reply, *index_replies = pipe.execute(raise_on_error=False)
+            if isinstance(reply, NoScriptError):
+                client.script_load(script.source)
+                continue
+            for outcome in (reply, *index_replies):
+                if isinstance(outcome, Exception):
+                    raise outcome
+            return reply
+    raise RuntimeError(f"Redis keeps forgetting the {name} script")  # pragma: no cover

@@ -1,0 +1,45 @@
+"""The live ride state in Redis: the one import callers (the WebSocket consumer, services,
+commands) need. Every function takes ids as UUIDs or strings, keyword-only options, and an
+optional Redis ``client`` (default: the "default" cache's). Each update is one Lua script
+run in one round trip. Redis being unreachable raises RealtimeUnavailable.
+"""
+
+from sessions_rt.cleanup import cleanup_expired_sessions
+from sessions_rt.connections import connection_state_set
+from sessions_rt.events import Event, EventsSince, events_since
+from sessions_rt.location import RiderLocation, location_update, riders_behind, riders_within
+from sessions_rt.membership import (
+    ConnectionSession,
+    connection_session_get,
+    expired_reconnecting,
+    member_join,
+    member_leave,
+    member_mark_reconnecting,
+    room_close,
+    sweep_set,
+)
+from sessions_rt.presence import heartbeat, presence_update
+from sessions_rt.snapshot import snapshot
+
+__all__ = [
+    "ConnectionSession",
+    "Event",
+    "EventsSince",
+    "RiderLocation",
+    "cleanup_expired_sessions",
+    "connection_session_get",
+    "connection_state_set",
+    "events_since",
+    "expired_reconnecting",
+    "heartbeat",
+    "location_update",
+    "member_join",
+    "member_leave",
+    "member_mark_reconnecting",
+    "presence_update",
+    "riders_behind",
+    "riders_within",
+    "room_close",
+    "snapshot",
+    "sweep_set",
+]

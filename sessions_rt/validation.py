@@ -1,0 +1,163 @@
+"""What the live state accepts. Checked in Python before anything reaches Redis."""
+
+import math
+import uuid
+from collections.abc import Collection
+from enum import StrEnum
+from typing import TypeVar
+
+from config.errors import InvalidIdentifier
+from sessions_rt.errors import InvalidRealtimeData
+
+# Redis GEO stores positions as 52-bit geohashes on a Web Mercator square, which ends at
+# these latitudes; GEOADD refuses anything closer to the poles.
+GEO_MAX_LATITUDE = 85.05112878
+MAX_SPEED_KMH = 400.0
+DEVICE_MAX_LENGTH = 100
+APP_VERSION_MAX_LENGTH = 32
+
+
+class PresenceStatus(StrEnum):
+    ONLINE = "online"
+    RIDING = "riding"
+    PAUSED = "paused"
+    # Set by the server when the socket drops, never sent by the app.
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+
+
+CLIENT_STATUSES = frozenset(PresenceStatus) - {PresenceStatus.RECONNECTING}
+
+Word = TypeVar("Word", bound=StrEnum)
+
+
+class NetworkType(StrEnum):
+    WIFI = "wifi"
+    CELLULAR = "cellular"
+    NONE = "none"
+    UNKNOWN = "unknown"
+
+
+class Transport(StrEnum):
+    CELLULAR = "cellular"
+    WIFI = "wifi"
+    # Audio relayed through a mesh intercom headset paired with the phone.
+    BRIDGED = "bridged"
+
+
+class PeerConnectionState(StrEnum):
+    """RTCPeerConnection.connectionState."""
+
+    NEW = "new"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+class IceConnectionState(StrEnum):
+    """RTCPeerConnection.iceConnectionState."""
+
+    NEW = "new"
+    CHECKING = "checking"
+    CONNECTED = "connected"
+    COMPLETED = "completed"
+    DISCONNECTED = "disconnected"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+class LeaveReason(StrEnum):
+    CLIENT_CLOSED = "client_closed"
+    KICKED = "kicked"
+    ROOM_CLOSED = "room_closed"
+    DUPLICATE_SESSION = "duplicate_session"
+    SERVER_SHUTDOWN = "server_shutdown"
+    TIMED_OUT = "timed_out"
+
+
+def canonical_id(value: uuid.UUID | str, *, field: str) -> str:
+    """A room or rider id as the lowercase hyphenated UUID every key and field is built from.
+
+    Only UUIDs get in, so no id can carry a ``}`` or ``>`` that would bend a key or a field.
+    """
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    try:
+        return str(uuid.UUID(value))
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidIdentifier(
+            f"{field} must be a UUID.", fields={field: "Must be a UUID."}
+        ) from None
+
+
+def choice(
+    enum: type[Word], value: object, *, field: str, allowed: Collection[Word] | None = None
+) -> Word:
+    """``value`` as a member of ``enum`` (limited to ``allowed``), or InvalidRealtimeData."""
+    allowed = allowed if allowed is not None else frozenset(enum)
+    if isinstance(value, str) and value in {member.value for member in allowed}:
+        return enum(value)
+    words = ", ".join(sorted(member.value for member in allowed))
+    raise InvalidRealtimeData(
+        f"{field} must be one of {words}.", fields={field: f"One of {words}."}
+    )
+
+
+def number_in_range(value: object, *, field: str, low: float, high: float) -> float:
+    """A finite int or float within [low, high] (bools are not numbers here)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise InvalidRealtimeData(
+            f"{field} must be a number from {low:g} to {high:g}.",
+            fields={field: f"A number from {low:g} to {high:g}."},
+        )
+    return float(value)
+
+
+def latitude(value: object) -> float:
+    lat = number_in_range(value, field="lat", low=-90, high=90)
+    if abs(lat) > GEO_MAX_LATITUDE:
+        raise InvalidRealtimeData(
+            f"lat must be within ±{GEO_MAX_LATITUDE}: positions closer to the poles cannot be "
+            "tracked.",
+            fields={"lat": f"Within ±{GEO_MAX_LATITUDE}."},
+        )
+    return lat
+
+
+def battery_pct(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise InvalidRealtimeData(
+            "battery_pct must be a whole number from 0 to 100.",
+            fields={"battery_pct": "A whole number from 0 to 100."},
+        )
+    return value
+
+
+def short_text(value: object, *, field: str, max_length: int) -> str:
+    """A printable, non-empty label such as a device model, without control characters."""
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > max_length
+        or not value.isprintable()
+    ):
+        raise InvalidRealtimeData(
+            f"{field} must be printable text of 1 to {max_length} characters.",
+            fields={field: f"Printable text of 1 to {max_length} characters."},
+        )
+    return value.strip()
+
+
+# No two points on Earth are farther apart than half its circumference.
+MAX_DISTANCE_KM = 20_038.0
+
+
+def distance_km(value: object, *, field: str) -> float:
+    return number_in_range(value, field=field, low=0, high=MAX_DISTANCE_KM)

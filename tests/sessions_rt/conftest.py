@@ -1,0 +1,61 @@
+"""Real Redis for every test, under a key prefix of its own that is emptied before and after."""
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from sessions_rt import keys
+
+
+def delete_keys(client, pattern: str) -> None:
+    for key in list(client.scan_iter(match=pattern, count=1000)):
+        client.delete(key)
+
+
+@pytest.fixture
+def redis():
+    return get_redis_connection("default")
+
+
+@pytest.fixture(autouse=True)
+def isolated_prefix(settings, redis):
+    """A prefix per test: nothing another test (or another suite on this Redis) wrote is seen,
+    and nothing of this test survives it."""
+    settings.CONVOY_KEY_PREFIX = f"convoy-test-{uuid.uuid4().hex[:12]}"
+    pattern = f"{keys.key_prefix()}:*"
+    delete_keys(redis, pattern)
+    yield
+    delete_keys(redis, pattern)
+
+
+@pytest.fixture
+def all_keys(redis):
+    """Every key this test's prefix holds, as text."""
+
+    def collect() -> list[str]:
+        return sorted(key.decode() for key in redis.scan_iter(match=f"{keys.key_prefix()}:*"))
+
+    return collect
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def room_id() -> str:
+    return new_id()
+
+
+@pytest.fixture
+def leader_id() -> str:
+    return new_id()
+
+
+@pytest.fixture
+def t0() -> datetime:
+    """A fixed "now" a little in the past, so tests can step time forward explicitly."""
+    return timezone.now().replace(microsecond=0) - timedelta(minutes=5)
