@@ -62,6 +62,8 @@ def run(_: list[str]) -> int:
 
 
 def test(pytest_args: list[str]) -> int:
+    # Commands the suite runs in child processes use the configured database itself.
+    manage("create_database", "--verbosity", "0")
     return subprocess.call([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT)
 
 

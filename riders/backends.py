@@ -1,5 +1,6 @@
 from django.contrib.auth.backends import ModelBackend
 
+from riders.models import Rider
 from riders.selectors import rider_find_by_email, rider_find_by_username
 
 
@@ -15,7 +16,7 @@ class UsernameOrEmailBackend(ModelBackend):
             rider = rider_find_by_username(username=username)
         if rider is None:
             # Hash anyway so a missing account takes as long as a wrong password.
-            self.user_model().set_password(password)
+            Rider().set_password(password)
             return None
         if rider.check_password(password) and self.user_can_authenticate(rider):
             return rider

@@ -48,6 +48,13 @@ def rider_find_by_email(*, email: str) -> Rider | None:
     return Rider.objects.alias(email_lower=Lower("email")).filter(email_lower=key).first()
 
 
+def credential_lookup_key(identifier: object) -> str | None:
+    """The key log-in finds an account by (email or username), or None when none can match."""
+    if isinstance(identifier, str) and "@" in identifier:
+        return _lookup_key(identifier, normalize=False)
+    return _lookup_key(identifier, normalize=True)
+
+
 def _lookup_key(value: object, *, normalize: bool) -> str | None:
     """The lower-cased form to look up, or None for what no rider can be called.
 

@@ -36,7 +36,7 @@ def room_active_participants(*, room: Room) -> QuerySet[RoomParticipant]:
     return (
         RoomParticipant.objects.filter(room=room, is_active=True)
         .select_related("user")
-        .order_by("joined_at")
+        .order_by("joined_at", "id")
     )
 
 

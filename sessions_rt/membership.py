@@ -108,7 +108,8 @@ def member_mark_reconnecting(
     reply = run_room_script(
         "reconnecting", client=redis_client(client), room_id=room, now_ms=to_ms(now), args=(rider,)
     )
-    _raise_if_not_member(reply)
+    if reply[0] == b"not_member":
+        raise NotLiveMember()
     return event_or_none(room, reply[1])
 
 
@@ -193,12 +194,9 @@ def expired_reconnecting(
     return [rider.decode() for rider in riders]
 
 
-def _raise_if_not_member(reply: list) -> None:
-    if reply[0] == b"not_member":
-        raise NotLiveMember()
-
-
 def _forget_room(redis: Redis, room: str) -> None:
+    """Drop a deleted room from the live-rooms index. Should a join recreate the room between
+    the script and this call, the room's next activity puts it back."""
     with realtime_available():
         redis.zrem(keys.live_rooms_key(), room)
 

@@ -43,33 +43,46 @@ def run_room_script(
     client: Redis,
     room_id: str,
     now_ms: int,
-    args: tuple = (),
+    args: tuple[str | int, ...] = (),
     activity: bool = True,
 ):
     """Run one script on a room's keys and return its reply.
 
     With ``activity`` the room's entry in the live-rooms index is refreshed in the same round
     trip (a pipeline, not a transaction: the index lives in another cluster slot). EVALSHA
-    avoids sending the source each time; after a Redis restart the script is loaded again.
+    avoids sending the source each time; a Redis that forgot the script (a restart, a
+    failover) gets it loaded once more.
     """
     script = lua_script(name)
-    room_keys = keys.room_keys(room_id)
     room_ttl_ms = retention.room_session_ttl_seconds() * 1000
     argv = (now_ms, room_ttl_ms, retention.event_log_length(), *args)
+    index_score = {room_id: now_ms} if activity else None
     with realtime_available():
-        for _ in range(2):
-            pipe = client.pipeline(transaction=False)
-            pipe.evalsha(script.sha, len(room_keys), *room_keys, *argv)
-            if activity:
-                index = keys.live_rooms_key()
-                pipe.zadd(index, {room_id: now_ms})
-                pipe.pexpire(index, room_ttl_ms)
-            reply, *index_replies = pipe.execute(raise_on_error=False)
-            if isinstance(reply, NoScriptError):
-                client.script_load(script.source)
-                continue
-            for outcome in (reply, *index_replies):
-                if isinstance(outcome, Exception):
-                    raise outcome
-            return reply
-    raise RuntimeError(f"Redis keeps forgetting the {name} script")  # pragma: no cover
+        try:
+            return _evalsha(client, script, room_id, argv, index_score, room_ttl_ms)
+        except NoScriptError:
+            client.script_load(script.source)
+            return _evalsha(client, script, room_id, argv, index_score, room_ttl_ms)
+
+
+def _evalsha(
+    client: Redis,
+    script: LuaScript,
+    room_id: str,
+    argv: tuple,
+    index_score: dict[str, int] | None,
+    room_ttl_ms: int,
+):
+    room_keys = keys.room_keys(room_id)
+    pipe = client.pipeline(transaction=False)
+    pipe.evalsha(script.sha, len(room_keys), *room_keys, *argv)
+    if index_score is not None:
+        pipe.zadd(keys.live_rooms_key(), index_score)
+        pipe.pexpire(keys.live_rooms_key(), room_ttl_ms)
+    # Errors are collected rather than raised so the script's own error (NOSCRIPT above all)
+    # is the one reported, not whichever command failed first.
+    reply, *index_replies = pipe.execute(raise_on_error=False)
+    for outcome in (reply, *index_replies):
+        if isinstance(outcome, Exception):
+            raise outcome
+    return reply

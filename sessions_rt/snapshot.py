@@ -78,19 +78,16 @@ def snapshot_from_dump(room_id: str, dump: list) -> dict:
     }
 
 
-def location_from_details(details: dict) -> dict:
-    """A stored position as phones receive it."""
+def _location(details: dict | None) -> dict | None:
+    if details is None:
+        return None
     return {
         "lat": details["lat"],
         "lon": details["lon"],
-        "speed_kmh": details.get("speed_kmh"),
-        "heading_deg": details.get("heading_deg"),
+        "speed_kmh": details["speed_kmh"],
+        "heading_deg": details["heading_deg"],
         "at": iso_from_ms(details["at"]),
     }
-
-
-def _location(details: dict | None) -> dict | None:
-    return location_from_details(details) if details is not None else None
 
 
 def _role(rider: str, *, leader_id: str | None, sweep_id: str | None) -> str:

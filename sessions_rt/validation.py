@@ -107,17 +107,22 @@ def choice(
 
 def number_in_range(value: object, *, field: str, low: float, high: float) -> float:
     """A finite int or float within [low, high] (bools are not numbers here)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not low <= value <= high
-    ):
+    number = _as_float(value)
+    if number is None or not math.isfinite(number) or not low <= number <= high:
         raise InvalidRealtimeData(
             f"{field} must be a number from {low:g} to {high:g}.",
             fields={field: f"A number from {low:g} to {high:g}."},
         )
-    return float(value)
+    return number
+
+
+def _as_float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond any float
+        return None
 
 
 def latitude(value: object) -> float:

@@ -178,7 +178,7 @@ def connection_log_ingest_batch(
         else:
             parsed.append((index, event, room_ref))
 
-    pending, unknown_rooms = _attach_rooms(parsed, lookup=room_lookup or _existing_rooms)
+    pending, unknown_rooms = _attach_rooms(parsed, lookup=room_lookup or _rooms_of_rider(rider))
     for outcome in [*unknown_rooms, *_store_pending(rider=rider, pending=pending, now=now)]:
         outcomes[outcome.index] = outcome
     return [outcomes[index] for index in range(len(events))]
@@ -287,8 +287,17 @@ def _resolve_room_references(refs: set[str | UUID], lookup: RoomLookup) -> dict[
     return {ref: resolved[ref] for ref in refs if ref in resolved}
 
 
-def _existing_rooms(codes: Collection[str], ids: Collection[UUID]) -> Iterable[tuple[UUID, str]]:
-    return Room.objects.filter(Q(code__in=codes) | Q(pk__in=ids)).values_list("pk", "code")
+def _rooms_of_rider(rider: Rider) -> RoomLookup:
+    """Rooms the rider has been in: a phone cannot pour events into someone else's ride."""
+
+    def lookup(codes: Collection[str], ids: Collection[UUID]) -> Iterable[tuple[UUID, str]]:
+        return (
+            Room.objects.filter(Q(code__in=codes) | Q(pk__in=ids), participants__user=rider)
+            .values_list("pk", "code")
+            .distinct()
+        )
+
+    return lookup
 
 
 def _store_pending(*, rider: Rider, pending: list[_Pending], now: datetime) -> list[EventOutcome]:

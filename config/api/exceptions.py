@@ -4,6 +4,7 @@ Domain errors raised by services map here, in one place, to their status; DRF's 
 exceptions (parse errors, authentication, throttling ...) are reshaped the same way.
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
@@ -11,6 +12,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.api.parsers import PayloadTooLarge
 from config.errors import DomainError
 
 _MESSAGES = {
@@ -29,17 +31,16 @@ _MESSAGES = {
 }
 
 
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "payload_too_large"
-
-
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response({"error": exc.as_dict()}, status=exc.status)
+        response = Response({"error": exc.as_dict()}, status=exc.status)
+        if exc.status == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = 'Bearer realm="convoy"'
+        return response
     if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
+        exc = PayloadTooLarge(
+            f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes."
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -1,4 +1,4 @@
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
 MAX_PAGE_SIZE = 200
@@ -34,3 +34,10 @@ class TimeCursorPagination(CursorPagination):
 
     def get_page_size(self, request):
         return _checked_page_size(request, self.page_size_query_param, self.page_size)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            # DRF calls a forged cursor "not found"; it is a malformed parameter.
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None

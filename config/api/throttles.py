@@ -4,8 +4,12 @@ Rates come from settings.API_THROTTLE_RATES at request time (not import time), s
 operator's environment and the tests can change them.
 """
 
+import hashlib
+
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from riders.selectors import credential_lookup_key
 
 
 class ConfiguredRateThrottle(SimpleRateThrottle):
@@ -42,6 +46,11 @@ class CredentialsAccountThrottle(ConfiguredRateThrottle):
 
     def get_cache_key(self, request, view):
         name = request.data.get("username") if hasattr(request.data, "get") else None
-        if not isinstance(name, str) or not name.strip():
+        if isinstance(name, int | float) and not isinstance(name, bool):
+            name = str(name)  # the serializer accepts a JSON number as a username too
+        # The same key log-in looks the account up by, so no spelling gets its own counter.
+        key = credential_lookup_key(name)
+        if key is None:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": name.strip().lower()[:254]}
+        ident = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -5,7 +5,7 @@ from riders.models import Rider
 
 # Generous bounds on raw input: the services apply the real rules (and answer 422);
 # these only stop absurd payloads at the door (and answer 400).
-_TEXT = {"max_length": 1000, "trim_whitespace": False}
+_TEXT = {"max_length": 1000, "trim_whitespace": False, "allow_blank": True}
 
 
 class PublicRiderSerializer(serializers.ModelSerializer):
@@ -50,20 +50,20 @@ class RegisterSerializer(StrictSerializer):
     username = serializers.CharField(**_TEXT)
     email = serializers.CharField(**_TEXT)
     password = serializers.CharField(**_TEXT)
-    display_name = serializers.CharField(required=False, allow_blank=True, **_TEXT)
-    device_name = serializers.CharField(required=False, allow_blank=True, **_TEXT)
+    display_name = serializers.CharField(required=False, **_TEXT)
+    device_name = serializers.CharField(required=False, **_TEXT)
 
 
 class LogInSerializer(StrictSerializer):
     username = serializers.CharField(help_text="Username or email.", **_TEXT)
     password = serializers.CharField(**_TEXT)
-    device_name = serializers.CharField(required=False, allow_blank=True, **_TEXT)
+    device_name = serializers.CharField(required=False, **_TEXT)
 
 
 class ProfileUpdateSerializer(StrictSerializer):
     username = serializers.CharField(required=False, **_TEXT)
     email = serializers.CharField(required=False, **_TEXT)
-    display_name = serializers.CharField(required=False, allow_blank=True, **_TEXT)
+    display_name = serializers.CharField(required=False, **_TEXT)
 
 
 class PasswordChangeSerializer(StrictSerializer):

@@ -61,5 +61,5 @@ class JoinResultSerializer(serializers.Serializer):
 
 
 class RoomCreateSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=1000, trim_whitespace=False)
+    name = serializers.CharField(max_length=1000, trim_whitespace=False, allow_blank=True)
     max_participants = serializers.IntegerField(required=False, min_value=-(2**31), max_value=2**31)

@@ -56,7 +56,9 @@ local function emit(kind, rider, payload)
 end
 
 -- Activity keeps the whole room alive: every key gets the full TTL again, so a room's keys
--- always expire together and nothing outlives a room whose phones all died.
+-- always expire together and nothing outlives a room whose phones all died. SESSION comes
+-- first in KEYS, so its deadline is never later than another key's: a room whose session
+-- exists has all its keys.
 local function touch()
   redis.call('HSET', SESSION, 'last_activity', now, 'member_count', redis.call('ZCARD', MEMBERS))
   for _, key in ipairs(KEYS) do

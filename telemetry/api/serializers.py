@@ -5,9 +5,21 @@ from telemetry.models import ConnectionLog
 from telemetry.selectors import BUCKET_SIZES
 
 
+class PassThroughField(serializers.JSONField):
+    """Any JSON value, null included, unchanged."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        return data
+
+
 class EventBatchSerializer(StrictSerializer):
+    # Only "a non-empty list" is checked here: each event, however broken (null, a string,
+    # an overflowing number), is judged on its own by the service and answered at its index.
     events = serializers.ListField(
-        child=serializers.JSONField(),
+        child=PassThroughField(),
         allow_empty=False,
         help_text=(
             "Up to 500 events, each {event_type, occurred_at, client_event_id, metrics?, "

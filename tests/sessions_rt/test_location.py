@@ -63,7 +63,9 @@ def test_location_update_stores_the_position_and_returns_it_for_broadcast(
     [(lon, lat)] = redis.geopos(keys.room_keys(room_id).locations, leader_id)
     assert (lat, lon) == (pytest.approx(45.123456, abs=1e-5), pytest.approx(7.654321, abs=1e-5))
     shown = state.snapshot(room_id)["members"][0]
-    assert shown["location"] == {key: value for key, value in fix.as_dict().items() if key != "rider_id"}
+    assert shown["location"] == {
+        key: value for key, value in fix.as_dict().items() if key != "rider_id"
+    }
     assert shown["last_seen"] == fix.as_dict()["at"]
 
 
@@ -85,6 +87,7 @@ def test_positions_are_not_logged_as_events(room_id, leader_id):
         ({"lat": math.nan, "lon": 0}, "lat", "number"),
         ({"lat": "45", "lon": 0}, "lat", "number"),
         ({"lat": True, "lon": 0}, "lat", "number"),
+        ({"lat": 0, "lon": 10**400}, "lon", "number"),
         ({"lat": 0, "lon": 0, "speed_kmh": -1}, "speed_kmh", "0 to 400"),
         ({"lat": 0, "lon": 0, "speed_kmh": 400.1}, "speed_kmh", "0 to 400"),
         ({"lat": 0, "lon": 0, "speed_kmh": math.inf}, "speed_kmh", "0 to 400"),

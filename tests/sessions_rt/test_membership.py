@@ -12,7 +12,10 @@ from tests.sessions_rt.conftest import new_id
 
 
 def event_types(room_id):
-    return [event.type for event in state.events_since(room_id, seq=0, session_id=session(room_id)).events]
+    return [
+        event.type
+        for event in state.events_since(room_id, seq=0, session_id=session(room_id)).events
+    ]
 
 
 def session(room_id):
@@ -172,7 +175,12 @@ def test_leaving_removes_the_rider_from_every_structure(redis, room_id, leader_i
         {"reason": "kicked", "role": "rider"},
     )
     room_keys = keys.room_keys(room_id)
-    for zset in (room_keys.members, room_keys.last_seen, room_keys.reconnecting, room_keys.locations):
+    for zset in (
+        room_keys.members,
+        room_keys.last_seen,
+        room_keys.reconnecting,
+        room_keys.locations,
+    ):
         assert redis.zscore(zset, rider) is None, zset
     for hash_key in (room_keys.presence, room_keys.location_details, room_keys.connection_sessions):
         assert redis.hget(hash_key, rider) is None, hash_key

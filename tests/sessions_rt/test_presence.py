@@ -129,9 +129,7 @@ def test_activity_of_one_rider_keeps_the_whole_room_alive(redis, settings, room_
             assert redis.pttl(key) > 590_000, key
 
 
-def test_connection_states_are_recorded_per_direction_with_the_time_of_change(
-    room_id, live, t0
-):
+def test_connection_states_are_recorded_per_direction_with_the_time_of_change(room_id, live, t0):
     peer = new_id()
     state.member_join(room_id, peer, leader_id=live, now=t0)
     at = t0 + timedelta(seconds=1)
@@ -160,7 +158,9 @@ def test_connection_states_are_recorded_per_direction_with_the_time_of_change(
 def test_a_repeated_connection_state_keeps_the_time_of_the_last_change(room_id, live, t0):
     peer = new_id()
     state.member_join(room_id, peer, leader_id=live, now=t0)
-    state.connection_state_set(room_id, live, peer_id=peer, state="connected", ice_state="connected", now=t0)
+    state.connection_state_set(
+        room_id, live, peer_id=peer, state="connected", ice_state="connected", now=t0
+    )
 
     assert (
         state.connection_state_set(

@@ -25,7 +25,7 @@ from telemetry.services import (
     connection_log_record,
     quality_report_record,
 )
-from tests.rooms.factories import RoomFactory
+from tests.rooms.factories import RoomFactory, RoomParticipantFactory
 from tests.telemetry.factories import ConnectionLogFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def room(rider):
-    return RoomFactory(creator=rider)
+    """A ride the rider is in: a batch may only reference rooms its rider has been in."""
+    ride = RoomFactory(creator=rider)
+    RoomParticipantFactory(room=ride, user=rider)
+    return ride
 
 
 def ago(**delta):
@@ -390,6 +393,7 @@ def test_a_batch_at_the_limit_is_stored_with_one_insert(rider):
 
 def test_room_codes_of_a_batch_are_resolved_in_one_query(rider, room):
     other_room = RoomFactory()
+    RoomParticipantFactory(room=other_room, user=rider, is_active=False, left_at=timezone.now())
     events = [
         batch_event("a", room_code=room.code),
         batch_event("b", room_code=other_room.code.lower()),
@@ -552,3 +556,12 @@ def test_cleanup_refuses_a_non_positive_age_or_batch_size(rider, kwargs, field):
         connection_log_cleanup(**kwargs)
     assert list(caught.value.fields) == [field]
     assert ConnectionLog.objects.count() == 1
+
+
+def test_a_batch_cannot_reference_a_room_its_rider_was_never_in(rider):
+    strangers_ride = RoomFactory()
+    outcomes = connection_log_ingest_batch(
+        rider=rider, events=[batch_event("x", room_code=strangers_ride.code)]
+    )
+    assert [(o.status, o.code) for o in outcomes] == [("rejected", "room_not_found")]
+    assert not ConnectionLog.objects.filter(room=strangers_ride).exists()

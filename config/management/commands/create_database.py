@@ -17,18 +17,19 @@ class Command(BaseCommand):
     # Runs before the database exists: no start-up checks first.
     requires_system_checks = []
 
-    def handle(self, *args, **options):
+    def handle(self, *args, verbosity=1, **options):
+        say = self.stdout.write if verbosity >= 1 else (lambda message: None)
         name = settings.DATABASES["default"]["NAME"]
         where = describe_database()
         try:
             with _connect_to_maintenance_database() as conn:
                 if _database_exists(conn, name):
-                    self.stdout.write(f"Database {name!r} already exists ({where})")
+                    say(f"Database {name!r} already exists ({where})")
                     return
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         except errors.DuplicateDatabase:
             # Another process created it between our look and our create.
-            self.stdout.write(f"Database {name!r} already exists ({where})")
+            say(f"Database {name!r} already exists ({where})")
             return
         except errors.InsufficientPrivilege as exc:
             raise CommandError(
@@ -39,7 +40,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"PostgreSQL at {where} is unreachable: {connection_error_reason(exc)}"
             ) from None
-        self.stdout.write(self.style.SUCCESS(f"Database {name!r} created ({where})"))
+        say(self.style.SUCCESS(f"Database {name!r} created ({where})"))
 
 
 def _connect_to_maintenance_database() -> psycopg.Connection:

@@ -1,0 +1,683 @@
+"""Rides through the HTTP API: open, find, join, leave, rejoin, end, members and statistics."""
+
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from rooms.models import Room, RoomParticipant
+from telemetry.models import EventType
+from tests.api.assertions import api_error
+from tests.riders.factories import RiderFactory
+from tests.rooms.factories import RoomFactory, RoomParticipantFactory
+from tests.telemetry.factories import ConnectionLogFactory
+
+pytestmark = pytest.mark.django_db
+
+ROOMS = "/api/v1/rooms/"
+CODE_FORMAT = re.compile(r"[A-HJ-NP-Z2-9]{6}")
+MALFORMED_CODES = ["0O1I00", "abc", "ABCDEFG", "ABC-DE", "ABCDE\u017f", "ÄBCDEF"]
+
+
+def _room(code: str, action: str = "") -> str:
+    return f"{ROOMS}{code}/{action + '/' if action else ''}"
+
+
+def _unused_code() -> str:
+    code = "ZZZZZZ"
+    assert not Room.objects.filter(code=code).exists()
+    return code
+
+
+def _member(room: Room, rider, *, active: bool = True) -> RoomParticipant:
+    if active:
+        return RoomParticipantFactory(room=room, user=rider)
+    return RoomParticipantFactory(room=room, user=rider, is_active=False, left_at=timezone.now())
+
+
+def _ended(room: Room) -> Room:
+    Room.objects.filter(pk=room.pk).update(is_active=False, deactivated_at=timezone.now())
+    room.refresh_from_db()
+    return room
+
+
+# --- Create ---------------------------------------------------------------------------------
+
+
+def test_create_room(auth_client, rider):
+    response = auth_client(rider).post(
+        ROOMS, {"name": "  Sunday   loop ", "max_participants": 6}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert CODE_FORMAT.fullmatch(body["code"])
+    assert body["name"] == "Sunday loop"
+    assert body["max_participants"] == 6
+    assert body["active_participants"] == 1
+    assert body["is_active"] is True
+    assert body["deactivated_at"] is None
+    assert body["creator"] == {
+        "id": str(rider.pk),
+        "username": rider.username,
+        "display_name": rider.display_name,
+    }
+    room = Room.objects.get(code=body["code"])
+    assert list(room.participants.values_list("user_id", "is_active")) == [(rider.pk, True)]
+
+
+def test_create_room_stores_sql_text_as_a_plain_name(auth_client, rider):
+    name = "'; DROP TABLE rooms_room; --"
+
+    response = auth_client(rider).post(ROOMS, {"name": name}, format="json")
+
+    assert response.status_code == 201
+    assert Room.objects.get().name == name
+    assert auth_client(rider).get(ROOMS, {"name": "drop table"}).json()["count"] == 1
+
+
+def test_create_room_defaults_to_ten_places(auth_client, rider):
+    response = auth_client(rider).post(ROOMS, {"name": "Coffee run"}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["max_participants"] == 10
+
+
+def test_creating_a_room_leaves_the_current_one(auth_client, rider):
+    first = RoomFactory()
+    _member(first, rider)
+
+    response = auth_client(rider).post(ROOMS, {"name": "Second ride"}, format="json")
+
+    assert response.status_code == 201
+    assert not RoomParticipant.objects.get(room=first, user=rider).is_active
+
+
+@pytest.mark.parametrize(
+    ("value", "status", "code"),
+    [
+        # The serializer accepts any integer; the rule (2..50 riders) is Convoy's: 422.
+        (0, 422, "invalid_room"),
+        (1, 422, "invalid_room"),
+        (51, 422, "invalid_room"),
+        (10000, 422, "invalid_room"),
+        (-5, 422, "invalid_room"),
+        # Not an integer at all: a malformed request, 400.
+        ("abc", 400, "invalid_request"),
+        (2.5, 400, "invalid_request"),
+        (None, 400, "invalid_request"),
+        (2**40, 400, "invalid_request"),
+    ],
+)
+def test_create_room_with_bad_capacity(auth_client, rider, value, status, code):
+    response = auth_client(rider).post(
+        ROOMS, {"name": "Ride", "max_participants": value}, format="json"
+    )
+
+    error = api_error(response, status, code)
+    assert "max_participants" in error["fields"]
+    assert not Room.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["   ", "x" * 81, "bell\u0007name", "bidi\u202ename"])
+def test_create_room_with_bad_name_is_422(auth_client, rider, name):
+    response = auth_client(rider).post(ROOMS, {"name": name}, format="json")
+
+    error = api_error(response, 422, "invalid_room")
+    assert "name" in error["fields"]
+    assert not Room.objects.exists()
+
+
+def test_create_room_with_empty_name_is_422_like_a_blank_one(auth_client, rider):
+    response = auth_client(rider).post(ROOMS, {"name": ""}, format="json")
+
+    error = api_error(response, 422, "invalid_room")
+    assert "name" in error["fields"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{}",
+        '{"name": ["a"]}',
+        '{"name": {"nested": true}}',
+        '{"name": "nul\\u0000name"}',
+        '{"name": "Ride", "code": "ABCDEF"}',
+        '{"name": "Ride", "creator": null}',
+        '["Ride"]',
+    ],
+)
+def test_create_room_malformed_request_is_400(auth_client, rider, body):
+    response = auth_client(rider).post(ROOMS, body, content_type="application/json")
+
+    api_error(response, 400, "invalid_request")
+    assert not Room.objects.exists()
+
+
+def test_create_room_needs_a_token(api_client):
+    api_error(api_client.post(ROOMS, {"name": "Ride"}, format="json"), 401, "not_authenticated")
+
+
+# --- List and retrieve ----------------------------------------------------------------------
+
+
+def test_list_shows_active_rooms_newest_first(auth_client, rider):
+    now = timezone.now()
+    older = RoomFactory(created_at=now - timedelta(hours=2))
+    newer = RoomFactory(created_at=now - timedelta(hours=1))
+    _ended(RoomFactory())
+    _member(newer, RiderFactory())
+    _member(newer, RiderFactory(), active=False)
+
+    body = auth_client(rider).get(ROOMS).json()
+
+    assert body["count"] == 2
+    assert [room["code"] for room in body["results"]] == [newer.code, older.code]
+    assert [room["active_participants"] for room in body["results"]] == [1, 0]
+
+
+def test_list_scope_mine_includes_ended_rooms(auth_client, rider):
+    mine_live = RoomFactory(creator=rider)
+    mine_ended = _ended(RoomFactory(creator=rider))
+    RoomFactory()
+
+    body = auth_client(rider).get(ROOMS, {"scope": "mine"}).json()
+
+    assert {room["code"] for room in body["results"]} == {mine_live.code, mine_ended.code}
+
+
+def test_list_scope_active_is_the_default(auth_client, rider):
+    live = RoomFactory(creator=rider)
+    _ended(RoomFactory(creator=rider))
+
+    body = auth_client(rider).get(ROOMS, {"scope": "active"}).json()
+
+    assert [room["code"] for room in body["results"]] == [live.code]
+
+
+def test_list_with_unknown_scope_is_400(auth_client, rider):
+    error = api_error(auth_client(rider).get(ROOMS, {"scope": "bogus"}), 400, "invalid_request")
+    assert "scope" in error["fields"]
+
+
+def test_list_filters_by_part_of_the_name(auth_client, rider):
+    alps = RoomFactory(name="Alps Tour")
+    RoomFactory(name="Coast Cruise")
+    _ended(RoomFactory(name="Alps Return"))
+
+    body = auth_client(rider).get(ROOMS, {"name": "alps"}).json()
+
+    assert [room["code"] for room in body["results"]] == [alps.code]
+
+
+def test_list_name_filter_with_sql_text_is_harmless(auth_client, rider):
+    RoomFactory(name="Alps Tour")
+
+    response = auth_client(rider).get(ROOMS, {"name": "' OR 1=1; --"})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
+    assert Room.objects.count() == 1
+
+
+@pytest.mark.parametrize("page_size", ["0", "201", "abc"])
+def test_list_page_size_out_of_range_is_400(auth_client, rider, page_size):
+    api_error(auth_client(rider).get(ROOMS, {"page_size": page_size}), 400, "invalid_request")
+
+
+def test_list_needs_a_token(api_client):
+    api_error(api_client.get(ROOMS), 401, "not_authenticated")
+
+
+def test_retrieve_by_code_in_any_case_and_spacing(auth_client, rider):
+    room = RoomFactory(code="ABC234")
+    _member(room, RiderFactory())
+
+    for spelling in ["ABC234", "abc234", "aBc234", "ABC%20234"]:
+        response = auth_client(rider).get(_room(spelling))
+        assert response.status_code == 200, (spelling, response.content)
+        assert response.json()["code"] == "ABC234"
+        assert response.json()["active_participants"] == 1
+
+
+def test_retrieve_unknown_code_is_404(auth_client, rider):
+    api_error(auth_client(rider).get(_room(_unused_code())), 404, "room_not_found")
+
+
+@pytest.mark.parametrize("code", MALFORMED_CODES)
+def test_retrieve_malformed_code_is_400(auth_client, rider, code):
+    error = api_error(auth_client(rider).get(_room(code)), 400, "invalid_room_code")
+    assert "code" in error["fields"]
+
+
+# --- Join, leave, rejoin --------------------------------------------------------------------
+
+
+def test_join_returns_participant_and_room_with_live_count(auth_client, rider, other_rider):
+    room = RoomFactory(creator=other_rider)
+    _member(room, other_rider)
+
+    response = auth_client(rider).post(_room(room.code.lower(), "join"))
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["participant"]["rider"]["id"] == str(rider.pk)
+    assert body["participant"]["is_active"] is True
+    assert body["participant"]["left_at"] is None
+    assert body["room"]["code"] == room.code
+    assert body["room"]["active_participants"] == 2
+    assert body["left_room_code"] is None
+    assert RoomParticipant.objects.filter(room=room, is_active=True).count() == 2
+
+
+def test_join_full_room_is_409(auth_client, rider):
+    room = RoomFactory(max_participants=2)
+    _member(room, RiderFactory())
+    _member(room, RiderFactory())
+
+    error = api_error(auth_client(rider).post(_room(room.code, "join")), 409, "room_full")
+
+    assert error["capacity"] == 2
+    assert not RoomParticipant.objects.filter(room=room, user=rider).exists()
+
+
+def test_join_twice_is_409(auth_client, rider):
+    room = RoomFactory()
+    client = auth_client(rider)
+    assert client.post(_room(room.code, "join")).status_code == 200
+
+    api_error(client.post(_room(room.code, "join")), 409, "already_in_room")
+
+    assert RoomParticipant.objects.filter(room=room, user=rider).count() == 1
+
+
+def test_join_ended_room_is_422(auth_client, rider):
+    room = _ended(RoomFactory())
+
+    api_error(auth_client(rider).post(_room(room.code, "join")), 422, "room_inactive")
+
+
+def test_join_unknown_room_is_404(auth_client, rider):
+    api_error(auth_client(rider).post(_room(_unused_code(), "join")), 404, "room_not_found")
+
+
+@pytest.mark.parametrize("code", MALFORMED_CODES)
+def test_join_malformed_code_is_400(auth_client, rider, code):
+    api_error(auth_client(rider).post(_room(code, "join")), 400, "invalid_room_code")
+
+
+def test_joining_another_room_leaves_the_first(auth_client, rider):
+    first, second = RoomFactory(), RoomFactory()
+    client = auth_client(rider)
+    assert client.post(_room(first.code, "join")).status_code == 200
+
+    response = client.post(_room(second.code, "join"))
+
+    assert response.status_code == 200
+    assert response.json()["left_room_code"] == first.code
+    assert list(
+        RoomParticipant.objects.filter(user=rider, is_active=True).values_list("room", flat=True)
+    ) == [second.pk]
+    assert client.get(_room(first.code)).json()["active_participants"] == 0
+
+
+def test_leave_then_leave_again(auth_client, rider):
+    room = RoomFactory()
+    _member(room, rider)
+    client = auth_client(rider)
+
+    response = client.post(_room(room.code, "leave"))
+
+    assert response.status_code == 200
+    assert response.json()["is_active"] is False
+    assert response.json()["left_at"] is not None
+    api_error(client.post(_room(room.code, "leave")), 409, "not_in_room")
+
+
+def test_leave_a_room_never_joined_is_409(auth_client, rider):
+    api_error(auth_client(rider).post(_room(RoomFactory().code, "leave")), 409, "not_in_room")
+
+
+def test_rejoin_reactivates_the_same_row(auth_client, rider):
+    room = RoomFactory()
+    client = auth_client(rider)
+    assert client.post(_room(room.code, "join")).status_code == 200
+    row_id = RoomParticipant.objects.get(room=room, user=rider).pk
+    assert client.post(_room(room.code, "leave")).status_code == 200
+
+    response = client.post(_room(room.code, "rejoin"))
+
+    assert response.status_code == 200, response.content
+    assert response.json()["participant"]["is_active"] is True
+    assert response.json()["room"]["active_participants"] == 1
+    rows = RoomParticipant.objects.filter(room=room, user=rider)
+    assert rows.count() == 1
+    assert rows.get().pk == row_id
+    assert rows.get().is_active
+    assert rows.get().left_at is None
+
+
+def test_join_after_leaving_also_reuses_the_row(auth_client, rider):
+    room = RoomFactory()
+    row = _member(room, rider, active=False)
+
+    assert auth_client(rider).post(_room(room.code, "join")).status_code == 200
+
+    assert list(
+        RoomParticipant.objects.filter(room=room, user=rider).values_list("pk", flat=True)
+    ) == [row.pk]
+
+
+def test_rejoin_a_room_never_joined_is_404(auth_client, rider):
+    api_error(auth_client(rider).post(_room(RoomFactory().code, "rejoin")), 404, "never_joined")
+
+
+def test_rejoin_while_in_the_room_is_409(auth_client, rider):
+    room = RoomFactory()
+    _member(room, rider)
+
+    api_error(auth_client(rider).post(_room(room.code, "rejoin")), 409, "already_in_room")
+
+
+def test_rejoin_full_room_is_409(auth_client, rider):
+    room = RoomFactory(max_participants=2)
+    _member(room, rider, active=False)
+    _member(room, RiderFactory())
+    _member(room, RiderFactory())
+
+    api_error(auth_client(rider).post(_room(room.code, "rejoin")), 409, "room_full")
+
+
+def test_rejoin_ended_room_is_422(auth_client, rider):
+    room = RoomFactory()
+    _member(room, rider, active=False)
+    _ended(room)
+
+    api_error(auth_client(rider).post(_room(room.code, "rejoin")), 422, "room_inactive")
+
+
+def test_room_actions_need_a_token(api_client):
+    code = RoomFactory().code
+    for action in ("join", "leave", "rejoin", "deactivate"):
+        api_error(api_client.post(_room(code, action)), 401, "not_authenticated")
+
+
+def test_room_actions_refuse_get(auth_client, rider):
+    code = RoomFactory().code
+    for action in ("join", "leave", "rejoin", "deactivate"):
+        api_error(auth_client(rider).get(_room(code, action)), 405, "method_not_allowed")
+
+
+# --- Deactivate -----------------------------------------------------------------------------
+
+
+def test_creator_ends_the_ride_for_everyone(auth_client, rider):
+    room = RoomFactory(creator=rider)
+    _member(room, rider)
+    _member(room, RiderFactory())
+
+    response = auth_client(rider).post(_room(room.code, "deactivate"))
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["is_active"] is False
+    assert body["deactivated_at"] is not None
+    assert body["active_participants"] == 0
+    assert not RoomParticipant.objects.filter(room=room, is_active=True).exists()
+
+
+def test_other_rider_cannot_end_the_ride(auth_client, rider, other_rider):
+    room = RoomFactory(creator=rider)
+    _member(room, other_rider)
+
+    api_error(auth_client(other_rider).post(_room(room.code, "deactivate")), 403, "not_room_leader")
+
+    assert Room.objects.get(pk=room.pk).is_active
+
+
+def test_staff_can_end_any_ride(auth_client, staff):
+    room = RoomFactory()
+
+    response = auth_client(staff).post(_room(room.code, "deactivate"))
+
+    assert response.status_code == 200
+    assert not Room.objects.get(pk=room.pk).is_active
+
+
+def test_ending_a_ride_twice_is_422(auth_client, rider):
+    room = RoomFactory(creator=rider)
+    client = auth_client(rider)
+    assert client.post(_room(room.code, "deactivate")).status_code == 200
+
+    api_error(client.post(_room(room.code, "deactivate")), 422, "room_inactive")
+
+
+def test_ending_an_unknown_ride_is_404(auth_client, staff):
+    api_error(auth_client(staff).post(_room(_unused_code(), "deactivate")), 404, "room_not_found")
+
+
+# --- Participants ---------------------------------------------------------------------------
+
+
+def test_participants_are_listed_to_a_current_member(auth_client, rider):
+    room = RoomFactory(max_participants=10)
+    _member(room, rider)
+    others = [_member(room, RiderFactory()) for _ in range(2)]
+    gone = _member(room, RiderFactory(), active=False)
+
+    response = auth_client(rider).get(_room(room.code, "participants"))
+
+    assert response.status_code == 200
+    body = response.json()
+    ids = {item["rider"]["id"] for item in body["results"]}
+    assert ids == {str(rider.pk), *(str(p.user_id) for p in others)}
+    assert str(gone.user_id) not in ids
+    assert body["count"] == 3
+    for item in body["results"]:
+        assert set(item["rider"]) == {"id", "username", "display_name"}
+
+
+def test_participants_are_listed_to_a_past_member(auth_client, rider):
+    room = RoomFactory()
+    _member(room, rider, active=False)
+    _member(room, RiderFactory())
+
+    response = auth_client(rider).get(_room(room.code, "participants"))
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
+
+
+def test_participants_are_listed_to_staff(auth_client, staff):
+    room = RoomFactory()
+    _member(room, RiderFactory())
+
+    assert auth_client(staff).get(_room(room.code, "participants")).json()["count"] == 1
+
+
+def test_participants_are_hidden_from_outsiders(auth_client, rider):
+    room = RoomFactory()
+    _member(room, RiderFactory())
+
+    api_error(auth_client(rider).get(_room(room.code, "participants")), 403, "not_room_member")
+
+
+def test_participants_need_a_token(api_client):
+    api_error(api_client.get(_room(RoomFactory().code, "participants")), 401, "not_authenticated")
+
+
+def test_participants_of_unknown_room_is_404(auth_client, rider):
+    api_error(auth_client(rider).get(_room(_unused_code(), "participants")), 404, "room_not_found")
+
+
+# --- Remove a participant -------------------------------------------------------------------
+
+
+def _remove(room: Room, rider_id) -> str:
+    return f"{_room(room.code, 'participants')}{rider_id}/"
+
+
+def test_creator_removes_a_participant(auth_client, rider, other_rider):
+    room = RoomFactory(creator=rider)
+    _member(room, rider)
+    _member(room, other_rider)
+
+    response = auth_client(rider).delete(_remove(room, other_rider.pk))
+
+    assert response.status_code == 204
+    assert not response.content
+    membership = RoomParticipant.objects.get(room=room, user=other_rider)
+    assert not membership.is_active
+    assert membership.left_at is not None
+
+
+def test_staff_removes_a_participant(auth_client, staff, other_rider):
+    room = RoomFactory()
+    _member(room, other_rider)
+
+    assert auth_client(staff).delete(_remove(room, other_rider.pk)).status_code == 204
+
+
+def test_other_rider_cannot_remove_a_participant(auth_client, rider, other_rider):
+    room = RoomFactory()
+    _member(room, rider)
+    _member(room, other_rider)
+
+    api_error(auth_client(rider).delete(_remove(room, other_rider.pk)), 403, "not_room_leader")
+
+    assert RoomParticipant.objects.get(room=room, user=other_rider).is_active
+
+
+def test_removing_someone_not_in_the_room_is_409(auth_client, rider, other_rider):
+    room = RoomFactory(creator=rider)
+    _member(room, other_rider, active=False)
+
+    api_error(auth_client(rider).delete(_remove(room, other_rider.pk)), 409, "not_in_room")
+
+
+def test_removing_an_unknown_rider_is_404(auth_client, rider):
+    room = RoomFactory(creator=rider)
+
+    api_error(auth_client(rider).delete(_remove(room, uuid.uuid4())), 404, "rider_not_found")
+
+
+def test_removing_a_malformed_rider_id_is_400(auth_client, rider):
+    room = RoomFactory(creator=rider)
+
+    api_error(auth_client(rider).delete(_remove(room, "not-a-uuid")), 400, "invalid_identifier")
+
+
+# --- Room statistics ------------------------------------------------------------------------
+
+
+def _room_with_logs(rider) -> tuple[Room, timezone.datetime]:
+    room = RoomFactory()
+    _member(room, rider)
+    start = (timezone.now() - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    for minutes, rtt in ((5, 40), (10, 60), (70, 100)):
+        ConnectionLogFactory(
+            user=rider,
+            room=room,
+            event_type=EventType.QUALITY_REPORT,
+            metrics={"rtt_ms": rtt},
+            occurred_at=start + timedelta(minutes=minutes),
+        )
+    ConnectionLogFactory(user=rider, room=None, occurred_at=start + timedelta(minutes=5))
+    return room, start
+
+
+def test_room_stats_with_hourly_buckets(auth_client, rider):
+    room, start = _room_with_logs(rider)
+    window = {
+        "since": start.isoformat(),
+        "until": (start + timedelta(hours=2)).isoformat(),
+        "bucket": "1h",
+    }
+
+    response = auth_client(rider).get(_room(room.code, "stats"), window)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["bucket"] == "1h"
+    assert body["total_events"] == 3
+    assert body["events_by_type"]["quality_report"] == 3
+    assert body["rtt_ms"]["samples"] == 3
+    assert body["rtt_ms"]["average"] == pytest.approx(200 / 3)
+    assert body["rtt_ms"]["p50"] == pytest.approx(60)
+    assert [bucket["total_events"] for bucket in body["buckets"]] == [2, 1]
+    assert [bucket["rtt_ms"]["average"] for bucket in body["buckets"]] == [50, 100]
+
+
+def test_room_stats_window_excludes_events_outside_it(auth_client, rider):
+    room, start = _room_with_logs(rider)
+    window = {
+        "since": (start + timedelta(minutes=8)).isoformat(),
+        "until": (start + timedelta(minutes=60)).isoformat(),
+    }
+
+    body = auth_client(rider).get(_room(room.code, "stats"), window).json()
+
+    assert body["total_events"] == 1
+    assert body["bucket"] is None
+    assert body["buckets"] == []
+
+
+def test_room_stats_default_window_is_the_last_day(auth_client, rider):
+    room, _ = _room_with_logs(rider)
+    ConnectionLogFactory(user=rider, room=room, occurred_at=timezone.now() - timedelta(hours=25))
+
+    body = auth_client(rider).get(_room(room.code, "stats")).json()
+
+    assert body["total_events"] == 3
+
+
+def test_room_stats_open_to_past_members_and_staff(auth_client, rider, staff):
+    room = RoomFactory()
+    _member(room, rider, active=False)
+
+    assert auth_client(rider).get(_room(room.code, "stats")).status_code == 200
+    assert auth_client(staff).get(_room(room.code, "stats")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [({"bucket": "2h"}, "bucket"), ({"since": "yesterday"}, "since"), ({"until": "x"}, "until")],
+)
+def test_room_stats_malformed_query_is_400(auth_client, rider, query, field):
+    room = RoomFactory()
+    _member(room, rider)
+
+    error = api_error(
+        auth_client(rider).get(_room(room.code, "stats"), query), 400, "invalid_request"
+    )
+    assert field in error["fields"]
+
+
+def test_room_stats_since_after_until_is_422(auth_client, rider):
+    room = RoomFactory()
+    _member(room, rider)
+    now = timezone.now()
+    window = {"since": now.isoformat(), "until": (now - timedelta(hours=1)).isoformat()}
+
+    api_error(auth_client(rider).get(_room(room.code, "stats"), window), 422, "invalid_time_window")
+
+
+def test_room_stats_too_many_buckets_is_422(auth_client, rider):
+    room = RoomFactory()
+    _member(room, rider)
+    now = timezone.now()
+    window = {
+        "since": (now - timedelta(days=3)).isoformat(),
+        "until": now.isoformat(),
+        "bucket": "1m",
+    }
+
+    api_error(auth_client(rider).get(_room(room.code, "stats"), window), 422, "invalid_time_window")
+
+
+def test_room_stats_hidden_from_outsiders(auth_client, rider):
+    room, _ = _room_with_logs(RiderFactory())
+
+    api_error(auth_client(rider).get(_room(room.code, "stats")), 403, "not_room_member")

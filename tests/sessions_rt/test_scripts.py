@@ -1,0 +1,32 @@
+"""How the Lua scripts are assembled and run."""
+
+import hashlib
+import uuid
+
+from sessions_rt import keys, scripts, state
+from sessions_rt.scripts import LuaScript, lua_script
+
+
+def test_scripts_name_the_room_keys_in_roomkeys_order():
+    source = lua_script("heartbeat").source
+    expected = [
+        f"local {field.upper()} = KEYS[{position}]"
+        for position, field in enumerate(keys.RoomKeys._fields, start=1)
+    ]
+    assert source.splitlines()[: len(expected)] == expected
+
+
+def test_a_script_redis_has_not_seen_is_loaded_and_run(monkeypatch, redis, room_id, leader_id):
+    known = lua_script("join")
+    # A comment unique to this test gives a script no Redis server has cached.
+    source = f"{known.source}\n-- {uuid.uuid4()}\n"
+    sha = hashlib.sha1(source.encode()).hexdigest()
+    assert redis.script_exists(sha) == [False]
+    monkeypatch.setattr(
+        scripts, "lua_script", lambda name: LuaScript(name=name, source=source, sha=sha)
+    )
+
+    event = state.member_join(room_id, leader_id, leader_id=leader_id)
+
+    assert event.type == "member_joined"
+    assert redis.script_exists(sha) == [True]
