@@ -1,13 +1,26 @@
 """Contract check: schemathesis against the live OpenAPI schema of a running server.
 
-Starts ``manage.py serve``, logs a rider in, and lets schemathesis generate a bounded number
-of requests per operation (valid and invalid ones), failing on any 5xx response or any
-response that does not match the schema.
+    .venv/bin/python .ci/contract.py [extra `schemathesis run` options]
+
+Seeds a fresh pair of riders with a ride, a membership and some telemetry, starts
+``manage.py serve`` and lets schemathesis exercise every operation, authenticated, with the
+schema's examples, its coverage cases (boundaries and invalid values) and a bounded number of
+generated requests. It fails on any 5xx response and on any response the schema does not
+describe (status or body). Path parameters and credentials are drawn half the time from the
+seeded data, so requests get past "not found" into the business rules.
+
+Reports (JUnit, and the server's log with the traceback of every 5xx) land in
+``artifacts/contract/``; the server's tracebacks are also printed after a failed run.
 """
 
+import json
 import os
+import secrets
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,58 +28,168 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import running_server, setup_django  # noqa: E402
 
-MAX_EXAMPLES = os.environ.get("CONTRACT_MAX_EXAMPLES", "30")
+ARTIFACTS = ROOT / "artifacts" / "contract"
+MAX_EXAMPLES = os.environ.get("CONTRACT_MAX_EXAMPLES", "25")
+CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
 # Logging out would revoke the token the rest of the run authenticates with.
 EXCLUDED_OPERATIONS = "^(auth_logout_create|auth_logout_all_create)$"
+# How often a path parameter or credential takes a seeded value rather than a generated one.
+SEEDED_VALUE_PROBABILITY = 0.5
+
+
+@dataclass(frozen=True)
+class Seeded:
+    key: str
+    password: str
+    usernames: list[str]
+    rider_ids: list[str]
+    room_codes: list[str]
+
+
+def seed() -> Seeded:
+    """Two riders; a ride led by the tested rider with the other in it; a ride of the other."""
+    from riders.auth_tokens import token_issue
+    from riders.services import rider_create
+    from rooms.services import participant_join, room_create
+    from telemetry.services import connection_log_ingest_batch
+
+    run = secrets.token_hex(4)
+    password = secrets.token_urlsafe(18)
+    rider = rider_create(
+        username=f"contract{run}", email=f"contract{run}@convoy.test", password=password
+    )
+    peer = rider_create(username=f"peer{run}", email=f"peer{run}@convoy.test", password=None)
+    led = room_create(creator=rider, name="Contract ride")
+    peer_room = room_create(creator=peer, name="Peer ride")
+    participant_join(rider=peer, code=led.code)
+    now = datetime.now(UTC)
+    connection_log_ingest_batch(
+        rider=rider,
+        events=[
+            {
+                "event_type": "quality_report",
+                "occurred_at": (now - timedelta(minutes=n)).isoformat(),
+                "client_event_id": f"seed-{n}",
+                "metrics": {"rtt_ms": 40 + n, "jitter_ms": 3, "packet_loss_pct": 0.5},
+                "room_code": led.code,
+            }
+            for n in range(10)
+        ],
+    )
+    return Seeded(
+        key=token_issue(rider=rider, device_name="schemathesis").key,
+        password=password,
+        usernames=[rider.username, peer.username],
+        rider_ids=[str(rider.pk), str(peer.pk)],
+        room_codes=[led.code, peer_room.code],
+    )
+
+
+def schemathesis_config(seeded: Seeded) -> str:
+    """A schemathesis.toml: the token, and dictionaries of the seeded values."""
+    dictionaries = {
+        "room_codes": seeded.room_codes,
+        "rider_ids": seeded.rider_ids,
+        "usernames": seeded.usernames,
+        "passwords": [seeded.password],
+    }
+    bindings = {
+        "path.code": "room_codes",
+        "query.room": "room_codes",
+        "path.id": "rider_ids",
+        "path.rider_id": "rider_ids",
+        "path.username": "usernames",
+        "body.username": "usernames",
+        "body.password": "passwords",
+    }
+    lines = [
+        "[auth.openapi.bearerAuth]",
+        f"bearer = {json.dumps(seeded.key)}",
+        "",
+        "[cache]",
+        "enabled = false",
+    ]
+    for name, values in dictionaries.items():
+        lines += ["", f"[dictionaries.{name}]", f"values = {json.dumps(values)}"]
+    lines += ["", "[parameters]"]
+    for parameter, dictionary in bindings.items():
+        lines.append(
+            f'"{parameter}" = {{ dictionary = "{dictionary}", '
+            f"probability = {SEEDED_VALUE_PROBABILITY} }}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def schemathesis_command(base: str, config: Path, extra: list[str]) -> list[str]:
+    return [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "--config-file",
+        str(config),
+        "run",
+        f"{base}/api/schema/",
+        "--url",
+        base,
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        MAX_EXAMPLES,
+        "--exclude-operation-id-regex",
+        EXCLUDED_OPERATIONS,
+        "--workers",
+        "2",
+        "--request-timeout",
+        "10",
+        "--seed",
+        "2026",
+        "--no-color",
+        "--generation-database",
+        "none",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(ARTIFACTS),
+        *extra,
+    ]
+
+
+def print_server_errors(log: Path) -> None:
+    """The tracebacks behind the 5xx responses, each distinct one once."""
+    text = log.read_text(errors="replace")
+    seen = set()
+    for block in text.split("Traceback (most recent call last):")[1:]:
+        lines = [line for line in block.splitlines() if line.strip()]
+        end = next((i for i, line in enumerate(lines) if not line.startswith(" ")), None)
+        trace = lines[: end + 1] if end is not None else lines
+        if trace and trace[-1] not in seen:
+            seen.add(trace[-1])
+            print("\nServer traceback:\n" + "\n".join(trace))
 
 
 def main() -> int:
     setup_django()
     from django.core.management import call_command
 
-    from riders.auth_tokens import token_issue
-    from riders.selectors import rider_find_by_username
-    from riders.services import rider_create
-    from rooms.services import room_create
-
     call_command("migrate", verbosity=0)
-    rider = rider_find_by_username(username="contract.rider") or rider_create(
-        username="contract.rider", email="contract.rider@convoy.test", password=None
-    )
-    key = token_issue(rider=rider, device_name="schemathesis").key
-    room_create(creator=rider, name="Contract ride")
+    seeded = seed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    config = ARTIFACTS / "schemathesis.toml"
+    config.write_text(schemathesis_config(seeded))
+    server_log = ARTIFACTS / "server.log"
     relaxed = {
         "THROTTLE_RIDER_RATE": "1000000/min",
         "THROTTLE_CREDENTIALS_IP_RATE": "1000000/min",
         "THROTTLE_CREDENTIALS_ACCOUNT_RATE": "1000000/min",
         "LOG_LEVEL": "ERROR",
     }
-    with running_server(workers=1, extra_env=relaxed) as base:
-        return subprocess.call(
-            [
-                str(Path(sys.executable).parent / "schemathesis"),
-                "run",
-                f"{base}/api/schema/",
-                "--url",
-                f"{base}",
-                "--header",
-                f"Authorization: Bearer {key}",
-                "--checks",
-                "not_a_server_error,response_schema_conformance",
-                "--max-examples",
-                MAX_EXAMPLES,
-                "--exclude-operation-id-regex",
-                EXCLUDED_OPERATIONS,
-                "--seed",
-                "2026",
-                "--no-color",
-                "--workers",
-                "2",
-                "--generation-database",
-                "none",
-            ],
-            cwd=ROOT,
-        )
+    started = time.monotonic()
+    with running_server(workers=2, extra_env=relaxed, log_path=server_log) as base:
+        code = subprocess.call(schemathesis_command(base, config, sys.argv[1:]), cwd=ROOT)
+    print(f"\nContract run took {time.monotonic() - started:.0f} s; server log: {server_log}")
+    if code != 0:
+        print_server_errors(server_log)
+    return code
 
 
 if __name__ == "__main__":

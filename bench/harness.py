@@ -6,6 +6,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,34 +33,47 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(*, workers: int, extra_env: dict | None = None):
-    """Start ``manage.py serve`` with the given workers; yield its base URL; stop it."""
+def running_server(*, workers: int, extra_env: dict | None = None, log_path: Path | None = None):
+    """Start ``manage.py serve`` with the given workers; yield its base URL; stop it.
+
+    The server's log goes to ``log_path`` (a temporary file if not given), never to a pipe:
+    nobody reads a pipe while the server runs, and once its buffer is full every request that
+    logs (a 500's traceback) blocks the server for good.
+    """
     port = free_port()
     env = {**os.environ, **(extra_env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_ready(base, process)
-        yield base
-    finally:
-        process.terminate()
+    with _log_file(log_path) as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            _wait_until_ready(base, process, log)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
-def _wait_until_ready(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
+def _log_file(log_path: Path | None):
+    if log_path is None:
+        return tempfile.TemporaryFile(mode="w+b")
+    return open(log_path, "w+b")
+
+
+def _wait_until_ready(base: str, process: subprocess.Popen, log, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early: {process.stderr.read().decode()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"server exited early: {log.read().decode()[-2000:]}")
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return

@@ -51,6 +51,9 @@ def cache_settings(url: str, key_prefix: str) -> dict:
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
                 "SOCKET_CONNECT_TIMEOUT": 2,
                 "SOCKET_TIMEOUT": 2,
+                # Cache calls (rate-limit counters) fail open while Redis is down, so the REST
+                # API keeps serving; the live state reads Redis directly and answers 503.
+                "IGNORE_EXCEPTIONS": True,
             },
         }
     }

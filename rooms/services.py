@@ -29,6 +29,7 @@ from rooms.models import (
     RoomParticipant,
 )
 from rooms.selectors import normalize_room_code
+from sessions_rt.services import realtime_rider_removed, realtime_room_closed
 
 CODE_ATTEMPTS = 10
 
@@ -71,6 +72,7 @@ def room_deactivate(*, room: Room, actor: Rider) -> Room:
         RoomParticipant.objects.filter(room=locked, is_active=True).update(
             is_active=False, left_at=now
         )
+        transaction.on_commit(lambda: realtime_room_closed(room_id=locked.pk))
     return locked
 
 
@@ -110,7 +112,7 @@ def participant_leave(*, rider: Rider, room: Room) -> RoomParticipant:
         )
         if participant is None:
             raise NotInRoom()
-        _end_membership(participant)
+        _end_membership(participant, reason="left")
     return participant
 
 
@@ -126,7 +128,7 @@ def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomPartici
         )
         if participant is None:
             raise NotInRoom("That rider is not in this ride.")
-        _end_membership(participant)
+        _end_membership(participant, reason="kicked")
     return participant
 
 
@@ -165,14 +167,20 @@ def _leave_current_room(*, rider: Rider, except_room: Room) -> Room | None:
     )
     if current is None:
         return None
-    _end_membership(current)
+    _end_membership(current, reason="left")
     return current.room
 
 
-def _end_membership(participant: RoomParticipant) -> None:
+def _end_membership(participant: RoomParticipant, *, reason: str) -> None:
+    """End one membership; once committed, the rider's socket in that ride is closed and the
+    others see them leave (reason "left" or "kicked")."""
     participant.is_active = False
     participant.left_at = timezone.now()
     participant.save(update_fields=["is_active", "left_at"])
+    room_id, rider_id = participant.room_id, participant.user_id
+    transaction.on_commit(
+        lambda: realtime_rider_removed(room_id=room_id, rider_id=rider_id, reason=reason)
+    )
 
 
 def _insert_with_unique_code(*, creator: Rider, name: str, capacity: int) -> Room:

@@ -222,3 +222,23 @@ def _connection_session_json(
 
 def _optional_text(value: str | None, *, field: str, max_length: int) -> str | None:
     return short_text(value, field=field, max_length=max_length) if value is not None else None
+
+
+def reconnecting_members(room_id: uuid.UUID | str, *, client: Redis | None = None) -> list[str]:
+    """Riders of the room whose socket dropped and who are inside their grace period."""
+    room = canonical_id(room_id, field="room_id")
+    with realtime_available():
+        riders = redis_client(client).zrange(keys.room_keys(room).reconnecting, 0, -1)
+    return [rider.decode() for rider in riders]
+
+
+def require_live_member(
+    room_id: uuid.UUID | str, rider_id: uuid.UUID | str, *, client: Redis | None = None
+) -> None:
+    """Raise NotLiveMember unless the rider is live in the room (e.g. before relaying to them)."""
+    room = canonical_id(room_id, field="room_id")
+    rider = canonical_id(rider_id, field="rider_id")
+    with realtime_available():
+        score = redis_client(client).zscore(keys.room_keys(room).members, rider)
+    if score is None:
+        raise NotLiveMember("That rider is not connected to this ride.")

@@ -6,6 +6,7 @@ run in one round trip. Redis being unreachable raises RealtimeUnavailable.
 
 from sessions_rt.cleanup import cleanup_expired_sessions
 from sessions_rt.connections import connection_state_set
+from sessions_rt.errors import NotLiveMember, RealtimeUnavailable
 from sessions_rt.events import Event, EventsSince, events_since
 from sessions_rt.location import RiderLocation, location_update, riders_behind, riders_within
 from sessions_rt.membership import (
@@ -15,6 +16,8 @@ from sessions_rt.membership import (
     member_join,
     member_leave,
     member_mark_reconnecting,
+    reconnecting_members,
+    require_live_member,
     room_close,
     sweep_set,
 )
@@ -25,6 +28,8 @@ __all__ = [
     "ConnectionSession",
     "Event",
     "EventsSince",
+    "NotLiveMember",
+    "RealtimeUnavailable",
     "RiderLocation",
     "cleanup_expired_sessions",
     "connection_session_get",
@@ -37,6 +42,8 @@ __all__ = [
     "member_leave",
     "member_mark_reconnecting",
     "presence_update",
+    "reconnecting_members",
+    "require_live_member",
     "riders_behind",
     "riders_within",
     "room_close",

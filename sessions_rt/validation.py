@@ -71,6 +71,7 @@ class IceConnectionState(StrEnum):
 class LeaveReason(StrEnum):
     CLIENT_CLOSED = "client_closed"
     KICKED = "kicked"
+    LEFT = "left"  # left the ride over REST, or by joining another one
     ROOM_CLOSED = "room_closed"
     DUPLICATE_SESSION = "duplicate_session"
     SERVER_SHUTDOWN = "server_shutdown"

@@ -28,6 +28,8 @@ Text values come from fixed sets, matched exactly (lower case):
   failed, disconnected, closed
 - ``connection_state`` (WebRTC RTCPeerConnectionState): new, connecting, connected,
   disconnected, failed, closed
+- ``reason`` (why a live connection ended): client_closed, kicked, left, room_closed,
+  duplicate_session, server_shutdown, timed_out
 
 A ``quality_report`` event carries at least one of rtt_ms, jitter_ms, packet_loss_pct,
 bitrate_kbps: a quality report without a quality figure says nothing.
@@ -90,6 +92,16 @@ TEXT_METRICS: dict[str, tuple[str, ...]] = {
     ),
     "ice_state": ("new", "checking", "connected", "completed", "failed", "disconnected", "closed"),
     "connection_state": ("new", "connecting", "connected", "disconnected", "failed", "closed"),
+    # Why a live connection ended, recorded by the server on disconnected / left / kicked.
+    "reason": (
+        "client_closed",
+        "kicked",
+        "left",
+        "room_closed",
+        "duplicate_session",
+        "server_shutdown",
+        "timed_out",
+    ),
 }
 KNOWN_METRICS = (*NUMBER_METRICS, *TEXT_METRICS)
 QUALITY_METRICS = ("rtt_ms", "jitter_ms", "packet_loss_pct", "bitrate_kbps")

@@ -1,7 +1,12 @@
+from collections.abc import Callable
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
+from riders.auth_tokens import token_issue
+from riders.models import Rider
 from tests.riders.factories import RiderFactory
 
 
@@ -45,3 +50,21 @@ class ExactQueries:
 @pytest.fixture
 def exact_queries():
     return ExactQueries
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client(db) -> Callable[[Rider], APIClient]:
+    """``auth_client(rider)``: a client holding a freshly issued token of that rider."""
+
+    def make(rider: Rider, *, device_name: str = "test phone") -> APIClient:
+        client = APIClient()
+        issued = token_issue(rider=rider, device_name=device_name)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.key}")
+        return client
+
+    return make

@@ -6,10 +6,16 @@ from rest_framework.routers import DefaultRouter
 
 from riders.api.routes import register_routes as register_rider_routes
 from rooms.api.routes import register_routes as register_room_routes
+from sessions_rt.api.routes import register_routes as register_live_routes
 from telemetry.api.routes import register_routes as register_telemetry_routes
 
 router = DefaultRouter()
-for register in (register_rider_routes, register_room_routes, register_telemetry_routes):
+for register in (
+    register_rider_routes,
+    register_room_routes,
+    register_live_routes,
+    register_telemetry_routes,
+):
     register(router)
 
 urlpatterns = [

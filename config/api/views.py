@@ -1,6 +1,7 @@
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions, viewsets
 
+from config.api.metadata import SchemaPointerMetadata
 from config.api.serializers import ErrorSerializer
 
 
@@ -12,6 +13,7 @@ class ConvoyViewSet(viewsets.GenericViewSet):
     """
 
     permission_classes = [permissions.IsAuthenticated]
+    metadata_class = SchemaPointerMetadata
 
 
 def error_responses(*statuses: int) -> dict:

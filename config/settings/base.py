@@ -132,6 +132,16 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Real-time (Redis live state and the ride socket) ------------------------------------------
+PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 90, minimum=5, maximum=3600)
+RECONNECT_GRACE_SECONDS = env_int("RECONNECT_GRACE_SECONDS", 30, minimum=1, maximum=600)
+ROOM_SESSION_TTL_SECONDS = env_int("ROOM_SESSION_TTL_SECONDS", 3600, minimum=60, maximum=86400)
+REALTIME_EVENT_LOG_LENGTH = env_int("REALTIME_EVENT_LOG_LENGTH", 500, minimum=10, maximum=10000)
+WS_AUTH_TIMEOUT_SECONDS = env_int("WS_AUTH_TIMEOUT_SECONDS", 5, minimum=1, maximum=60)
+WS_MAX_MESSAGE_CHARS = env_int("WS_MAX_MESSAGE_CHARS", 32_768, minimum=1024, maximum=1_048_576)
+WS_MESSAGES_PER_SECOND = env_int("WS_MESSAGES_PER_SECOND", 20, minimum=1, maximum=1000)
+WS_MESSAGE_BURST = env_int("WS_MESSAGE_BURST", 60, minimum=1, maximum=10000)
+
 # --- Internationalisation, static files ---------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -178,4 +188,5 @@ else:
 
 CONVOY_KEY_PREFIX = env_str("CONVOY_KEY_PREFIX", "convoy")
 CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX)
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 CHANNEL_LAYERS = redis_config.channel_layer_settings(REDIS_URL, f"{CONVOY_KEY_PREFIX}:channels")

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sessions_rt.cleanup import cleanup_expired_sessions
 from sessions_rt.errors import RealtimeUnavailable
+from sessions_rt.services import realtime_expire_sessions
 
 
 class Command(BaseCommand):
@@ -15,7 +15,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            removed = cleanup_expired_sessions()
+            # Removes and broadcasts member_left to the rooms' sockets, on whatever worker.
+            removed = realtime_expire_sessions()
         except RealtimeUnavailable as exc:
             raise CommandError(exc.message) from None
         if not removed:

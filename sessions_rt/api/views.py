@@ -1,0 +1,26 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.api.serializers import ErrorSerializer
+from config.api.views import ConvoyViewSet, error_responses
+from rooms.selectors import room_get_by_code, room_require_member
+from sessions_rt.api.serializers import LiveRoomSerializer
+from sessions_rt.selectors import live_room_snapshot
+
+
+class LivePresenceViewSet(ConvoyViewSet):
+    """Who is online in a ride right now, read from the live state (Redis)."""
+
+    @extend_schema(
+        responses={
+            200: LiveRoomSerializer,
+            **error_responses(400, 401, 403, 404),
+            503: OpenApiResponse(ErrorSerializer, description="Live state unavailable."),
+        }
+    )
+    @action(detail=False, methods=["get"], url_path=r"(?P<code>[^/]+)/presence")
+    def presence(self, request, code=None):
+        room = room_get_by_code(code=code)
+        room_require_member(room=room, viewer=request.user)
+        return Response(live_room_snapshot(room=room))

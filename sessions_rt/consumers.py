@@ -1,0 +1,295 @@
+"""The ride socket, ``ws/rooms/<code>/``: presence, positions, WebRTC link states and
+signalling for the riders of one room. The protocol is documented in docs/realtime.md.
+
+The consumer is thin: it authenticates, checks the rider is in the ride, joins the channel
+groups, and hands every message to sessions_rt.services. It never touches Redis or the ORM
+itself and never sends to groups; the services do.
+"""
+
+import asyncio
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from config.errors import DomainError
+from riders.auth_tokens import token_authenticate
+from rooms.errors import InvalidRoomCode, NotInRoom, RoomNotFound
+from rooms.selectors import participant_get_active, room_get_by_code
+from sessions_rt import services
+from sessions_rt.close_codes import CloseCode
+from sessions_rt.errors import RealtimeUnavailable
+from sessions_rt.groups import rider_group, room_group
+from sessions_rt.rate_limit import MessageRateLimiter
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL = "convoy.v1"
+BEARER_PREFIX = "bearer."
+SIGNAL_KINDS = {"offer", "answer", "candidate"}
+SIGNAL_PAYLOAD_MAX_CHARS = 16_384
+
+
+class RideConsumer(AsyncWebsocketConsumer):
+    rider = None
+    room = None
+    ended_by_server = False
+    auth_deadline: asyncio.TimerHandle | None = None
+
+    # --- Connection life -----------------------------------------------------------------
+
+    async def connect(self):
+        self.limiter = MessageRateLimiter(
+            per_second=settings.WS_MESSAGES_PER_SECOND, burst=settings.WS_MESSAGE_BURST
+        )
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
+        key = next((p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), None)
+        if key is not None:
+            await self._authenticate(key, hello={})
+            return
+        # No token in the handshake: the first message must be {"type": "auth", ...}. The
+        # token never travels in the URL, where proxies would log it.
+        self.auth_deadline = asyncio.get_running_loop().call_later(
+            settings.WS_AUTH_TIMEOUT_SECONDS,
+            lambda: asyncio.ensure_future(self._close(CloseCode.UNAUTHENTICATED, "auth timeout")),
+        )
+
+    async def disconnect(self, code):
+        if self.auth_deadline is not None:
+            self.auth_deadline.cancel()
+        if self.rider is None:
+            return
+        await self.channel_layer.group_discard(room_group(self.room.pk), self.channel_name)
+        await self.channel_layer.group_discard(rider_group(self.rider.pk), self.channel_name)
+        if self.ended_by_server:
+            return
+        try:
+            if code == CloseCode.CLIENT_CLOSED:
+                await services.session_closed_by_rider(room=self.room, rider=self.rider)
+            else:
+                await services.session_dropped(room=self.room, rider=self.rider)
+        except RealtimeUnavailable:
+            logger.warning("live state unavailable while rider %s disconnected", self.rider.pk)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None:
+            await self._error("binary_not_supported", "Send JSON text frames.")
+            return
+        if len(text_data) > settings.WS_MAX_MESSAGE_CHARS:
+            await self._close(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            return
+        verdict = self.limiter.check()
+        if verdict == "close":
+            await self._close(CloseCode.RATE_LIMITED, "rate limited")
+            return
+        if verdict == "drop":
+            await self._error("rate_limited", "Too many messages; this one was dropped.")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self._error("invalid_json", "Each message is one JSON object.")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self._error("invalid_message", 'Each message is an object with a "type".')
+            return
+        await self._dispatch(message)
+
+    async def _dispatch(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "auth":
+            if self.rider is not None:
+                await self._error("already_authenticated", "This socket is authenticated.")
+            else:
+                await self._authenticate(message.get("token"), hello=message)
+            return
+        if self.rider is None:
+            await self._error("not_authenticated", 'Send {"type": "auth", "token": ...} first.')
+            return
+        handler = self.HANDLERS.get(kind)
+        if handler is None:
+            await self._error("unknown_type", f"Unknown message type {kind[:40]!r}.")
+            return
+        try:
+            await handler(self, message)
+        except RealtimeUnavailable:
+            await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
+        except DomainError as exc:
+            await self._error(exc.code, exc.message, fields=exc.fields, ref=message.get("ref"))
+
+    # --- Authentication and joining --------------------------------------------------------
+
+    async def _authenticate(self, key, *, hello: dict) -> None:
+        if self.auth_deadline is not None:
+            self.auth_deadline.cancel()
+        found = await database_sync_to_async(token_authenticate)(key=key)
+        if found is None:
+            await self._close(CloseCode.UNAUTHENTICATED, "invalid token")
+            return
+        rider, _ = found
+        code = self.scope["url_route"]["kwargs"]["code"]
+        try:
+            room = await database_sync_to_async(_room_of_participant)(code=code, rider=rider)
+        except (RoomNotFound, InvalidRoomCode):
+            await self._close(CloseCode.ROOM_NOT_FOUND, "no such ride")
+            return
+        except NotInRoom:
+            await self._close(CloseCode.NOT_PARTICIPANT, "not a participant")
+            return
+        if not room.is_active:
+            await self._close(CloseCode.ROOM_CLOSED, "ride ended")
+            return
+        self.rider, self.room = rider, room
+        await self.channel_layer.group_add(rider_group(rider.pk), self.channel_name)
+        await self.channel_layer.group_add(room_group(room.pk), self.channel_name)
+        try:
+            await services.session_open(
+                room=room,
+                rider=rider,
+                channel_name=self.channel_name,
+                device=_text(hello.get("device")),
+                app_version=_text(hello.get("app_version")),
+                transport=_text(hello.get("transport")),
+            )
+            await self._send(
+                await services.catch_up(
+                    room=room, seq=hello.get("since_seq"), session_id=hello.get("session_id")
+                )
+            )
+        except RealtimeUnavailable:
+            await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
+        except DomainError as exc:
+            await self._error(exc.code, exc.message, fields=exc.fields)
+
+    # --- Messages from the phone -------------------------------------------------------------
+
+    async def _on_heartbeat(self, message):
+        await services.heartbeat(room=self.room, rider=self.rider)
+        await self._send({"type": "heartbeat_ack", "ref": message.get("ref")})
+
+    async def _on_status(self, message):
+        await services.presence_report(
+            room=self.room,
+            rider=self.rider,
+            status=message.get("status"),
+            battery_pct=message.get("battery_pct"),
+            network_type=message.get("network_type"),
+        )
+
+    async def _on_location(self, message):
+        await services.location_report(
+            room=self.room,
+            rider=self.rider,
+            lat=message.get("lat"),
+            lon=message.get("lon"),
+            speed_kmh=message.get("speed_kmh"),
+            heading_deg=message.get("heading_deg"),
+        )
+
+    async def _on_connection_state(self, message):
+        await services.connection_state_report(
+            room=self.room,
+            rider=self.rider,
+            peer_id=message.get("peer_id"),
+            state_name=message.get("state"),
+            ice_state=message.get("ice_state"),
+        )
+
+    async def _on_signal(self, message):
+        kind, payload = message.get("kind"), message.get("payload")
+        if kind not in SIGNAL_KINDS:
+            await self._error("invalid_signal", "kind is offer, answer or candidate.")
+            return
+        if len(json.dumps(payload)) > SIGNAL_PAYLOAD_MAX_CHARS:
+            await self._error("invalid_signal", "The signal payload is too large.")
+            return
+        if str(message.get("to")) == str(self.rider.pk):
+            await self._error("invalid_signal", "A rider does not signal themselves.")
+            return
+        await services.signal_relay(
+            room=self.room, rider=self.rider, to=message.get("to"), kind=kind, payload=payload
+        )
+
+    async def _on_sync(self, message):
+        await self._send(
+            await services.catch_up(
+                room=self.room, seq=message.get("since_seq"), session_id=message.get("session_id")
+            )
+        )
+
+    HANDLERS = {
+        "heartbeat": _on_heartbeat,
+        "status": _on_status,
+        "location": _on_location,
+        "connection_state": _on_connection_state,
+        "signal": _on_signal,
+        "sync": _on_sync,
+    }
+
+    # --- Messages from the channel layer ---------------------------------------------------
+
+    async def room_event(self, message):
+        await self._send(message["event"])
+
+    async def room_location(self, message):
+        await self._send({"type": "location", **message["location"]})
+
+    async def room_closed(self, message):
+        await self._send({"type": "room_closed"})
+        self.ended_by_server = True
+        await self._close(CloseCode.ROOM_CLOSED, "ride ended")
+
+    async def rider_removed(self, message):
+        if self.room is None or message["room_id"] != str(self.room.pk):
+            return
+        await self._send({"type": "removed", "reason": message["reason"]})
+        self.ended_by_server = True
+        code = CloseCode.KICKED if message["reason"] == "kicked" else CloseCode.LEFT_ROOM
+        await self._close(code, message["reason"])
+
+    async def rider_signal(self, message):
+        if self.room is None or message["room_id"] != str(self.room.pk):
+            return
+        await self._send(
+            {
+                "type": "signal",
+                "from": message["from"],
+                "kind": message["kind"],
+                "payload": message["payload"],
+            }
+        )
+
+    async def session_replaced(self, message):
+        if message["channel"] == self.channel_name or self.room is None:
+            return
+        if message["room_id"] != str(self.room.pk):
+            return
+        await self._send({"type": "session_replaced"})
+        self.ended_by_server = True
+        await self._close(CloseCode.DUPLICATE_SESSION, "duplicate session")
+
+    # --- Plumbing ----------------------------------------------------------------------------
+
+    async def _send(self, payload: dict) -> None:
+        await self.send(text_data=json.dumps(payload, separators=(",", ":")))
+
+    async def _error(self, code: str, message: str, **extra) -> None:
+        body = {"type": "error", "code": code, "message": message}
+        body.update({key: value for key, value in extra.items() if value})
+        await self._send(body)
+
+    async def _close(self, code: int, reason: str) -> None:
+        await self.close(code=int(code), reason=reason)
+
+
+def _room_of_participant(*, code, rider):
+    room = room_get_by_code(code=code)
+    participant_get_active(rider=rider, room=room)
+    return room
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None

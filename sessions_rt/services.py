@@ -1,0 +1,220 @@
+"""Real-time actions: change the live state, then tell the sockets.
+
+These are the only functions that send to the channel layer. The REST side calls the sync
+ones after its transaction commits (a ride ended, a rider removed); the WebSocket consumer
+awaits the async ones. Redis being down never fails a REST request: the sync actions log and
+move on, and phones rebuild the live state with their next heartbeats.
+"""
+
+import asyncio
+import logging
+import uuid
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
+
+from riders.models import Rider
+from rooms.models import Room
+from sessions_rt import state
+from sessions_rt.errors import RealtimeUnavailable
+from sessions_rt.events import Event
+from sessions_rt.groups import rider_group, room_group
+from sessions_rt.retention import reconnect_grace_seconds
+from telemetry.errors import InvalidEvent
+from telemetry.models import EventType
+from telemetry.services import connection_log_record
+
+logger = logging.getLogger(__name__)
+
+
+def _redis_call(function):
+    # Redis calls are short and independent of the database: they need not queue behind
+    # the ORM's single thread.
+    return sync_to_async(function, thread_sensitive=False)
+
+
+# --- Called by the REST side, after commit -------------------------------------------------
+
+
+def realtime_rider_removed(*, room_id: uuid.UUID, rider_id: uuid.UUID, reason: str) -> None:
+    """A rider left the ride (kicked, left over REST, moved to another ride): others see
+    member_left and the rider's socket in that room closes with the reason."""
+    try:
+        event = state.member_leave(room_id, rider_id, reason=reason)
+    except RealtimeUnavailable:
+        logger.warning("live state unavailable; %s of rider %s not broadcast", reason, rider_id)
+        event = None
+    _send_sync(
+        rider_group(rider_id),
+        {"type": "rider.removed", "room_id": str(room_id), "reason": reason},
+    )
+    if event is not None:
+        _send_sync(room_group(room_id), _event_message(event))
+
+
+def realtime_room_closed(*, room_id: uuid.UUID) -> None:
+    """The ride ended: every socket of the room is told and closed, the live state dropped."""
+    try:
+        state.room_close(room_id)
+    except RealtimeUnavailable:
+        logger.warning("live state unavailable; room %s closed without clearing it", room_id)
+    _send_sync(room_group(room_id), {"type": "room.closed", "room_id": str(room_id)})
+
+
+def realtime_expire_sessions() -> list[Event]:
+    """Remove members whose presence or grace period ran out, and tell their rooms."""
+    removed = state.cleanup_expired_sessions()
+    for event in removed:
+        _send_sync(room_group(event.room_id), _event_message(event))
+    return removed
+
+
+def _send_sync(group: str, message: dict) -> None:
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, message)
+    except (RedisError, OSError) as exc:
+        logger.warning("channel layer unavailable; %s not delivered: %s", message["type"], exc)
+
+
+# --- Awaited by the WebSocket consumer -----------------------------------------------------
+
+
+async def session_open(
+    *, room: Room, rider: Rider, channel_name: str, device=None, app_version=None, transport=None
+) -> None:
+    """A phone's socket is authenticated for the room: it becomes (or stays) a live member.
+
+    A reconnect inside the grace period yields presence_changed, never a second member_joined.
+    Any other socket of the same rider is told it has been replaced.
+    """
+    was_reconnecting = await _redis_call(_is_reconnecting)(room.pk, rider.pk)
+    event = await _redis_call(state.member_join)(
+        room.pk,
+        rider.pk,
+        leader_id=room.creator_id,
+        device=device,
+        app_version=app_version,
+        transport=transport,
+    )
+    layer = get_channel_layer()
+    await layer.group_send(
+        rider_group(rider.pk),
+        {"type": "session.replaced", "room_id": str(room.pk), "channel": channel_name},
+    )
+    if event is not None:
+        await layer.group_send(room_group(room.pk), _event_message(event))
+    kind = EventType.RECONNECTED if was_reconnecting else EventType.CONNECTED
+    await _log(rider, room, kind, transport=transport)
+
+
+async def session_closed_by_rider(*, room: Room, rider: Rider) -> None:
+    """The app closed its socket on purpose: the rider leaves the live ride at once."""
+    event = await _redis_call(state.member_leave)(room.pk, rider.pk, reason="client_closed")
+    if event is not None:
+        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+    await _log(rider, room, EventType.DISCONNECTED, reason="client_closed")
+
+
+async def session_dropped(*, room: Room, rider: Rider) -> None:
+    """The socket dropped (a tunnel): others see "reconnecting" now, "left" only if the rider
+    is not back within the grace period."""
+    try:
+        event = await _redis_call(state.member_mark_reconnecting)(room.pk, rider.pk)
+    except state.NotLiveMember:
+        return
+    if event is not None:
+        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+    await _log(rider, room, EventType.RECONNECTING)
+    asyncio.get_running_loop().create_task(_expire_after_grace(room=room, rider=rider))
+
+
+async def _expire_after_grace(*, room: Room, rider: Rider) -> None:
+    # If this worker dies first, cleanup_expired_sessions does the same from any host.
+    await asyncio.sleep(reconnect_grace_seconds())
+    try:
+        expired = await _redis_call(state.expired_reconnecting)(room.pk)
+        if str(rider.pk) not in expired:
+            return
+        event = await _redis_call(state.member_leave)(room.pk, rider.pk, reason="timed_out")
+    except RealtimeUnavailable:
+        return
+    if event is not None:
+        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+        await _log(rider, room, EventType.DISCONNECTED, reason="timed_out")
+
+
+async def presence_report(*, room: Room, rider: Rider, status, battery_pct, network_type) -> None:
+    event = await _redis_call(state.presence_update)(
+        room.pk, rider.pk, status=status, battery_pct=battery_pct, network_type=network_type
+    )
+    if event is not None:
+        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+
+
+async def heartbeat(*, room: Room, rider: Rider) -> None:
+    await _redis_call(state.heartbeat)(room.pk, rider.pk)
+
+
+async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, heading_deg) -> None:
+    fix = await _redis_call(state.location_update)(
+        room.pk, rider.pk, lat=lat, lon=lon, speed_kmh=speed_kmh, heading_deg=heading_deg
+    )
+    await get_channel_layer().group_send(
+        room_group(room.pk), {"type": "room.location", "location": fix.as_dict()}
+    )
+
+
+async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_name, ice_state):
+    event = await _redis_call(state.connection_state_set)(
+        room.pk, rider.pk, peer_id=peer_id, state=state_name, ice_state=ice_state
+    )
+    if event is not None:
+        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+    if ice_state == "failed" or state_name == "failed":
+        await _log(rider, room, EventType.ICE_FAILED, ice_state=ice_state or "failed")
+
+
+async def signal_relay(*, room: Room, rider: Rider, to, kind: str, payload) -> None:
+    """Relay WebRTC signalling to one live member of the same room, and only to them."""
+    await _redis_call(state.require_live_member)(room.pk, to)
+    await get_channel_layer().group_send(
+        rider_group(to),
+        {
+            "type": "rider.signal",
+            "room_id": str(room.pk),
+            "from": str(rider.pk),
+            "kind": kind,
+            "payload": payload,
+        },
+    )
+
+
+async def catch_up(*, room: Room, seq, session_id) -> dict:
+    """What a phone missed since ``seq``: the events, or a snapshot when that is too old."""
+    if seq is None or session_id is None:
+        return {"type": "snapshot", **await _redis_call(state.snapshot)(room.pk)}
+    missed = await _redis_call(state.events_since)(room.pk, seq=seq, session_id=session_id)
+    if missed.snapshot is not None:
+        return {"type": "snapshot", **missed.snapshot}
+    return {"type": "events", "events": [event.as_dict() for event in missed.events]}
+
+
+def _is_reconnecting(room_id, rider_id) -> bool:
+    return str(rider_id) in state.reconnecting_members(room_id)
+
+
+def _event_message(event: Event) -> dict:
+    return {"type": "room.event", "event": event.as_dict()}
+
+
+async def _log(rider: Rider, room: Room, event_type: str, **metrics) -> None:
+    """Support reads these ConnectionLogs when a rider says "I couldn't hear my group"."""
+    clean = {key: value for key, value in metrics.items() if value is not None}
+    try:
+        await database_sync_to_async(connection_log_record)(
+            rider=rider, room=room, event_type=event_type, metrics=clean
+        )
+    except InvalidEvent as exc:  # a value the app sent that the telemetry vocabulary lacks
+        logger.info("connection log %s for %s not kept: %s", event_type, rider.pk, exc)
