@@ -8,17 +8,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 boot()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
+from sessions_rt.origin import PhoneOrBrowserOriginValidator  # noqa: E402
 from sessions_rt.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Phones send no Origin header, so it passes; a browser page from another site does not.
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": PhoneOrBrowserOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -1,6 +1,7 @@
 """Serve HTTP and WebSocket from one ASGI server (uvicorn)."""
 
 import uvicorn
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from config.env import env_int, env_str
@@ -33,5 +34,8 @@ class Command(BaseCommand):
             workers=workers,
             # Channels' router speaks HTTP and WebSocket, not the lifespan protocol.
             lifespan="off",
+            # Frames past the socket's own limit (answered with close 1009) are cut off here,
+            # before they are read into memory.
+            ws_max_size=settings.WS_MAX_MESSAGE_CHARS * 4 + 1024,
             log_level="info",
         )
