@@ -15,12 +15,17 @@ Uses DATABASE_URL / REDIS_URL when set, else the embedded servers.
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
+import os
 import random
+import re
+import tempfile
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 from websockets.asyncio.client import connect
@@ -33,6 +38,9 @@ PROTOCOL = "convoy.v1"
 SEQUENCE_STEPS = 360_000
 CONNECT_TIMEOUT_S = 30
 DRAIN_S = 3.0
+# The last line of a traceback, and a record of the app's log format, in the server's log.
+EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception)): ")
+LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) (\S+) ")
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class Run:
     """Everything the clients count; one event loop, so no locks."""
 
     ramp_s: float = 0.0
-    window_start: float = 0.0
+    window_start: float = float("inf")
     window_end: float = float("inf")
     stopping: bool = False
     connected: int = 0
@@ -91,6 +99,7 @@ class Run:
     delivered_locations: int = 0
     acks: int = 0
     events: int = 0
+    event_kinds: Counter = field(default_factory=Counter)
     unmatched_locations: int = 0
     per_second: Counter = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
@@ -103,11 +112,12 @@ class Run:
 
 
 class Client:
-    def __init__(self, seat: Seat, base_ws: str, run: Run, deflate: bool):
+    def __init__(self, seat: Seat, base_ws: str, run: Run, deflate: bool, origin: str | None):
         self.seat = seat
         self.url = f"{base_ws}/ws/rooms/{seat.code}/"
         self.run = run
         self.deflate = deflate
+        self.origin = origin
         self.ws = None
         self.reader: asyncio.Task | None = None
         self.live = False
@@ -119,6 +129,7 @@ class Client:
             self.ws = await connect(
                 self.url,
                 subprotocols=[PROTOCOL, f"bearer.{self.seat.key}"],
+                origin=self.origin,
                 compression="deflate" if self.deflate else None,
                 open_timeout=CONNECT_TIMEOUT_S,
                 ping_interval=None,
@@ -158,8 +169,9 @@ class Client:
                     run.acks += run.in_window(now)
                 elif kind == "error":
                     run.server_errors[message.get("code")] += 1
-                else:
-                    run.events += run.in_window(now)
+                elif run.in_window(now):
+                    run.events += 1
+                    run.event_kinds[kind] += 1
         except ConnectionClosed as exc:
             if not run.stopping:
                 run.closes[exc.rcvd.code if exc.rcvd else "abnormal"] += 1
@@ -242,10 +254,37 @@ async def loop_lag_probe(run: Run, interval: float = 0.01) -> None:
             run.loop_lag_ms.append(late * 1000)
 
 
+async def origin_needed(base_ws: str, seat: Seat) -> bool:
+    """Whether the server refuses a socket without an Origin header, as phones open them."""
+    try:
+        async with connect(
+            f"{base_ws}/ws/rooms/{seat.code}/",
+            subprotocols=[PROTOCOL, f"bearer.{seat.key}"],
+            open_timeout=CONNECT_TIMEOUT_S,
+        ) as ws:
+            await asyncio.wait_for(ws.recv(), CONNECT_TIMEOUT_S)
+    except InvalidStatus as exc:
+        return exc.response.status_code == 403
+    except Exception:  # any other failure shows in the run's own counts
+        return False
+    return False
+
+
 async def drive(base: str, seats: list[Seat], args, meters) -> Run:
     run = Run()
     base_ws = base.replace("http://", "ws://", 1)
-    clients = [Client(seat, base_ws, run, args.deflate) for seat in seats]
+    origin = None
+    if await origin_needed(base_ws, seats[0]):
+        # channels' AllowedHostsOriginValidator refuses a missing Origin unless ALLOWED_HOSTS
+        # has "*"; the clients present the server's own origin so the run can go on.
+        origin = base
+        print(
+            "note: the server refused a socket without an Origin header (HTTP 403), as "
+            f"phones open them; the clients send Origin: {origin}",
+            flush=True,
+        )
+        await asyncio.sleep(0.5)
+    clients = [Client(seat, base_ws, run, args.deflate, origin) for seat in seats]
     probe = asyncio.create_task(loop_lag_probe(run))
     ramp_started = time.perf_counter()
     for first in range(0, len(clients), args.ramp_batch):
@@ -277,7 +316,8 @@ def _missing(run: Run) -> int:
 
 
 class Meters:
-    """CPU of the server's processes, of this client process, and of Redis, over the window."""
+    """CPU of the server's processes, of this client process and of Redis, and the Redis
+    commands run, over the window (Redis figures are the whole server's)."""
 
     def __init__(self, redis_client):
         self.redis = redis_client
@@ -289,36 +329,65 @@ class Meters:
         self.me = psutil.Process()
         self.result: dict = {}
 
-    def _sample(self):
-        server = {}
+    def _sample(self) -> dict:
+        server, waiting = {}, {}
         for process in self.server:
             with contextlib.suppress(psutil.Error):
                 times = process.cpu_times()
                 server[process.pid] = times.user + times.system
+            # The main (event-loop) thread's time runnable but not running, in ns.
+            schedstat = Path(f"/proc/{process.pid}/schedstat")
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                waiting[process.pid] = int(schedstat.read_text().split()[1]) / 1e9
         mine = self.me.cpu_times()
-        info = {}
+        info, commands = {}, {}
         with contextlib.suppress(Exception):
-            info = {**self.redis.info("cpu"), **self.redis.info("stats")}
-        redis_cpu = info.get("used_cpu_user", 0.0) + info.get("used_cpu_sys", 0.0)
-        commands = info.get("total_commands_processed", 0)
-        return time.perf_counter(), server, mine.user + mine.system, redis_cpu, commands
+            info = self.redis.info("cpu")
+            commands = {
+                name.removeprefix("cmdstat_"): stats["calls"]
+                for name, stats in self.redis.info("commandstats").items()
+            }
+        return {
+            "at": time.perf_counter(),
+            "server": server,
+            "waiting": waiting,
+            "client": mine.user + mine.system,
+            "redis": info.get("used_cpu_user", 0.0) + info.get("used_cpu_sys", 0.0),
+            "commands": commands,
+        }
 
     def start(self):
+        psutil.cpu_percent()
         self.before = self._sample()
 
     def stop(self):
-        after = self._sample()
-        seconds = after[0] - self.before[0]
+        before, after = self.before, self._sample()
+        seconds = after["at"] - before["at"]
         server = {
-            pid: (after[1][pid] - self.before[1][pid]) / seconds
-            for pid in after[1]
-            if pid in self.before[1]
+            pid: (after["server"][pid] - before["server"][pid]) / seconds
+            for pid in after["server"]
+            if pid in before["server"]
         }
+        waiting = {
+            pid: (after["waiting"][pid] - before["waiting"][pid]) / seconds
+            for pid in after["waiting"]
+            if pid in before["waiting"]
+        }
+        busy = [pid for pid in server if server[pid] >= 0.005]
+        commands = Counter(
+            {
+                name: (calls - before["commands"].get(name, 0)) / seconds
+                for name, calls in after["commands"].items()
+            }
+        )
         self.result = {
-            "server": sorted(server.values(), reverse=True),
-            "client": (after[2] - self.before[2]) / seconds,
-            "redis": (after[3] - self.before[3]) / seconds,
-            "redis_commands": (after[4] - self.before[4]) / seconds,
+            "machine": psutil.cpu_percent() / 100,
+            "server": [server[pid] for pid in busy],
+            "waiting": [waiting.get(pid, float("nan")) for pid in busy],
+            "client": (after["client"] - before["client"]) / seconds,
+            "redis": (after["redis"] - before["redis"]) / seconds,
+            "redis_commands": sum(commands.values()),
+            "top_commands": commands.most_common(10),
         }
 
 
@@ -361,6 +430,21 @@ def server_processes() -> list[psutil.Process]:
     return found
 
 
+def server_problems(path: Path) -> Counter:
+    """What the server logged at WARNING and above: exception types and logger names."""
+    found = Counter()
+    with contextlib.suppress(OSError), path.open(errors="replace") as log:
+        for line in log:
+            exception = EXCEPTION_LINE.match(line)
+            if exception:
+                found[exception.group(1)] += 1
+                continue
+            record = LOG_LINE.match(line)
+            if record:
+                found[f"{record.group(1)} {record.group(2)}"] += 1
+    return found
+
+
 def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return float("nan")
@@ -368,7 +452,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def report(args, seats: list[Seat], run: Run, meters: Meters, ceiling: float) -> None:
+def report(
+    args, seats: list[Seat], run: Run, meters: Meters, ceiling: float, problems: Counter | None
+) -> None:
     seconds = args.seconds
     rooms = len({seat.code for seat in seats})
     missing = _missing(run)
@@ -395,6 +481,9 @@ def report(args, seats: list[Seat], run: Run, meters: Meters, ceiling: float) ->
         f"({run.delivered_locations / seconds:.1f} locations + {run.acks / seconds:.1f} "
         f"heartbeat acks + {run.events / seconds:.1f} events)"
     )
+    if run.event_kinds:
+        kinds = ", ".join(f"{k} x{v}" for k, v in run.event_kinds.most_common())
+        print(f"  events in the window     {kinds}")
     print(
         f"  location deliveries      {expected - missing}/{expected} "
         f"({missing} missing after a {DRAIN_S:.0f} s drain, "
@@ -409,20 +498,32 @@ def report(args, seats: list[Seat], run: Run, meters: Meters, ceiling: float) ->
         f"errors/closes              connect failures: {failures}; unexpected closes: {closes}; "
         f"server errors: {server_errors}; send failures: {run.send_failures}"
     )
+    if problems is not None:
+        logged = ", ".join(f"{k} x{v}" for k, v in problems.most_common(6)) or "nothing"
+        print(f"  server log (WARNING+)    {logged}")
     print(
-        f"per-second deliveries      "
+        f"locations delivered each s "
         f"{' '.join(str(run.per_second[s]) for s in range(int(seconds)))}"
     )
     if cpu:
-        server = " + ".join(f"{share:.0%}" for share in cpu["server"] if share >= 0.005)
+        server = " + ".join(f"{share:.0%}" for share in cpu["server"])
+        waiting = " + ".join(f"{share:.0%}" for share in cpu["waiting"])
         print(
             f"CPU (share of one core)    server processes {server or '0%'}; "
             f"bench clients {cpu['client']:.0%}; redis {cpu['redis']:.0%}"
         )
+        print(f"  server waiting for a CPU {waiting or '-'} of the time (event-loop threads)")
         print(
             f"  redis commands/s         {cpu['redis_commands']:.0f} during the window "
             f"(whole server), {cpu['redis_commands'] / max(1, delivered / seconds):.1f} "
             f"per delivered message"
+        )
+        top = ", ".join(f"{name} {rate:.0f}" for name, rate in cpu["top_commands"] if rate >= 1)
+        print(f"  busiest commands/s       {top}")
+    if cpu:
+        print(
+            f"  machine                  {cpu['machine']:.0%} of all {os.cpu_count()} CPUs busy, "
+            f"load average {os.getloadavg()[0]:.2f} at the end"
         )
     print(
         f"client event-loop lag ms   p50 {percentile(run.loop_lag_ms, 0.5):.1f}  "
@@ -467,18 +568,25 @@ def main() -> None:
     seats = prepare(args.clients, args.room_size)
     redis_client = redis.Redis.from_url(settings.REDIS_URL)
     quiet = {"LOG_LEVEL": "WARNING"}
-    with running_server(workers=args.workers, extra_env=quiet) as base:
+    log_dir = tempfile.TemporaryDirectory(prefix="convoy-presence-")
+    server_log = Path(log_dir.name) / "server.log"
+    logged = {}
+    if "log_path" in inspect.signature(running_server).parameters:
+        logged = {"log_path": server_log}
+    with log_dir, running_server(workers=args.workers, extra_env=quiet, **logged) as base:
         print(
             f"Convoy presence benchmark: {args.clients} clients, rides of {args.room_size}, "
             f"{args.seconds} s, {args.workers} workers, "
-            f"permessage-deflate {'on' if args.deflate else 'off'}",
+            f"permessage-deflate {'on' if args.deflate else 'off'}; "
+            f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
             flush=True,
         )
         meters = Meters(redis_client)
         runner = asyncio.run if uvloop is None else uvloop.run
         run = runner(drive(base, seats, args, meters))
         ceiling = redis_ceiling(redis_client)
-    report(args, seats, run, meters, ceiling)
+        problems = server_problems(server_log) if logged else None
+    report(args, seats, run, meters, ceiling, problems)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ itself and never sends to groups; the services do.
 import asyncio
 import json
 import logging
+import math
+import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -52,18 +54,14 @@ class RideConsumer(AsyncWebsocketConsumer):
             return
         # No token in the handshake: the first message must be {"type": "auth", ...}. The
         # token never travels in the URL, where proxies would log it.
-        self.auth_deadline = asyncio.get_running_loop().call_later(
-            settings.WS_AUTH_TIMEOUT_SECONDS,
-            lambda: asyncio.ensure_future(self._close(CloseCode.UNAUTHENTICATED, "auth timeout")),
-        )
+        self._arm_auth_deadline()
 
     async def disconnect(self, code):
         if self.auth_deadline is not None:
             self.auth_deadline.cancel()
         if self.rider is None:
             return
-        await self.channel_layer.group_discard(room_group(self.room.pk), self.channel_name)
-        await self.channel_layer.group_discard(rider_group(self.rider.pk), self.channel_name)
+        await self._leave_groups()
         if self.ended_by_server:
             return
         try:
@@ -89,8 +87,8 @@ class RideConsumer(AsyncWebsocketConsumer):
             await self._error("rate_limited", "Too many messages; this one was dropped.")
             return
         try:
-            message = json.loads(text_data)
-        except ValueError:
+            message = json.loads(text_data, parse_constant=_not_json, parse_float=_finite_float)
+        except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
             await self._error("invalid_json", "Each message is one JSON object.")
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -154,6 +152,18 @@ class RideConsumer(AsyncWebsocketConsumer):
                 app_version=_text(hello.get("app_version")),
                 transport=_text(hello.get("transport")),
             )
+        except RealtimeUnavailable:
+            await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
+            return
+        except DomainError as exc:
+            # A bad device, app_version or transport: nothing was opened. The socket waits for
+            # an auth message again, so the phone can send a corrected one.
+            await self._leave_groups()
+            self.rider = self.room = None
+            self._arm_auth_deadline()
+            await self._error(exc.code, exc.message, fields=exc.fields)
+            return
+        try:
             await self._send(
                 await services.catch_up(
                     room=room, seq=hello.get("since_seq"), session_id=hello.get("session_id")
@@ -162,7 +172,19 @@ class RideConsumer(AsyncWebsocketConsumer):
         except RealtimeUnavailable:
             await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
         except DomainError as exc:
+            # A malformed since_seq or session_id: the phone starts over from a snapshot.
             await self._error(exc.code, exc.message, fields=exc.fields)
+            await self._dispatch({"type": "sync"})
+
+    def _arm_auth_deadline(self) -> None:
+        self.auth_deadline = asyncio.get_running_loop().call_later(
+            settings.WS_AUTH_TIMEOUT_SECONDS,
+            lambda: asyncio.ensure_future(self._close(CloseCode.UNAUTHENTICATED, "auth timeout")),
+        )
+
+    async def _leave_groups(self) -> None:
+        await self.channel_layer.group_discard(room_group(self.room.pk), self.channel_name)
+        await self.channel_layer.group_discard(rider_group(self.rider.pk), self.channel_name)
 
     # --- Messages from the phone -------------------------------------------------------------
 
@@ -206,7 +228,7 @@ class RideConsumer(AsyncWebsocketConsumer):
         if len(json.dumps(payload)) > SIGNAL_PAYLOAD_MAX_CHARS:
             await self._error("invalid_signal", "The signal payload is too large.")
             return
-        if str(message.get("to")) == str(self.rider.pk):
+        if _names_rider(message.get("to"), self.rider.pk):
             await self._error("invalid_signal", "A rider does not signal themselves.")
             return
         await services.signal_relay(
@@ -220,6 +242,25 @@ class RideConsumer(AsyncWebsocketConsumer):
             )
         )
 
+    async def _on_set_sweep(self, message):
+        await services.sweep_name(
+            room=self.room, rider=self.rider, sweep_id=message.get("rider_id")
+        )
+
+    async def _on_nearby(self, message):
+        riders = await services.riders_nearby(
+            room=self.room, rider=self.rider, radius_km=message.get("radius_km")
+        )
+        await self._send({"type": "nearby", "ref": message.get("ref"), "riders": riders})
+
+    async def _on_behind(self, message):
+        riders = await services.riders_fallen_behind(
+            room=self.room,
+            threshold_km=message.get("threshold_km"),
+            reference=message.get("reference", "leader"),
+        )
+        await self._send({"type": "behind", "ref": message.get("ref"), "riders": riders})
+
     HANDLERS = {
         "heartbeat": _on_heartbeat,
         "status": _on_status,
@@ -227,6 +268,9 @@ class RideConsumer(AsyncWebsocketConsumer):
         "connection_state": _on_connection_state,
         "signal": _on_signal,
         "sync": _on_sync,
+        "set_sweep": _on_set_sweep,
+        "nearby": _on_nearby,
+        "behind": _on_behind,
     }
 
     # --- Messages from the channel layer ---------------------------------------------------
@@ -287,8 +331,32 @@ class RideConsumer(AsyncWebsocketConsumer):
 
 def _room_of_participant(*, code, rider):
     room = room_get_by_code(code=code)
-    participant_get_active(rider=rider, room=room)
+    # Ending a ride ends every participation too: check the ride first, so its riders hear
+    # "the ride ended" rather than "join it first".
+    if room.is_active:
+        participant_get_active(rider=rider, room=room)
     return room
+
+
+# Python's json reads NaN, Infinity and 1e999, which are not JSON: relayed or echoed, they
+# would reach other phones as text their JSON parsers reject.
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+def _names_rider(value, rider_id: uuid.UUID) -> bool:
+    """Whether ``value`` is ``rider_id`` in any of the ways a UUID may be written."""
+    try:
+        return uuid.UUID(str(value)) == rider_id
+    except ValueError:
+        return False
 
 
 def _text(value) -> str | None:

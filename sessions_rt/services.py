@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from riders.models import Rider
 from rooms.models import Room
 from sessions_rt import state
-from sessions_rt.errors import RealtimeUnavailable
+from sessions_rt.errors import InvalidRealtimeData, RealtimeUnavailable
 from sessions_rt.events import Event
 from sessions_rt.groups import rider_group, room_group
 from sessions_rt.retention import reconnect_grace_seconds
@@ -106,7 +106,8 @@ async def session_open(
     if event is not None:
         await layer.group_send(room_group(room.pk), _event_message(event))
     kind = EventType.RECONNECTED if was_reconnecting else EventType.CONNECTED
-    await _log(rider, room, kind, transport=transport)
+    # Telemetry records the transport (cellular, wifi, bridged) as the network type.
+    await _log(rider, room, kind, network_type=transport)
 
 
 async def session_closed_by_rider(*, room: Room, rider: Rider) -> None:
@@ -189,6 +190,30 @@ async def signal_relay(*, room: Room, rider: Rider, to, kind: str, payload) -> N
             "payload": payload,
         },
     )
+
+
+async def sweep_name(*, room: Room, rider: Rider, sweep_id) -> None:
+    """The leader names the sweep (tail rider), or clears it with None."""
+    event = await _redis_call(state.sweep_set)(room.pk, by_rider_id=rider.pk, sweep_id=sweep_id)
+    if event is not None:
+        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+
+
+async def riders_nearby(*, room: Room, rider: Rider, radius_km) -> list[dict]:
+    """Riders of the room within ``radius_km`` of this rider, nearest first."""
+    found = await _redis_call(state.riders_within)(room.pk, rider.pk, radius_km=radius_km)
+    return [{"rider_id": other, "distance_km": round(km, 3)} for other, km in found]
+
+
+async def riders_fallen_behind(*, room: Room, threshold_km, reference) -> list[dict]:
+    """Riders more than ``threshold_km`` behind the leader, the group's median point, or (for
+    the sweep) behind the sweep."""
+    if reference not in {"leader", "median", "sweep"}:
+        raise InvalidRealtimeData(fields={"reference": "One of leader, median, sweep."})
+    found = await _redis_call(state.riders_behind)(
+        room.pk, threshold_km=threshold_km, reference=reference
+    )
+    return [{"rider_id": other, "distance_km": round(km, 3)} for other, km in found]
 
 
 async def catch_up(*, room: Room, seq, session_id) -> dict:

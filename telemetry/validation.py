@@ -251,7 +251,11 @@ def _parse_moment(value: object) -> datetime:
     if value.utcoffset() is None:
         problem = "occurred_at must carry a time zone (for example 2026-05-01T08:30:00Z)."
         raise InvalidEvent(problem, fields={"occurred_at": [problem]})
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is in year 0 in UTC
+        problem = f"occurred_at {_show(value)} lies outside the years 1 to 9999 in UTC."
+        raise InvalidEvent(problem, fields={"occurred_at": [problem]}) from None
 
 
 def _parse_iso(text: str) -> datetime:

@@ -1,6 +1,8 @@
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
+from config.api.moments import parse_utc
+
 MAX_PAGE_SIZE = 200
 
 
@@ -13,8 +15,16 @@ def _checked_page_size(request, param: str, default: int) -> int:
     return int(raw)
 
 
+def _with_bounds(parameters: list[dict], bounds: dict[str, dict]) -> list[dict]:
+    """The schema of each query parameter, with the bounds the pagination enforces."""
+    return [
+        {**parameter, "schema": {**parameter["schema"], **bounds.get(parameter["name"], {})}}
+        for parameter in parameters
+    ]
+
+
 class PagePagination(PageNumberPagination):
-    """Numbered pages; an out-of-range page_size is an error rather than silently clamped."""
+    """Numbered pages; an out-of-range page or page_size is an error rather than clamped."""
 
     page_size = 50
     page_size_query_param = "page_size"
@@ -22,6 +32,25 @@ class PagePagination(PageNumberPagination):
 
     def get_page_size(self, request):
         return _checked_page_size(request, self.page_size_query_param, self.page_size)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound:
+            # DRF calls a page number that is malformed or past the end "not found"; it is a
+            # bad parameter of a list that exists, like a bad page_size.
+            raise ValidationError(
+                {self.page_query_param: ["Must be a page number from 1 to the last page."]}
+            ) from None
+
+    def get_schema_operation_parameters(self, view):
+        return _with_bounds(
+            super().get_schema_operation_parameters(view),
+            {
+                self.page_query_param: {"minimum": 1},
+                self.page_size_query_param: {"minimum": 1, "maximum": MAX_PAGE_SIZE},
+            },
+        )
 
 
 class TimeCursorPagination(CursorPagination):
@@ -37,7 +66,23 @@ class TimeCursorPagination(CursorPagination):
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
             # DRF calls a forged cursor "not found"; it is a malformed parameter.
-            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
+            raise self._invalid_cursor() from None
+        if cursor is None or cursor.position is None:
+            return cursor
+        # The position goes into the query as is: a forged one must not reach the database.
+        position = parse_utc(cursor.position)
+        if position is None:
+            raise self._invalid_cursor()
+        return cursor._replace(position=position.isoformat())
+
+    def _invalid_cursor(self) -> ValidationError:
+        return ValidationError({self.cursor_query_param: ["Invalid cursor."]})
+
+    def get_schema_operation_parameters(self, view):
+        return _with_bounds(
+            super().get_schema_operation_parameters(view),
+            {self.page_size_query_param: {"minimum": 1, "maximum": MAX_PAGE_SIZE}},
+        )

@@ -27,6 +27,7 @@ def error_responses(*statuses: int) -> dict:
         413: "Request body too large.",
         422: "Breaks a rule of Convoy.",
         429: "Rate limited; see Retry-After.",
+        503: "Temporarily unavailable; try again.",
     }
     return {
         status: OpenApiResponse(response=ErrorSerializer, description=descriptions[status])

@@ -1,7 +1,9 @@
+from django.contrib.auth.password_validation import password_validators_help_texts
 from rest_framework import serializers
 
 from config.api.serializers import StrictSerializer
-from riders.models import Rider
+from riders.models import DISPLAY_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH, Rider
+from riders.validation import EMAIL_MAX_LENGTH, USERNAME_MIN_LENGTH
 
 # Generous bounds on raw input: the services apply the real rules (and answer 422);
 # these only stop absurd payloads at the door (and answer 400).
@@ -46,29 +48,40 @@ class SessionSerializer(serializers.Serializer):
         }
 
 
+# The rules the services apply (422 when broken), for the schema's readers.
+_USERNAME_RULE = (
+    f"{USERNAME_MIN_LENGTH} to {USERNAME_MAX_LENGTH} characters: Latin letters, digits, "
+    "'.', '-' and '_', starting and ending with a letter or digit. Case-insensitively unique."
+)
+_EMAIL_RULE = f"A valid address of at most {EMAIL_MAX_LENGTH} characters. Unique."
+_PASSWORD_RULE = " ".join(password_validators_help_texts())
+_DISPLAY_NAME_RULE = f"At most {DISPLAY_NAME_MAX_LENGTH} characters once spaces are collapsed."
+_DEVICE_NAME_RULE = "Names this device's token, e.g. in a list of signed-in devices."
+
+
 class RegisterSerializer(StrictSerializer):
-    username = serializers.CharField(**_TEXT)
-    email = serializers.CharField(**_TEXT)
-    password = serializers.CharField(**_TEXT)
-    display_name = serializers.CharField(required=False, **_TEXT)
-    device_name = serializers.CharField(required=False, **_TEXT)
+    username = serializers.CharField(help_text=_USERNAME_RULE, **_TEXT)
+    email = serializers.CharField(help_text=_EMAIL_RULE, **_TEXT)
+    password = serializers.CharField(help_text=_PASSWORD_RULE, **_TEXT)
+    display_name = serializers.CharField(required=False, help_text=_DISPLAY_NAME_RULE, **_TEXT)
+    device_name = serializers.CharField(required=False, help_text=_DEVICE_NAME_RULE, **_TEXT)
 
 
 class LogInSerializer(StrictSerializer):
     username = serializers.CharField(help_text="Username or email.", **_TEXT)
     password = serializers.CharField(**_TEXT)
-    device_name = serializers.CharField(required=False, **_TEXT)
+    device_name = serializers.CharField(required=False, help_text=_DEVICE_NAME_RULE, **_TEXT)
 
 
 class ProfileUpdateSerializer(StrictSerializer):
-    username = serializers.CharField(required=False, **_TEXT)
-    email = serializers.CharField(required=False, **_TEXT)
-    display_name = serializers.CharField(required=False, **_TEXT)
+    username = serializers.CharField(required=False, help_text=_USERNAME_RULE, **_TEXT)
+    email = serializers.CharField(required=False, help_text=_EMAIL_RULE, **_TEXT)
+    display_name = serializers.CharField(required=False, help_text=_DISPLAY_NAME_RULE, **_TEXT)
 
 
 class PasswordChangeSerializer(StrictSerializer):
     current_password = serializers.CharField(**_TEXT)
-    new_password = serializers.CharField(**_TEXT)
+    new_password = serializers.CharField(help_text=_PASSWORD_RULE, **_TEXT)
 
 
 class SignedOutSerializer(serializers.Serializer):

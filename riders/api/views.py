@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from config.api.throttles import CredentialsAccountThrottle, CredentialsIPThrottle
 from config.api.views import ConvoyViewSet, error_responses, validated
 from riders import auth_services
+from riders.api.openapi import LOG_IN_EXAMPLES, REGISTER_EXAMPLES, RIDER_ID
 from riders.api.serializers import (
     LogInSerializer,
     PasswordChangeSerializer,
@@ -29,6 +30,7 @@ class AuthViewSet(ConvoyViewSet):
     @extend_schema(
         request=RegisterSerializer,
         responses={201: SessionSerializer, **error_responses(400, 409, 422, 429)},
+        examples=REGISTER_EXAMPLES,
     )
     @action(
         detail=False,
@@ -44,6 +46,7 @@ class AuthViewSet(ConvoyViewSet):
     @extend_schema(
         request=LogInSerializer,
         responses={200: SessionSerializer, **error_responses(400, 401, 429)},
+        examples=LOG_IN_EXAMPLES,
     )
     @action(
         detail=False,
@@ -76,7 +79,10 @@ class RiderViewSet(ConvoyViewSet):
     lookup_value_regex = "[^/]+"
     queryset = Rider.objects.none()  # tells the schema generator the model; never queried
 
-    @extend_schema(responses={200: PublicRiderSerializer, **error_responses(400, 401, 404)})
+    @extend_schema(
+        parameters=[RIDER_ID],
+        responses={200: PublicRiderSerializer, **error_responses(400, 401, 404)},
+    )
     def retrieve(self, request, pk=None):
         return Response(PublicRiderSerializer(rider_get(rider_id=pk)).data)
 

@@ -8,6 +8,7 @@ from config.api.views import ConvoyViewSet, error_responses, validated
 from riders.selectors import rider_get
 from rooms import services
 from rooms.api.filters import RoomFilter
+from rooms.api.openapi import RIDER_ID, ROOM_CODE, ROOM_CREATE_EXAMPLES
 from rooms.api.serializers import (
     JoinResultSerializer,
     ParticipantSerializer,
@@ -45,7 +46,8 @@ class RoomViewSet(ConvoyViewSet):
 
     @extend_schema(
         request=RoomCreateSerializer,
-        responses={201: RoomSerializer, **error_responses(400, 401, 422)},
+        responses={201: RoomSerializer, **error_responses(400, 401, 422, 503)},
+        examples=ROOM_CREATE_EXAMPLES,
     )
     def create(self, request):
         data = validated(RoomCreateSerializer, request)
@@ -54,11 +56,14 @@ class RoomViewSet(ConvoyViewSet):
             RoomSerializer(room_get_detail(code=room.code)).data, status=status.HTTP_201_CREATED
         )
 
-    @extend_schema(responses={200: RoomSerializer, **error_responses(400, 401, 404)})
+    @extend_schema(
+        parameters=[ROOM_CODE], responses={200: RoomSerializer, **error_responses(400, 401, 404)}
+    )
     def retrieve(self, request, code=None):
         return Response(RoomSerializer(room_get_detail(code=code)).data)
 
     @extend_schema(
+        parameters=[ROOM_CODE],
         request=None,
         responses={200: JoinResultSerializer, **error_responses(400, 401, 404, 409, 422)},
     )
@@ -68,6 +73,7 @@ class RoomViewSet(ConvoyViewSet):
         return Response(_join_result(outcome))
 
     @extend_schema(
+        parameters=[ROOM_CODE],
         request=None,
         responses={200: JoinResultSerializer, **error_responses(400, 401, 404, 409, 422)},
     )
@@ -77,7 +83,9 @@ class RoomViewSet(ConvoyViewSet):
         return Response(_join_result(outcome))
 
     @extend_schema(
-        request=None, responses={200: ParticipantSerializer, **error_responses(400, 401, 404, 409)}
+        parameters=[ROOM_CODE],
+        request=None,
+        responses={200: ParticipantSerializer, **error_responses(400, 401, 404, 409)},
     )
     @action(detail=True, methods=["post"])
     def leave(self, request, code=None):
@@ -87,7 +95,9 @@ class RoomViewSet(ConvoyViewSet):
         return Response(ParticipantSerializer(participant).data)
 
     @extend_schema(
-        request=None, responses={200: RoomSerializer, **error_responses(400, 401, 403, 404, 422)}
+        parameters=[ROOM_CODE],
+        request=None,
+        responses={200: RoomSerializer, **error_responses(400, 401, 403, 404, 422)},
     )
     @action(detail=True, methods=["post"])
     def deactivate(self, request, code=None):
@@ -95,7 +105,9 @@ class RoomViewSet(ConvoyViewSet):
         return Response(RoomSerializer(room_get_detail(code=room.code)).data)
 
     @extend_schema(
-        responses={200: ParticipantSerializer(many=True), **error_responses(400, 401, 403, 404)}
+        parameters=[ROOM_CODE],
+        filters=False,
+        responses={200: ParticipantSerializer(many=True), **error_responses(400, 401, 403, 404)},
     )
     @action(detail=True, methods=["get"])
     def participants(self, request, code=None):
@@ -103,7 +115,11 @@ class RoomViewSet(ConvoyViewSet):
         page = self.paginate_queryset(room_participants_for_viewer(room=room, viewer=request.user))
         return self.get_paginated_response(ParticipantSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses={204: None, **error_responses(400, 401, 403, 404, 409)})
+    @extend_schema(
+        parameters=[ROOM_CODE, RIDER_ID],
+        request=None,
+        responses={204: None, **error_responses(400, 401, 403, 404, 409)},
+    )
     @action(
         detail=True,
         methods=["delete"],
@@ -119,7 +135,7 @@ class RoomViewSet(ConvoyViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
-        parameters=[StatsQuerySerializer],
+        parameters=[ROOM_CODE, StatsQuerySerializer],
         responses={200: StatsSerializer, **error_responses(400, 401, 403, 404, 422)},
     )
     @action(detail=True, methods=["get"])

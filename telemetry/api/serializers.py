@@ -1,8 +1,66 @@
+from datetime import timedelta
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.serializers import StrictSerializer
-from telemetry.models import ConnectionLog
+from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
+from telemetry.models import CLIENT_EVENT_ID_MAX_LENGTH, ConnectionLog, EventType
 from telemetry.selectors import BUCKET_SIZES
+from telemetry.validation import NUMBER_METRICS, TEXT_METRICS
+
+DEFAULT_STATS_WINDOW = timedelta(hours=24)
+
+
+def _metric_schema() -> dict:
+    properties = {
+        name: {
+            "type": "integer" if rule.integer else "number",
+            "minimum": rule.low,
+            "maximum": rule.high,
+            "description": rule.unit,
+        }
+        for name, rule in NUMBER_METRICS.items()
+    }
+    properties |= {
+        name: {"type": "string", "enum": list(values)} for name, values in TEXT_METRICS.items()
+    }
+    return {
+        "type": "object",
+        "nullable": True,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+# What a valid event looks like, built from the rules telemetry.validation applies.
+BATCH_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event_type", "occurred_at", "client_event_id"],
+    "properties": {
+        "event_type": {"type": "string", "enum": list(EventType.values)},
+        "occurred_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "With a UTC offset; not in the future, not older than the retention.",
+        },
+        "client_event_id": {
+            "type": "string",
+            "pattern": f"^[A-Za-z0-9._:-]{{1,{CLIENT_EVENT_ID_MAX_LENGTH}}}$",
+            "description": "Makes re-sending the event harmless.",
+        },
+        "metrics": _metric_schema(),
+        "room_code": {
+            "type": "string",
+            "nullable": True,
+            "pattern": f"^[{ROOM_CODE_ALPHABET}]{{{ROOM_CODE_LENGTH}}}$",
+            "description": "A ride the rider is or was in; or give room_id.",
+        },
+        "room_id": {"type": "string", "format": "uuid", "nullable": True},
+    },
+    "additionalProperties": False,
+}
 
 
 class PassThroughField(serializers.JSONField):
@@ -15,11 +73,16 @@ class PassThroughField(serializers.JSONField):
         return data
 
 
+@extend_schema_field(BATCH_EVENT_SCHEMA)
+class BatchEventField(PassThroughField):
+    """One event of a batch: passed through as is, documented as what the service accepts."""
+
+
 class EventBatchSerializer(StrictSerializer):
     # Only "a non-empty list" is checked here: each event, however broken (null, a string,
     # an overflowing number), is judged on its own by the service and answered at its index.
     events = serializers.ListField(
-        child=PassThroughField(),
+        child=BatchEventField(),
         allow_empty=False,
         help_text=(
             "Up to 500 events, each {event_type, occurred_at, client_event_id, metrics?, "
@@ -76,13 +139,26 @@ class ConnectionLogSerializer(serializers.ModelSerializer):
 
 
 class StatsQuerySerializer(StrictSerializer):
+    """The window of a statistics report; validated_data always holds since and until."""
+
     since = serializers.DateTimeField(
-        required=False, help_text="Start of the window (default: 24 hours ago)."
+        required=False, help_text="Start of the window (default: 24 hours before until)."
     )
     until = serializers.DateTimeField(required=False, help_text="End of the window (default: now).")
     bucket = serializers.ChoiceField(
         choices=sorted(BUCKET_SIZES), required=False, help_text="Bucket size of the series."
     )
+
+    def validate(self, attrs):
+        until = attrs.get("until") or timezone.now()
+        since = attrs.get("since")
+        if since is None:
+            try:
+                since = until - DEFAULT_STATS_WINDOW
+            except OverflowError:  # an until in the first day of year 1
+                problem = "Too early for the default window; give since as well."
+                raise serializers.ValidationError({"until": [problem]}) from None
+        return {**attrs, "since": since, "until": until}
 
 
 class MetricSummarySerializer(serializers.Serializer):

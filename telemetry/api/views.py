@@ -1,6 +1,3 @@
-from datetime import timedelta
-
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -8,6 +5,7 @@ from rest_framework.response import Response
 from config.api.pagination import TimeCursorPagination
 from config.api.views import ConvoyViewSet, error_responses, validated
 from telemetry.api.filters import ConnectionLogFilter
+from telemetry.api.openapi import EVENT_BATCH_EXAMPLES
 from telemetry.api.serializers import (
     BatchResultSerializer,
     ConnectionLogSerializer,
@@ -18,8 +16,6 @@ from telemetry.api.serializers import (
 from telemetry.models import ConnectionLog
 from telemetry.selectors import connection_log_report, connection_logs_for_rider
 from telemetry.services import connection_log_ingest_batch
-
-DEFAULT_STATS_WINDOW = timedelta(hours=24)
 
 
 class TelemetryViewSet(ConvoyViewSet):
@@ -43,6 +39,7 @@ class TelemetryViewSet(ConvoyViewSet):
     @extend_schema(
         request=EventBatchSerializer,
         responses={200: BatchResultSerializer, **error_responses(400, 401, 413, 422)},
+        examples=EVENT_BATCH_EXAMPLES,
     )
     @list_events.mapping.post
     def upload_events(self, request):
@@ -68,9 +65,5 @@ def stats_payload(request, **subject) -> dict:
     """Statistics of one rider or one room over the requested window, with a bucket series."""
     query = StatsQuerySerializer(data=request.query_params.dict())
     query.is_valid(raise_exception=True)
-    until = query.validated_data.get("until") or timezone.now()
-    since = query.validated_data.get("since") or until - DEFAULT_STATS_WINDOW
-    report = connection_log_report(
-        since=since, until=until, bucket=query.validated_data.get("bucket"), **subject
-    )
+    report = connection_log_report(**query.validated_data, **subject)
     return StatsSerializer(report).data

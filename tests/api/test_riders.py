@@ -257,6 +257,17 @@ def test_my_rooms_page_size_out_of_range_is_400(auth_client, rider, page_size):
     assert "page_size" in error["fields"]
 
 
+@pytest.mark.parametrize("page", ["0", "-1", "two", "2"])
+def test_my_rooms_malformed_or_past_the_end_page_is_400(auth_client, rider, page):
+    # A bad page used to answer 404, which the schema did not document: it is a bad parameter.
+    RoomParticipantFactory(user=rider)
+
+    response = auth_client(rider).get(MY_ROOMS, {"page": page})
+
+    error = api_error(response, 400, "invalid_request")
+    assert set(error["fields"]) == {"page"}
+
+
 # --- Public profiles ------------------------------------------------------------------------
 
 

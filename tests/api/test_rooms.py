@@ -227,6 +227,15 @@ def test_list_page_size_out_of_range_is_400(auth_client, rider, page_size):
     api_error(auth_client(rider).get(ROOMS, {"page_size": page_size}), 400, "invalid_request")
 
 
+@pytest.mark.parametrize("page", ["0", "abc", "2"])
+def test_list_malformed_or_past_the_end_page_is_400(auth_client, rider, page):
+    RoomFactory()
+
+    error = api_error(auth_client(rider).get(ROOMS, {"page": page}), 400, "invalid_request")
+
+    assert set(error["fields"]) == {"page"}
+
+
 def test_list_needs_a_token(api_client):
     api_error(api_client.get(ROOMS), 401, "not_authenticated")
 

@@ -1,7 +1,9 @@
 """Uploading a phone's buffered connection events, reading them back, and their statistics."""
 
+import base64
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
@@ -232,6 +234,16 @@ def test_huge_number_is_rejected_per_event(auth_client, rider):
     assert response.json()["results"][0]["code"] == "invalid_metrics"
 
 
+def test_event_time_outside_the_utc_calendar_is_rejected_at_its_index(auth_client, rider):
+    # Converting 0001-01-01T00:00+01:00 to UTC overflowed: the whole batch answered 500.
+    events = [_event("edge", occurred_at="0001-01-01T00:00:00+01:00"), _event("fine")]
+
+    response = _upload(auth_client(rider), events)
+
+    assert response.status_code == 200, response.content
+    assert [result["status"] for result in response.json()["results"]] == ["rejected", "stored"]
+
+
 def test_upload_needs_a_token(api_client):
     api_error(_upload(api_client, [_event("evt-1")]), 401, "not_authenticated")
 
@@ -328,11 +340,55 @@ def test_list_events_malformed_query_is_400(auth_client, rider, query):
     api_error(auth_client(rider).get(EVENTS, query), 400, "invalid_request")
 
 
-def test_list_events_with_a_forged_cursor_is_400(auth_client, rider):
-    response = auth_client(rider).get(EVENTS, {"cursor": "garbage"})
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        # Well-formed cursors whose position is not a moment PostgreSQL takes: they used to
+        # reach the query and answer 500.
+        base64.b64encode(b"p=garbage").decode(),
+        base64.b64encode(b"r=1&p=2026-01-01").decode(),
+        base64.b64encode(b"p=%00").decode(),
+    ],
+)
+def test_list_events_with_a_forged_cursor_is_400(auth_client, rider, cursor):
+    response = auth_client(rider).get(EVENTS, {"cursor": cursor})
 
     body = api_error(response, 400, "invalid_request")
     assert body["fields"] == {"cursor": ["Invalid cursor."]}
+
+
+def test_list_events_cursor_position_with_any_offset_is_read_in_utc(auth_client, rider):
+    log = ConnectionLogFactory(user=rider, occurred_at=timezone.now() - timedelta(hours=1))
+    # +23:00 is valid ISO 8601 but beyond PostgreSQL's offsets; "before now" in any notation.
+    later = (timezone.now() + timedelta(days=1)).replace(tzinfo=None).isoformat() + "+23:00"
+    cursor = base64.b64encode(urlencode({"p": later}).encode()).decode()
+
+    response = auth_client(rider).get(EVENTS, {"cursor": cursor})
+
+    assert response.status_code == 200, response.content
+    assert [item["id"] for item in response.json()["results"]] == [str(log.pk)]
+
+
+def test_list_events_filter_with_an_offset_beyond_postgresqls_is_read_in_utc(auth_client, rider):
+    # Python accepts offsets up to 23:59 and PostgreSQL only up to 15:59: this was a 500.
+    log = ConnectionLogFactory(user=rider, occurred_at=timezone.now() - timedelta(hours=1))
+    later = (timezone.now() + timedelta(days=1)).replace(tzinfo=None).isoformat() + "+23:21"
+
+    response = auth_client(rider).get(EVENTS, {"until": later})
+
+    assert response.status_code == 200, response.content
+    assert [item["id"] for item in response.json()["results"]] == [str(log.pk)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"since": "0001-01-01T00:00:00+01:00"}, {"until": "9999-12-31T23:59:59-01:00"}],
+)
+def test_list_events_filter_outside_the_utc_calendar_is_400(auth_client, rider, query):
+    error = api_error(auth_client(rider).get(EVENTS, query), 400, "invalid_request")
+
+    assert set(error["fields"]) == set(query)
 
 
 def test_list_events_needs_a_token(api_client):
@@ -389,6 +445,22 @@ def test_stats_of_the_riders_own_events(auth_client, rider):
 )
 def test_stats_bad_query(auth_client, rider, query, status, code):
     api_error(auth_client(rider).get(STATS, query), status, code)
+
+
+def test_stats_until_too_early_for_the_default_window_is_400(auth_client, rider):
+    # The default since (24 hours before until) used to overflow: a 500.
+    response = auth_client(rider).get(STATS, {"until": "0001-01-01T00:00:00Z"})
+
+    error = api_error(response, 400, "invalid_request")
+    assert set(error["fields"]) == {"until"}
+
+
+def test_stats_default_window_ends_at_the_given_until(auth_client, rider):
+    until = timezone.now() - timedelta(days=2)
+
+    body = auth_client(rider).get(STATS, {"until": until.isoformat()}).json()
+
+    assert body["since"] == (until - timedelta(hours=24)).isoformat().replace("+00:00", "Z")
 
 
 def test_stats_need_a_token(api_client):

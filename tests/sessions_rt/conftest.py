@@ -59,3 +59,11 @@ def leader_id() -> str:
 def t0() -> datetime:
     """A fixed "now" a little in the past, so tests can step time forward explicitly."""
     return timezone.now().replace(microsecond=0) - timedelta(minutes=5)
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer(settings):
+    """A channel layer object of this test's own. channels keeps one per process, channels_redis
+    keeps asyncio locks in it, and every test runs on a new event loop: a socket torn down while
+    its layer receive was starting can leave a lock held for the next test's loop."""
+    settings.CHANNEL_LAYERS = dict(settings.CHANNEL_LAYERS)

@@ -38,6 +38,8 @@ CALLS = {
     "expired_reconnecting": lambda c: state.expired_reconnecting(ROOM, client=c),
     "connection_session_get": lambda c: state.connection_session_get(ROOM, RIDER, client=c),
     "cleanup_expired_sessions": lambda c: state.cleanup_expired_sessions(client=c),
+    "reconnecting_members": lambda c: state.reconnecting_members(ROOM, client=c),
+    "require_live_member": lambda c: state.require_live_member(ROOM, RIDER, client=c),
 }
 
 

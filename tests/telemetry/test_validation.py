@@ -321,6 +321,14 @@ def test_times_without_a_zone_or_not_times_are_rejected(value):
     assert list(caught.value.fields) == ["occurred_at"]
 
 
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_that_cannot_be_expressed_in_utc_is_rejected(value):
+    # Converting these to UTC used to raise OverflowError: a 500 on the batch upload.
+    with pytest.raises(InvalidEvent) as caught:
+        clean_occurred_at(value, now=NOW)
+    assert list(caught.value.fields) == ["occurred_at"]
+
+
 # --- client_event_id --------------------------------------------------------------------------
 
 
