@@ -6,8 +6,10 @@ Seeds a fresh pair of riders with a ride, a membership and some telemetry, start
 ``manage.py serve`` and lets schemathesis exercise every operation, authenticated, with the
 schema's examples, its coverage cases (boundaries and invalid values) and a bounded number of
 generated requests. It fails on any 5xx response and on any response the schema does not
-describe (status or body). Path parameters and credentials are drawn half the time from the
-seeded data, so requests get past "not found" into the business rules.
+describe (status or body), and the ignored_auth check replays requests without the token.
+Path parameters and credentials are drawn half the time from the seeded data, so requests get
+past "not found" into the business rules. Log-out revokes the token it is sent with, so it
+runs in a second pass with a token of its own.
 
 Reports (JUnit, and the server's log with the traceback of every 5xx) land in
 ``artifacts/contract/``; the server's tracebacks are also printed after a failed run.
@@ -43,8 +45,9 @@ CHECKS = ",".join(
         "ignored_auth",
     ]
 )
-# Logging out would revoke the token the rest of the run authenticates with.
-EXCLUDED_OPERATIONS = "^(auth_logout_create|auth_logout_all_create)$"
+# Logging out revokes the token it is sent with (log-out-everywhere every token of the rider),
+# so these get a pass of their own, last, with the other rider's token.
+LOG_OUT_OPERATIONS = "^(auth_logout_create|auth_logout_all_create)$"
 # How often a path parameter or credential takes a seeded value rather than a generated one.
 SEEDED_VALUE_PROBABILITY = 0.5
 
@@ -52,6 +55,7 @@ SEEDED_VALUE_PROBABILITY = 0.5
 @dataclass(frozen=True)
 class Seeded:
     key: str
+    peer_key: str
     password: str
     usernames: list[str]
     rider_ids: list[str]
@@ -90,6 +94,7 @@ def seed() -> Seeded:
     )
     return Seeded(
         key=token_issue(rider=rider, device_name="schemathesis").key,
+        peer_key=token_issue(rider=peer, device_name="schemathesis log-out").key,
         password=password,
         usernames=[rider.username, peer.username],
         rider_ids=[str(rider.pk), str(peer.pk)],
@@ -97,7 +102,7 @@ def seed() -> Seeded:
     )
 
 
-def schemathesis_config(seeded: Seeded) -> str:
+def schemathesis_config(seeded: Seeded, *, key: str) -> str:
     """A schemathesis.toml: the token, and dictionaries of the seeded values."""
     dictionaries = {
         "room_codes": seeded.room_codes,
@@ -116,7 +121,7 @@ def schemathesis_config(seeded: Seeded) -> str:
     }
     lines = [
         "[auth.openapi.bearerAuth]",
-        f"bearer = {json.dumps(seeded.key)}",
+        f"bearer = {json.dumps(key)}",
         "",
         "[cache]",
         "enabled = false",
@@ -137,7 +142,7 @@ def schemathesis_config(seeded: Seeded) -> str:
     return "\n".join(lines) + "\n"
 
 
-def schemathesis_command(base: str, config: Path, extra: list[str]) -> list[str]:
+def schemathesis_command(base: str, config: Path, name: str, extra: list[str]) -> list[str]:
     return [
         str(Path(sys.executable).parent / "schemathesis"),
         "--config-file",
@@ -152,8 +157,6 @@ def schemathesis_command(base: str, config: Path, extra: list[str]) -> list[str]
         CHECKS,
         "--max-examples",
         MAX_EXAMPLES,
-        "--exclude-operation-id-regex",
-        EXCLUDED_OPERATIONS,
         "--workers",
         "2",
         "--request-timeout",
@@ -165,8 +168,8 @@ def schemathesis_command(base: str, config: Path, extra: list[str]) -> list[str]
         "none",
         "--report",
         "junit",
-        "--report-dir",
-        str(ARTIFACTS),
+        "--report-junit-path",
+        str(ARTIFACTS / f"junit-{name}.xml"),
         *extra,
     ]
 
@@ -184,10 +187,10 @@ def print_server_errors(log: Path) -> None:
             print("\nServer traceback:\n" + "\n".join(trace))
 
 
-def run_bounded(command: list[str]) -> int:
+def run_bounded(command: list[str], *, deadline: float) -> int:
     process = subprocess.Popen(command, cwd=ROOT)
     try:
-        return process.wait(timeout=TIME_LIMIT_SECONDS)
+        return process.wait(timeout=max(deadline - time.monotonic(), 1))
     except subprocess.TimeoutExpired:
         print(f"\nContract run exceeded {TIME_LIMIT_SECONDS} s; interrupting it.", flush=True)
         process.send_signal(signal.SIGINT)
@@ -214,12 +217,24 @@ def main() -> int:
         "THROTTLE_CREDENTIALS_ACCOUNT_RATE": "1000000/min",
         "LOG_LEVEL": "ERROR",
     }
-    # The configuration holds a token, so it stays out of the artifacts.
-    with tempfile.TemporaryDirectory() as scratch:
-        config = Path(scratch) / "schemathesis.toml"
-        config.write_text(schemathesis_config(seeded))
-        with running_server(workers=2, extra_env=relaxed, log_path=server_log) as base:
-            code = run_bounded(schemathesis_command(base, config, sys.argv[1:]))
+    passes = [
+        ("main", seeded.key, ["--exclude-operation-id-regex", LOG_OUT_OPERATIONS]),
+        ("log-out", seeded.peer_key, ["--include-operation-id-regex", LOG_OUT_OPERATIONS]),
+    ]
+    deadline = started + TIME_LIMIT_SECONDS
+    codes = []
+    # The configurations hold tokens, so they stay out of the artifacts.
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        running_server(workers=2, extra_env=relaxed, log_path=server_log) as base,
+    ):
+        for name, key, operations in passes:
+            print(f"\n== contract pass: {name}", flush=True)
+            config = Path(scratch) / f"{name}.toml"
+            config.write_text(schemathesis_config(seeded, key=key))
+            command = schemathesis_command(base, config, name, [*operations, *sys.argv[1:]])
+            codes.append(run_bounded(command, deadline=deadline))
+    code = max(codes)
     print(f"\nContract run took {time.monotonic() - started:.0f} s; server log: {server_log}")
     if code != 0:
         print_server_errors(server_log)

@@ -133,7 +133,7 @@ class Client:
                 compression="deflate" if self.deflate else None,
                 open_timeout=CONNECT_TIMEOUT_S,
                 ping_interval=None,
-                close_timeout=5,
+                close_timeout=2,
             )
             first = json.loads(await asyncio.wait_for(self.ws.recv(), CONNECT_TIMEOUT_S))
         except ConnectionClosed as exc:
@@ -160,6 +160,8 @@ class Client:
         run = self.run
         try:
             async for raw in self.ws:
+                if run.stopping:
+                    continue  # closing: what still arrives is counted as missing
                 now = time.perf_counter()
                 message = json.loads(raw)
                 kind = message.get("type")

@@ -242,7 +242,19 @@ def test_every_documented_metric_is_known():
         "network_type",
         "ice_state",
         "connection_state",
+        "reason",
     }
+
+
+@pytest.mark.parametrize("reason", ["client_closed", "kicked", "left", "timed_out"])
+def test_a_disconnect_reason_from_the_fixed_set_is_kept(reason):
+    assert clean_metrics({"reason": reason}) == {"reason": reason}
+
+
+def test_an_unknown_disconnect_reason_is_rejected():
+    with pytest.raises(InvalidMetrics) as caught:
+        clean_metrics({"reason": "gremlins"})
+    assert list(caught.value.fields) == ["metrics.reason"]
 
 
 @pytest.mark.parametrize("value", [[], "rtt_ms=4", 3, [("rtt_ms", 4)]])
