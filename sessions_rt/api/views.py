@@ -4,6 +4,7 @@ from rest_framework.response import Response
 
 from config.api.serializers import ErrorSerializer
 from config.api.views import ConvoyViewSet, error_responses
+from rooms.api.openapi import ROOM_CODE
 from rooms.selectors import room_get_by_code, room_require_member
 from sessions_rt.api.serializers import LiveRoomSerializer
 from sessions_rt.selectors import live_room_snapshot
@@ -13,11 +14,12 @@ class LivePresenceViewSet(ConvoyViewSet):
     """Who is online in a ride right now, read from the live state (Redis)."""
 
     @extend_schema(
+        parameters=[ROOM_CODE],
         responses={
             200: LiveRoomSerializer,
             **error_responses(400, 401, 403, 404),
             503: OpenApiResponse(ErrorSerializer, description="Live state unavailable."),
-        }
+        },
     )
     @action(detail=False, methods=["get"], url_path=r"(?P<code>[^/]+)/presence")
     def presence(self, request, code=None):
