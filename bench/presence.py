@@ -522,7 +522,6 @@ def report(
         )
         top = ", ".join(f"{name} {rate:.0f}" for name, rate in cpu["top_commands"] if rate >= 1)
         print(f"  busiest commands/s       {top}")
-    if cpu:
         print(
             f"  machine                  {cpu['machine']:.0%} of all {os.cpu_count()} CPUs busy, "
             f"load average {os.getloadavg()[0]:.2f} at the end"

@@ -59,10 +59,20 @@ def cache_settings(url: str, key_prefix: str) -> dict:
     }
 
 
+# One pooled connection per in-flight group_send: the client library's default of 100 is
+# exhausted by a few hundred ride sockets on one worker.
+CHANNEL_LAYER_MAX_CONNECTIONS = 1000
+
+
 def channel_layer_settings(url: str, prefix: str) -> dict:
+    # Pub/sub: a group_send is one PUBLISH that every worker subscribed to the group receives,
+    # instead of a capped queue per socket (which drops messages under ride-rate fan-out).
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": url}], "prefix": prefix},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": url, "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS}],
+                "prefix": prefix,
+            },
         }
     }

@@ -15,6 +15,7 @@ import uuid
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from config.errors import DomainError
 from riders.auth_tokens import token_authenticate
@@ -141,9 +142,9 @@ class RideConsumer(AsyncWebsocketConsumer):
             await self._close(CloseCode.ROOM_CLOSED, "ride ended")
             return
         self.rider, self.room = rider, room
-        await self.channel_layer.group_add(rider_group(rider.pk), self.channel_name)
-        await self.channel_layer.group_add(room_group(room.pk), self.channel_name)
         try:
+            await self.channel_layer.group_add(rider_group(rider.pk), self.channel_name)
+            await self.channel_layer.group_add(room_group(room.pk), self.channel_name)
             await services.session_open(
                 room=room,
                 rider=rider,
@@ -152,7 +153,7 @@ class RideConsumer(AsyncWebsocketConsumer):
                 app_version=_text(hello.get("app_version")),
                 transport=_text(hello.get("transport")),
             )
-        except RealtimeUnavailable:
+        except (RealtimeUnavailable, RedisError):
             await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
             return
         except DomainError as exc:
@@ -183,8 +184,12 @@ class RideConsumer(AsyncWebsocketConsumer):
         )
 
     async def _leave_groups(self) -> None:
-        await self.channel_layer.group_discard(room_group(self.room.pk), self.channel_name)
-        await self.channel_layer.group_discard(rider_group(self.rider.pk), self.channel_name)
+        try:
+            await self.channel_layer.group_discard(room_group(self.room.pk), self.channel_name)
+            await self.channel_layer.group_discard(rider_group(self.rider.pk), self.channel_name)
+        except RedisError:
+            # With Redis gone the subscriptions are gone too; nothing is left to undo.
+            logger.warning("channel layer unavailable while socket of %s left", self.rider.pk)
 
     # --- Messages from the phone -------------------------------------------------------------
 

@@ -98,13 +98,12 @@ async def session_open(
         app_version=app_version,
         transport=transport,
     )
-    layer = get_channel_layer()
-    await layer.group_send(
+    await _publish(
         rider_group(rider.pk),
         {"type": "session.replaced", "room_id": str(room.pk), "channel": channel_name},
     )
     if event is not None:
-        await layer.group_send(room_group(room.pk), _event_message(event))
+        await _publish(room_group(room.pk), _event_message(event))
     kind = EventType.RECONNECTED if was_reconnecting else EventType.CONNECTED
     # Telemetry records the transport (cellular, wifi, bridged) as the network type.
     await _log(rider, room, kind, network_type=transport)
@@ -114,7 +113,7 @@ async def session_closed_by_rider(*, room: Room, rider: Rider) -> None:
     """The app closed its socket on purpose: the rider leaves the live ride at once."""
     event = await _redis_call(state.member_leave)(room.pk, rider.pk, reason="client_closed")
     if event is not None:
-        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+        await _publish(room_group(room.pk), _event_message(event))
     await _log(rider, room, EventType.DISCONNECTED, reason="client_closed")
 
 
@@ -126,7 +125,7 @@ async def session_dropped(*, room: Room, rider: Rider) -> None:
     except state.NotLiveMember:
         return
     if event is not None:
-        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+        await _publish(room_group(room.pk), _event_message(event))
     await _log(rider, room, EventType.RECONNECTING)
     asyncio.get_running_loop().create_task(_expire_after_grace(room=room, rider=rider))
 
@@ -142,7 +141,7 @@ async def _expire_after_grace(*, room: Room, rider: Rider) -> None:
     except RealtimeUnavailable:
         return
     if event is not None:
-        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+        await _publish(room_group(room.pk), _event_message(event))
         await _log(rider, room, EventType.DISCONNECTED, reason="timed_out")
 
 
@@ -151,7 +150,7 @@ async def presence_report(*, room: Room, rider: Rider, status, battery_pct, netw
         room.pk, rider.pk, status=status, battery_pct=battery_pct, network_type=network_type
     )
     if event is not None:
-        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+        await _publish(room_group(room.pk), _event_message(event))
 
 
 async def heartbeat(*, room: Room, rider: Rider) -> None:
@@ -162,9 +161,7 @@ async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, head
     fix = await _redis_call(state.location_update)(
         room.pk, rider.pk, lat=lat, lon=lon, speed_kmh=speed_kmh, heading_deg=heading_deg
     )
-    await get_channel_layer().group_send(
-        room_group(room.pk), {"type": "room.location", "location": fix.as_dict()}
-    )
+    await _publish(room_group(room.pk), {"type": "room.location", "location": fix.as_dict()})
 
 
 async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_name, ice_state):
@@ -172,7 +169,7 @@ async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_na
         room.pk, rider.pk, peer_id=peer_id, state=state_name, ice_state=ice_state
     )
     if event is not None:
-        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+        await _publish(room_group(room.pk), _event_message(event))
     if ice_state == "failed" or state_name == "failed":
         await _log(rider, room, EventType.ICE_FAILED, ice_state=ice_state or "failed")
 
@@ -180,7 +177,7 @@ async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_na
 async def signal_relay(*, room: Room, rider: Rider, to, kind: str, payload) -> None:
     """Relay WebRTC signalling to one live member of the same room, and only to them."""
     await _redis_call(state.require_live_member)(room.pk, to)
-    await get_channel_layer().group_send(
+    await _publish(
         rider_group(to),
         {
             "type": "rider.signal",
@@ -196,7 +193,7 @@ async def sweep_name(*, room: Room, rider: Rider, sweep_id) -> None:
     """The leader names the sweep (tail rider), or clears it with None."""
     event = await _redis_call(state.sweep_set)(room.pk, by_rider_id=rider.pk, sweep_id=sweep_id)
     if event is not None:
-        await get_channel_layer().group_send(room_group(room.pk), _event_message(event))
+        await _publish(room_group(room.pk), _event_message(event))
 
 
 async def riders_nearby(*, room: Room, rider: Rider, radius_km) -> list[dict]:
@@ -224,6 +221,13 @@ async def catch_up(*, room: Room, seq, session_id) -> dict:
     if missed.snapshot is not None:
         return {"type": "snapshot", **missed.snapshot}
     return {"type": "events", "events": [event.as_dict() for event in missed.events]}
+
+
+async def _publish(group: str, message: dict) -> None:
+    try:
+        await get_channel_layer().group_send(group, message)
+    except (RedisError, OSError) as exc:
+        raise RealtimeUnavailable() from exc
 
 
 def _is_reconnecting(room_id, rider_id) -> bool:
