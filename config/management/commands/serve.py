@@ -37,5 +37,8 @@ class Command(BaseCommand):
             # Frames past the socket's own limit (answered with close 1009) are cut off here,
             # before they are read into memory.
             ws_max_size=settings.WS_MAX_MESSAGE_CHARS * 4 + 1024,
+            # Ride frames are a few hundred bytes: compressing each one costs more CPU than the
+            # bytes it saves, and the worker's CPU is what limits fan-out.
+            ws_per_message_deflate=False,
             log_level="info",
         )
