@@ -5,57 +5,26 @@ a barrier so all requests start together, and closes its connection when done so
 (DB_CONNECTION_LIMIT) keeps serving the others.
 """
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from riders.auth_tokens import token_issue
 from riders.models import Rider
 from rooms.models import RoomParticipant
+from tests.racing import race
 from tests.rooms.factories import RoomFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-THREAD_TIMEOUT_SECONDS = 60
 UNTHROTTLED = {
     "rider": "100000/min",
     "credentials_ip": "100000/min",
     "credentials_account": "100000/min",
 }
-
-
-def _race(requests: Sequence[Callable[[APIClient], object]]) -> list:
-    """Send every request from its own thread and client, all released at once."""
-    barrier = threading.Barrier(len(requests))
-    responses: list = [None] * len(requests)
-
-    def run(index: int, send: Callable[[APIClient], object]) -> None:
-        client = APIClient()
-        try:
-            barrier.wait(timeout=THREAD_TIMEOUT_SECONDS)
-            responses[index] = send(client)
-        except Exception as exc:
-            responses[index] = exc
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=run, args=(index, send), daemon=True)
-        for index, send in enumerate(requests)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=THREAD_TIMEOUT_SECONDS)
-    assert not any(thread.is_alive() for thread in threads), "a worker thread hung"
-    failures = [response for response in responses if isinstance(response, Exception)]
-    assert not failures, failures[:3]
-    return responses
 
 
 def _outcomes(responses) -> Counter:
@@ -78,7 +47,7 @@ def test_hundred_riders_racing_for_eight_places():
     def join(key: str) -> Callable[[APIClient], object]:
         return lambda client: client.post(url, HTTP_AUTHORIZATION=f"Bearer {key}")
 
-    responses = _race([join(key) for key in keys])
+    responses = _sent_at_once([join(key) for key in keys])
 
     assert _outcomes(responses) == {(200, None): 8, (409, "room_full"): 92}
     assert RoomParticipant.objects.filter(room=room, is_active=True).count() == 8
@@ -106,9 +75,17 @@ def test_twenty_registrations_of_one_username_in_any_case():
         }
         return lambda client: client.post("/api/v1/auth/register/", payload, format="json")
 
-    responses = _race([register(n, name) for n, name in enumerate(spellings)])
+    responses = _sent_at_once([register(n, name) for n, name in enumerate(spellings)])
 
     assert _outcomes(responses) == {(201, None): 1, (409, "username_taken"): 19}
     winner = next(r for r in responses if r.status_code == 201).json()
     assert str(Rider.objects.get().pk) == winner["rider"]["id"]
     assert Rider.objects.filter(username__iexact="convoyrace").count() == 1
+
+
+def _sent_at_once(requests: Sequence[Callable[[APIClient], object]]) -> list:
+    """Send every request from its own thread and client, all released at once."""
+    responses = race([lambda send=send: send(APIClient()) for send in requests])
+    failures = [response for response in responses if isinstance(response, Exception)]
+    assert not failures, failures[:3]
+    return responses

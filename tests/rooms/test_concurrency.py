@@ -4,12 +4,10 @@ Every worker thread opens its own pooled connection and closes it when done, so 
 (DB_CONNECTION_LIMIT, 20 by default) keeps serving the others.
 """
 
-import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pytest
-from django.db import connection
 
 from riders.errors import EmailTaken, UsernameTaken
 from riders.models import Rider
@@ -17,38 +15,11 @@ from riders.services import rider_create
 from rooms.errors import RoomFull, RoomInactive
 from rooms.models import Room, RoomParticipant
 from rooms.services import JoinOutcome, participant_join, room_create, room_deactivate
+from tests.racing import race
 from tests.riders.factories import RiderFactory
 from tests.rooms.factories import RoomFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-THREAD_TIMEOUT_SECONDS = 60
-
-
-def _race(work: Sequence[Callable[[], object]]) -> list[object]:
-    """Run every callable in its own thread, all released at once; return results or errors."""
-    barrier = threading.Barrier(len(work))
-    results: list[object] = [None] * len(work)
-
-    def run(index: int, task: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=THREAD_TIMEOUT_SECONDS)
-            results[index] = task()
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=run, args=(index, task), daemon=True)
-        for index, task in enumerate(work)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=THREAD_TIMEOUT_SECONDS)
-    assert not any(thread.is_alive() for thread in threads), "a worker thread hung"
-    return results
 
 
 def _riders(count: int, prefix: str) -> list[Rider]:
@@ -70,7 +41,7 @@ def test_two_hundred_riders_racing_for_ten_places():
     room = RoomFactory(max_participants=10)
     riders = _riders(200, "racer")
 
-    results = _race([_join(rider, room.code) for rider in riders])
+    results = race([_join(rider, room.code) for rider in riders])
 
     assert _kinds(results) == {"JoinOutcome": 10, "RoomFull": 190}
     assert RoomParticipant.objects.filter(room=room, is_active=True).count() == 10
@@ -90,7 +61,7 @@ def test_a_rider_joining_two_rooms_at_once_ends_up_in_exactly_one(repetition):
     for rider in riders:
         participant_join(rider=rider, code=start.code)
 
-    results = _race([_join(rider, room.code) for rider in riders for room in (left, right)])
+    results = race([_join(rider, room.code) for rider in riders for room in (left, right)])
 
     assert _kinds(results) == {"JoinOutcome": 40}
     active = Counter(
@@ -115,7 +86,7 @@ def test_twenty_registrations_of_one_username_in_different_cases():
     names = _case_variants("convoyrider", 20)
     assert len(set(names)) == 20
 
-    results = _race(
+    results = race(
         [
             lambda name=name, n=n: rider_create(
                 username=name, email=f"signup{n}@example.com", password="gravel-switchback-77"
@@ -134,7 +105,7 @@ def test_twenty_registrations_of_one_username_in_different_cases():
 def test_twenty_registrations_of_one_email_in_different_cases():
     emails = [f"{local}@example.com" for local in _case_variants("convoyrider", 20)]
 
-    results = _race(
+    results = race(
         [
             lambda email=email, n=n: rider_create(
                 username=f"signup{n}", email=email, password="gravel-switchback-77"
@@ -156,7 +127,7 @@ def test_deactivation_racing_with_joins_leaves_nobody_in_the_ended_room(repetiti
     work = [_join(rider, room.code) for rider in joiners]
     work.insert(len(work) // 2, lambda: room_deactivate(room=room, actor=leader))
 
-    results = _race(work)
+    results = race(work)
 
     kinds = _kinds(results)
     assert kinds["Room"] == 1

@@ -1,36 +1,12 @@
 """Races on a real Redis: the Lua scripts, not Python, keep counts and sequence numbers right."""
 
 import json
-import threading
-from collections.abc import Callable, Sequence
 
 from sessions_rt import keys, state
+from tests.racing import race
 from tests.sessions_rt.conftest import new_id
 
 THREADS = 20
-THREAD_TIMEOUT_SECONDS = 60
-
-
-def race(work: Sequence[Callable[[], object]]) -> list[object]:
-    """Run every callable in its own thread, all released at once; return results or errors."""
-    barrier = threading.Barrier(len(work))
-    results: list[object] = [None] * len(work)
-
-    def run(index: int, task: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=THREAD_TIMEOUT_SECONDS)
-            results[index] = task()
-        except Exception as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=item, daemon=True) for item in enumerate(work)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=THREAD_TIMEOUT_SECONDS)
-    assert not any(thread.is_alive() for thread in threads), "a worker thread hung"
-    assert not [result for result in results if isinstance(result, Exception)]
-    return results
 
 
 def logged_seqs(redis, room_id) -> list[int]:
