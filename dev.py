@@ -3,6 +3,7 @@
 
     python3 dev.py run    set up, migrate, load the demo and serve HTTP + WebSocket
     python3 dev.py test   set up and run the whole test suite (extra args go to pytest)
+    python3 dev.py setup  only create or update the virtual environment
 
 Each run creates the virtual environment in .venv if missing and installs the pinned
 requirements only when requirements/dev.txt has changed since the last install.
@@ -73,7 +74,11 @@ def _run(command: list[str]) -> None:
         sys.exit(result.returncode)
 
 
-COMMANDS = {"run": run, "test": test}
+def setup(_: list[str]) -> int:
+    return 0
+
+
+COMMANDS = {"run": run, "test": test, "setup": setup}
 
 
 def main() -> int:
