@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Literal
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from sessions_rt import keys, validation
-from sessions_rt.client import realtime_available, redis_client
+from sessions_rt.client import async_redis_client, realtime_available, redis_client
 from sessions_rt.clock import from_ms, iso, to_ms
 from sessions_rt.errors import InvalidRealtimeData, NoReferencePosition, NotLiveMember
-from sessions_rt.scripts import run_room_script
+from sessions_rt.scripts import run_room_script, run_room_script_async
 from sessions_rt.validation import MAX_SPEED_KMH, canonical_id
 
 # The Earth radius Redis uses for GEODIST and GEOSEARCH, so distances computed here agree
@@ -60,6 +61,32 @@ def location_update(
     client: Redis | None = None,
 ) -> RiderLocation:
     """Store the rider's latest position (counts as a heartbeat) and return it to broadcast."""
+    fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now)
+    _require_member(run_room_script(client=redis_client(client), **call))
+    return fix
+
+
+async def location_update_async(
+    room_id: uuid.UUID | str,
+    rider_id: uuid.UUID | str,
+    *,
+    lat: float,
+    lon: float,
+    speed_kmh: float | None = None,
+    heading_deg: float | None = None,
+    now: datetime | None = None,
+    client: AsyncRedis | None = None,
+) -> RiderLocation:
+    """location_update on the event loop, for the ride socket."""
+    fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now)
+    _require_member(await run_room_script_async(client=async_redis_client(client), **call))
+    return fix
+
+
+def _location(
+    room_id, rider_id, lat, lon, speed_kmh, heading_deg, now
+) -> tuple[RiderLocation, dict]:
+    """The validated fix, and the script call that stores it."""
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
     fix = RiderLocation(
@@ -85,16 +112,18 @@ def location_update(
         "heading_deg": fix.heading_deg,
         "at": to_ms(fix.at),
     }
-    reply = run_room_script(
-        "location",
-        client=redis_client(client),
-        room_id=room,
-        now_ms=to_ms(fix.at),
-        args=(rider, repr(fix.lon), repr(fix.lat), json.dumps(details)),
-    )
+    call = {
+        "name": "location",
+        "room_id": room,
+        "now_ms": to_ms(fix.at),
+        "args": (rider, repr(fix.lon), repr(fix.lat), json.dumps(details)),
+    }
+    return fix, call
+
+
+def _require_member(reply) -> None:
     if reply[0] == b"not_member":
         raise NotLiveMember()
-    return fix
 
 
 def riders_within(

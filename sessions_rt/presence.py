@@ -8,13 +8,14 @@ import uuid
 from datetime import datetime
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from sessions_rt import validation
-from sessions_rt.client import redis_client
+from sessions_rt.client import async_redis_client, redis_client
 from sessions_rt.clock import to_ms
 from sessions_rt.errors import NotLiveMember
 from sessions_rt.events import Event, event_or_none
-from sessions_rt.scripts import run_room_script
+from sessions_rt.scripts import run_room_script, run_room_script_async
 from sessions_rt.validation import (
     CLIENT_STATUSES,
     NetworkType,
@@ -56,8 +57,7 @@ def presence_update(
         now_ms=to_ms(now),
         args=(rider, new_status.value, battery, network),
     )
-    if reply[0] == b"not_member":
-        raise NotLiveMember()
+    _require_member(reply)
     return event_or_none(room, reply[1])
 
 
@@ -72,10 +72,31 @@ def heartbeat(
 
     Raises NotLiveMember when the rider is no longer live (e.g. timed out): the phone rejoins.
     """
+    _require_member(
+        run_room_script(client=redis_client(client), **_heartbeat(room_id, rider_id, now))
+    )
+
+
+async def heartbeat_async(
+    room_id: uuid.UUID | str,
+    rider_id: uuid.UUID | str,
+    *,
+    now: datetime | None = None,
+    client: AsyncRedis | None = None,
+) -> None:
+    """heartbeat on the event loop, for the ride socket."""
+    reply = await run_room_script_async(
+        client=async_redis_client(client), **_heartbeat(room_id, rider_id, now)
+    )
+    _require_member(reply)
+
+
+def _heartbeat(room_id, rider_id, now: datetime | None) -> dict:
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
-    reply = run_room_script(
-        "heartbeat", client=redis_client(client), room_id=room, now_ms=to_ms(now), args=(rider,)
-    )
+    return {"name": "heartbeat", "room_id": room, "now_ms": to_ms(now), "args": (rider,)}
+
+
+def _require_member(reply) -> None:
     if reply[0] == b"not_member":
         raise NotLiveMember()

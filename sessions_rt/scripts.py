@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError
 
 from sessions_rt import keys, retention
@@ -37,52 +38,80 @@ def lua_script(name: str) -> LuaScript:
     return LuaScript(name=name, source=source, sha=hashlib.sha1(source.encode()).hexdigest())
 
 
-def run_room_script(
+@dataclass(frozen=True)
+class RoomScriptCall:
+    """One script run on a room's keys, ready for a sync or an asyncio Redis client."""
+
+    script: LuaScript
+    room_keys: tuple[str, ...]
+    argv: tuple
+    index_score: dict[str, int] | None
+    room_ttl_ms: int
+
+
+def room_script_call(
     name: str,
     *,
-    client: Redis,
     room_id: str,
     now_ms: int,
     args: tuple[str | int, ...] = (),
     activity: bool = True,
-):
+) -> RoomScriptCall:
+    room_ttl_ms = retention.room_session_ttl_seconds() * 1000
+    return RoomScriptCall(
+        script=lua_script(name),
+        room_keys=tuple(keys.room_keys(room_id)),
+        argv=(now_ms, room_ttl_ms, retention.event_log_length(), *args),
+        index_score={room_id: now_ms} if activity else None,
+        room_ttl_ms=room_ttl_ms,
+    )
+
+
+def run_room_script(name: str, *, client: Redis, **call_options):
     """Run one script on a room's keys and return its reply.
 
-    With ``activity`` the room's entry in the live-rooms index is refreshed in the same round
-    trip (a pipeline, not a transaction: the index lives in another cluster slot). EVALSHA
-    avoids sending the source each time; a Redis that forgot the script (a restart, a
+    With ``activity`` (default) the room's entry in the live-rooms index is refreshed in the
+    same round trip (a pipeline, not a transaction: the index lives in another cluster slot).
+    EVALSHA avoids sending the source each time; a Redis that forgot the script (a restart, a
     failover) gets it loaded once more.
     """
-    script = lua_script(name)
-    room_ttl_ms = retention.room_session_ttl_seconds() * 1000
-    argv = (now_ms, room_ttl_ms, retention.event_log_length(), *args)
-    index_score = {room_id: now_ms} if activity else None
+    call = room_script_call(name, **call_options)
     with realtime_available():
         try:
-            return _evalsha(client, script, room_id, argv, index_score, room_ttl_ms)
+            pipe = _queued(client.pipeline(transaction=False), call)
+            return _first_error_raised(pipe.execute(raise_on_error=False))
         except NoScriptError:
-            client.script_load(script.source)
-            return _evalsha(client, script, room_id, argv, index_score, room_ttl_ms)
+            client.script_load(call.script.source)
+            pipe = _queued(client.pipeline(transaction=False), call)
+            return _first_error_raised(pipe.execute(raise_on_error=False))
 
 
-def _evalsha(
-    client: Redis,
-    script: LuaScript,
-    room_id: str,
-    argv: tuple,
-    index_score: dict[str, int] | None,
-    room_ttl_ms: int,
-):
-    room_keys = keys.room_keys(room_id)
-    pipe = client.pipeline(transaction=False)
-    pipe.evalsha(script.sha, len(room_keys), *room_keys, *argv)
-    if index_score is not None:
-        pipe.zadd(keys.live_rooms_key(), index_score)
-        pipe.pexpire(keys.live_rooms_key(), room_ttl_ms)
+async def run_room_script_async(name: str, *, client: AsyncRedis, **call_options):
+    """run_room_script on the event loop: the ride socket's hot paths (heartbeats, positions)
+    skip the hop to a worker thread and back that a blocking client costs."""
+    call = room_script_call(name, **call_options)
+    with realtime_available():
+        try:
+            pipe = _queued(client.pipeline(transaction=False), call)
+            return _first_error_raised(await pipe.execute(raise_on_error=False))
+        except NoScriptError:
+            await client.script_load(call.script.source)
+            pipe = _queued(client.pipeline(transaction=False), call)
+            return _first_error_raised(await pipe.execute(raise_on_error=False))
+
+
+def _queued(pipe, call: RoomScriptCall):
+    pipe.evalsha(call.script.sha, len(call.room_keys), *call.room_keys, *call.argv)
+    if call.index_score is not None:
+        pipe.zadd(keys.live_rooms_key(), call.index_score)
+        pipe.pexpire(keys.live_rooms_key(), call.room_ttl_ms)
+    return pipe
+
+
+def _first_error_raised(replies: list):
     # Errors are collected rather than raised so the script's own error (NOSCRIPT above all)
     # is the one reported, not whichever command failed first.
-    reply, *index_replies = pipe.execute(raise_on_error=False)
-    for outcome in (reply, *index_replies):
+    for outcome in replies:
         if isinstance(outcome, Exception):
             raise outcome
-    return reply
+    return replies[0]

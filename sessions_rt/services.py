@@ -154,11 +154,11 @@ async def presence_report(*, room: Room, rider: Rider, status, battery_pct, netw
 
 
 async def heartbeat(*, room: Room, rider: Rider) -> None:
-    await _redis_call(state.heartbeat)(room.pk, rider.pk)
+    await state.heartbeat_async(room.pk, rider.pk)
 
 
 async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, heading_deg) -> None:
-    fix = await _redis_call(state.location_update)(
+    fix = await state.location_update_async(
         room.pk, rider.pk, lat=lat, lon=lon, speed_kmh=speed_kmh, heading_deg=heading_deg
     )
     await _publish(room_group(room.pk), {"type": "room.location", "location": fix.as_dict()})
