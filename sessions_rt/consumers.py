@@ -12,6 +12,7 @@ import logging
 import math
 import uuid
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -190,6 +191,16 @@ class RideConsumer(AsyncWebsocketConsumer):
         except RedisError:
             # With Redis gone the subscriptions are gone too; nothing is left to undo.
             logger.warning("channel layer unavailable while socket of %s left", self.rider.pk)
+
+    async def dispatch(self, message):
+        # channels' dispatch first closes stale database connections, a hop to the one sync
+        # thread, for every frame and every fan-out delivery: thousands a second on a busy
+        # worker, all queued behind whatever ORM call that thread runs. This consumer reaches
+        # the database only through database_sync_to_async, which closes them itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- Messages from the phone -------------------------------------------------------------
 

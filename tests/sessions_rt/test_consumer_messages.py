@@ -1,8 +1,11 @@
 """Each message a phone sends on the ride socket, and what the other riders receive."""
 
+import asyncio
+import time
 from contextlib import AsyncExitStack
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from tests.sessions_rt.test_consumer import (
     connect_all,
@@ -14,6 +17,9 @@ from tests.sessions_rt.test_consumer import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# How long the test keeps the database thread busy; every answer must come well within it.
+BUSY_SECONDS = 3
 
 OFFER = {"sdp": "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n", "type": "offer"}
 
@@ -245,3 +251,23 @@ async def test_an_auth_message_can_ask_for_the_events_since_a_seq():
         ("member_joined", rider.id),
         ("presence_changed", rider.id),
     ]
+
+
+async def test_heartbeats_and_positions_never_wait_for_the_database_thread():
+    """The one thread that runs ORM calls may be busy (a slow query); a ride socket's
+    heartbeats and the fan-out of positions go on without it."""
+    ride = await make_ride(riders=2)
+    async with AsyncExitStack() as stack:
+        (leader_socket, rider_socket), _ = await connect_all(stack, ride)
+        database_thread_busy = asyncio.ensure_future(sync_to_async(time.sleep)(BUSY_SECONDS))
+        try:
+            await rider_socket.send_json_to({"type": "heartbeat", "ref": "hb"})
+            ack = await rider_socket.receive_json_from(timeout=BUSY_SECONDS / 3)
+            await rider_socket.send_json_to({"type": "location", "lat": 45.5, "lon": 6.9})
+            location = await leader_socket.receive_json_from(timeout=BUSY_SECONDS / 3)
+            assert not database_thread_busy.done()
+        finally:
+            await database_thread_busy
+
+    assert ack == {"type": "heartbeat_ack", "ref": "hb"}
+    assert (location["type"], location["rider_id"]) == ("location", ride.members[1].id)

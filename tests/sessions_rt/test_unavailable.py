@@ -50,7 +50,7 @@ ASYNC_TWINS = {"heartbeat_async", "location_update_async"}
 def test_every_public_function_is_covered():
     public = {name for name in state.__all__ if name[0].islower()}
     assert set(CALLS) == public - ASYNC_TWINS
-    assert ASYNC_TWINS <= public
+    assert public >= ASYNC_TWINS
 
 
 @pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
