@@ -8,9 +8,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 boot()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
 
-django_asgi_app = get_asgi_application()
+from config.asgi_handler import get_sync_chain_asgi_application  # noqa: E402
+
+django_asgi_app = get_sync_chain_asgi_application()
 
 from sessions_rt.origin import PhoneOrBrowserOriginValidator  # noqa: E402
 from sessions_rt.routing import websocket_urlpatterns  # noqa: E402

@@ -95,6 +95,9 @@ TELEMETRY_MAX_CLOCK_SKEW_SECONDS = env_int(
 )
 
 # --- REST API -----------------------------------------------------------------------------
+# Threads per server worker that run HTTP requests (config/asgi_handler.py); each holds at
+# most one database connection while it serves a request.
+HTTP_THREADS_PER_WORKER = env_int("HTTP_THREADS_PER_WORKER", 8, minimum=1, maximum=256)
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576, minimum=1024, maximum=104_857_600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 API_THROTTLE_RATES = {
