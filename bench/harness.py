@@ -88,12 +88,26 @@ class Samples:
     name: str
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    transport_errors: int = 0
     elapsed_s: float = 0.0
 
     def add(self, started: float, ok: bool) -> None:
         self.latencies_ms.append((time.perf_counter() - started) * 1000)
         if not ok:
             self.errors += 1
+
+    async def request(self, sending, ok) -> "object | None":
+        """Await ``sending`` (an httpx request), record its latency and whether ``ok(response)``
+        holds. A connection the server dropped counts as an error, not a crash of the run."""
+        started = time.perf_counter()
+        try:
+            response = await sending
+        except httpx.TransportError:
+            self.add(started, False)
+            self.transport_errors += 1
+            return None
+        self.add(started, ok(response))
+        return response
 
     @property
     def rate(self) -> float:
