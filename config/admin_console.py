@@ -1,0 +1,98 @@
+"""Plumbing every admin page of the console shares: guarded search, read-only pages, and a
+paginator that never counts a huge table."""
+
+from django.contrib import admin, messages
+from django.core.paginator import InvalidPage, Page, Paginator
+from django.utils.functional import cached_property
+
+from riders.validation import has_forbidden_characters
+
+SEARCH_MAX_CHARS = 100
+
+
+class GuardedSearchMixin:
+    """Search that answers anything typed into the box with results or a message, never a 500.
+
+    Django already escapes the LIKE wildcards % _ and \\; what is left to guard is length (a
+    pasted paragraph becomes hundreds of OR'ed terms) and characters PostgreSQL refuses (NUL).
+    """
+
+    def get_search_results(self, request, queryset, search_term):
+        if has_forbidden_characters(search_term):
+            self.message_user(
+                request,
+                "The search contained control characters, which no name or code has; "
+                "they were ignored.",
+                messages.WARNING,
+            )
+            search_term = "".join(" " if has_forbidden_characters(ch) else ch for ch in search_term)
+        if len(search_term) > SEARCH_MAX_CHARS:
+            self.message_user(
+                request,
+                f"Searches use the first {SEARCH_MAX_CHARS} characters; the rest was ignored.",
+                messages.WARNING,
+            )
+            search_term = search_term[:SEARCH_MAX_CHARS]
+        return super().get_search_results(request, queryset, search_term)
+
+
+class ReadOnlyAdminMixin:
+    """Pages to look at: nobody adds, edits or deletes here, superusers included."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ConsoleModelAdmin(GuardedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A read-only console page; changes happen only through actions that call services."""
+
+
+class UncountedPaginator(Paginator):
+    """Pages of a table too big to count: it fetches one row more than a page to know whether
+    a next page exists, so the last page number is never known and never computed."""
+
+    def __init__(self, object_list, per_page, *, page_number: int = 1, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.page_number = max(page_number, 1)
+
+    @cached_property
+    def _probe(self) -> list:
+        offset = (self.page_number - 1) * self.per_page
+        return list(self.object_list[offset : offset + self.per_page + 1])
+
+    @cached_property
+    def count(self) -> int:
+        return (self.page_number - 1) * self.per_page + len(self._probe)
+
+    def page(self, number):
+        number = self.validate_number(number)
+        if number != self.page_number:
+            raise InvalidPage("Only the requested page is fetched.")
+        return Page(self._probe[: self.per_page], number, self)
+
+
+class UncountedPaginationMixin:
+    """A changelist over millions of rows: no COUNT(*), no "show all", no facet counts."""
+
+    show_full_result_count = False
+    list_max_show_all = 0
+    show_facets = admin.ShowFacets.NEVER
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        try:
+            page_number = int(request.GET.get("p", 1))
+        except ValueError:
+            page_number = 1
+        return UncountedPaginator(
+            queryset,
+            per_page,
+            orphans=0,
+            allow_empty_first_page=allow_empty_first_page,
+            page_number=page_number,
+        )
