@@ -1,10 +1,15 @@
 """Plumbing every admin page of the console shares: guarded search, read-only pages, and a
 paginator that never counts a huge table."""
 
+import json
+
 from django.contrib import admin, messages
 from django.core.paginator import InvalidPage, Page, Paginator
 from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
+from config.errors import DomainError
 from riders.validation import has_forbidden_characters
 
 SEARCH_MAX_CHARS = 100
@@ -96,3 +101,41 @@ class UncountedPaginationMixin:
             allow_empty_first_page=allow_empty_first_page,
             page_number=page_number,
         )
+
+
+def json_table(value: object) -> str:
+    """A JSON object as a small two-column table; anything else is shown as what it is."""
+    if isinstance(value, dict):
+        if not value:
+            return "—"
+        rows = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", ((key, _scalar(v)) for key, v in value.items())
+        )
+        return format_html('<table class="convoy-json">{}</table>', rows)
+    kind = type(value).__name__ if value is not None else "null"
+    return format_html(
+        '<span class="convoy-malformed">Malformed ({}), stored as: <code>{}</code></span>',
+        kind,
+        Truncator(json.dumps(value, ensure_ascii=False, default=str)).chars(200),
+    )
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return str(value)
+    return Truncator(json.dumps(value, ensure_ascii=False, default=str)).chars(120)
+
+
+def apply_to_each(model_admin, request, objects, call, *, describe, succeeded: str) -> None:
+    """Run a service once per selected object, then say what happened in the admin's messages:
+    how many succeeded, and each refusal in the service's own words."""
+    done = 0
+    for obj in objects:
+        try:
+            call(obj)
+        except DomainError as exc:
+            model_admin.message_user(request, f"{describe(obj)}: {exc.message}", messages.WARNING)
+        else:
+            done += 1
+    if done:
+        model_admin.message_user(request, succeeded.format(count=done), messages.SUCCESS)
