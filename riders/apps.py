@@ -10,7 +10,7 @@ class RidersConfig(AppConfig):
         post_migrate.connect(_sync_staff_roles, sender=self)
 
 
-def _sync_staff_roles(sender, apps, using, **kwargs):
+def _sync_staff_roles(sender, using="default", **kwargs):
     """Keep the role groups in step with the code after every migrate (and test flush)."""
     from django.apps import apps as global_apps
     from django.contrib.auth.management import create_permissions
