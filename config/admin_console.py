@@ -57,6 +57,9 @@ class ReadOnlyAdminMixin:
 class ConsoleModelAdmin(GuardedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """A read-only console page; changes happen only through actions that call services."""
 
+    # One count per page (of what the filters match), not a second one of the whole table.
+    show_full_result_count = False
+
 
 class UncountedPaginator(Paginator):
     """Pages of a table too big to count: it fetches one row more than a page to know whether

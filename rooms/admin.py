@@ -6,7 +6,7 @@ from django.utils.html import format_html
 
 from config.admin_console import ConsoleModelAdmin, apply_to_each
 from rooms.models import Room, RoomParticipant
-from rooms.selectors import room_list_visible
+from rooms.selectors import room_list_for_support
 from rooms.services import participant_remove, room_deactivate
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.selectors import live_room_members
@@ -29,7 +29,7 @@ class RoomFullFilter(admin.SimpleListFilter):
         return (("yes", "Full"), ("no", "Has free places"))
 
     def queryset(self, request, queryset):
-        # active_participants is the annotation of room_list_visible.
+        # active_participants is the annotation of room_list_for_support.
         if self.value() == "yes":
             return queryset.filter(active_participants__gte=F("max_participants"))
         if self.value() == "no":
@@ -97,7 +97,7 @@ class RoomAdmin(ConsoleModelAdmin):
 
     def get_queryset(self, request):
         # The live participant count comes annotated, in the same query as the rooms.
-        return room_list_visible()
+        return room_list_for_support()
 
     @admin.display(description="opened by", ordering="creator__username")
     def creator_link(self, room):
