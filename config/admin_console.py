@@ -63,7 +63,13 @@ class ConsoleModelAdmin(GuardedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
 class UncountedPaginator(Paginator):
     """Pages of a table too big to count: it fetches one row more than a page to know whether
-    a next page exists, so the last page number is never known and never computed."""
+    a next page exists, so the last page number is never known and never computed.
+
+    Pages past MAX_PAGES are not fetched (an OFFSET of millions reads every row before it):
+    the time filters reach older rows at once.
+    """
+
+    MAX_PAGES = 1000
 
     def __init__(self, object_list, per_page, *, page_number: int = 1, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
@@ -71,6 +77,8 @@ class UncountedPaginator(Paginator):
 
     @cached_property
     def _probe(self) -> list:
+        if self.page_number > self.MAX_PAGES:
+            return []
         offset = (self.page_number - 1) * self.per_page
         return list(self.object_list[offset : offset + self.per_page + 1])
 
