@@ -128,6 +128,9 @@ def quality_chart_svg(report: StatsReport) -> SafeString:
                 f'<polyline class="rtt-{metric}" points="{points}" fill="none" '
                 f'stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>'
             )
+            if len(segment) == 1:  # a lone bucket: a dot, since a one-point line is invisible
+                cx, cy = points.split(",")
+                parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
     for bucket in report.buckets:
         count = sum(bucket.events_by_type[kind] for kind in RECONNECT_TYPES)
         if count:
@@ -158,15 +161,17 @@ def quality_chart_svg(report: StatsReport) -> SafeString:
 
 
 def _segments(report: StatsReport, metric: str) -> list[list[tuple[datetime, float]]]:
-    """Runs of consecutive buckets that have the figure; a gap breaks the line."""
+    """Runs of adjacent buckets that have the figure: a bucket without it, or a stretch of
+    time with no events at all (a tunnel, a café stop), breaks the line."""
+    width = BUCKET_SIZES[report.bucket]
     segments, current = [], []
     for bucket in report.buckets:
         value = getattr(bucket.rtt_ms, metric)
-        if value is None:
-            if current:
-                segments.append(current)
+        adjacent = bool(current) and bucket.start - current[-1][0] <= width
+        if current and (value is None or not adjacent):
+            segments.append(current)
             current = []
-        else:
+        if value is not None:
             current.append((bucket.start, value))
     if current:
         segments.append(current)
