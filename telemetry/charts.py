@@ -20,8 +20,10 @@ from telemetry.selectors import (
     connection_log_span_for_room,
 )
 
-WIDTH, HEIGHT = 760, 260
-LEFT, RIGHT, TOP, BOTTOM = 56, 56, 20, 40
+WIDTH, HEIGHT = 760, 270
+LEFT, RIGHT, TOP, BOTTOM = 56, 56, 30, 40
+# Buckets further apart than this many bucket widths are not joined by a line.
+MAX_JOINED_GAP = 4
 TARGET_BUCKETS = 120
 RECONNECT_TYPES = (EventType.RECONNECTING, EventType.RECONNECTED, EventType.ICE_RESTART)
 
@@ -149,7 +151,7 @@ def quality_chart_svg(report: StatsReport) -> SafeString:
         _text(WIDTH - RIGHT, HEIGHT - 6, _when(report.until), anchor="end"),
         _text(
             WIDTH / 2,
-            HEIGHT - 6,
+            16,
             f"round trip p50 (solid) and p95 (dashed) · packet loss (bars) · reconnects (▲) "
             f"· {report.bucket} buckets",
             anchor="middle",
@@ -161,13 +163,13 @@ def quality_chart_svg(report: StatsReport) -> SafeString:
 
 
 def _segments(report: StatsReport, metric: str) -> list[list[tuple[datetime, float]]]:
-    """Runs of adjacent buckets that have the figure: a bucket without it, or a stretch of
-    time with no events at all (a tunnel, a café stop), breaks the line."""
+    """Runs of nearby buckets that have the figure: a bucket without it, or a long stretch
+    of time with no events at all (a tunnel, a café stop), breaks the line."""
     width = BUCKET_SIZES[report.bucket]
     segments, current = [], []
     for bucket in report.buckets:
         value = getattr(bucket.rtt_ms, metric)
-        adjacent = bool(current) and bucket.start - current[-1][0] <= width
+        adjacent = bool(current) and bucket.start - current[-1][0] <= MAX_JOINED_GAP * width
         if current and (value is None or not adjacent):
             segments.append(current)
             current = []
