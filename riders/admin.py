@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from config.admin_console import ConsoleModelAdmin, apply_to_each, json_table
@@ -116,7 +116,7 @@ class RiderAdmin(ConsoleModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ConsoleModelAdmin):
-    list_display = ("created_at", "action", "actor", "target_label", "target_type")
+    list_display = ("created_at", "action", "actor", "target", "target_type")
     list_filter = ("action", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("actor",)
     search_fields = ("target_label", "target_id", "actor__username")
@@ -127,11 +127,21 @@ class AuditEntryAdmin(ConsoleModelAdmin):
         "actor",
         "target_type",
         "target_id",
-        "target_label",
+        "target",
         "details_table",
     )
     readonly_fields = fields
     actions = None
+
+    @admin.display(description="changed", ordering="target_label")
+    def target(self, entry):
+        """The label, linked to the changed object's page while it still exists."""
+        app_label, _, model_name = entry.target_type.partition(".")
+        try:
+            url = reverse(f"admin:{app_label}_{model_name}_change", args=[entry.target_id])
+        except NoReverseMatch:
+            return entry.target_label
+        return format_html('<a href="{}">{}</a>', url, entry.target_label)
 
     @admin.display(description="details")
     def details_table(self, entry):

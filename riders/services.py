@@ -23,6 +23,8 @@ from riders.errors import (
 from riders.models import AuditAction, AuthToken, Rider
 from riders.selectors import rider_find_by_email, rider_find_by_username
 from riders.validation import clean_display_name, clean_email, clean_username
+from rooms.errors import NotInRoom
+from rooms.services import participant_remove
 
 _CONFLICT_BY_CONSTRAINT = {
     "rider_username_ci_unique": UsernameTaken,
@@ -91,8 +93,6 @@ def rider_change_password(*, rider: Rider, current_password: str, new_password: 
 def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
     """Lock a rider out: the account is deactivated, every device signed out, and the ride
     they are in ends for them (their socket closes once this commits)."""
-    from rooms.services import participant_remove
-
     if rider.pk == actor.pk:
         raise CannotDeactivateSelf()
     with transaction.atomic():
@@ -107,7 +107,11 @@ def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
         tokens_revoked, _ = AuthToken.objects.filter(user=locked).delete()
         current = locked.participations.filter(is_active=True).select_related("room").first()
         if current is not None:
-            participant_remove(room=current.room, rider=locked, actor=actor)
+            try:
+                participant_remove(room=current.room, rider=locked, actor=actor)
+            except NotInRoom:
+                # They left (or the ride ended) since the read above: nothing left to end.
+                current = None
         audit_record(
             action=AuditAction.RIDER_DEACTIVATED,
             actor=actor,

@@ -6,8 +6,9 @@ from django.db.models import JSONField, Value
 from django.urls import reverse
 
 from rooms.models import Room, RoomParticipant
-from rooms.services import participant_remove, room_deactivate
+from rooms.services import participant_join, participant_remove, room_create, room_deactivate
 from tests.admin.conftest import action_post, messages_of
+from tests.riders.factories import RiderFactory
 from tests.rooms.factories import RoomFactory
 from tests.telemetry.factories import ConnectionLogFactory
 
@@ -191,3 +192,23 @@ def test_an_unknown_room_page_redirects_with_a_message(staff_client):
     response = client.get(reverse("admin:rooms_room_change", args=["not-a-uuid"]), follow=True)
     assert response.status_code == 200
     assert Room.objects.count() == 0
+
+
+def test_the_full_filter_compares_riders_now_with_capacity(staff_client):
+    client, _ = staff_client("support")
+    full = room_create(creator=RiderFactory(), name="Pair ride", max_participants=2)
+    participant_join(rider=RiderFactory(), code=full.code)
+    roomy = room_create(creator=RiderFactory(), name="Big group")
+    url = reverse("admin:rooms_room_changelist")
+    for value, expected in (("yes", [full]), ("no", [roomy])):
+        shown = client.get(url, {"full": value}).context["cl"].result_list
+        assert [room.pk for room in shown] == [room.pk for room in expected]
+    listed = client.get(url).context["cl"].result_list
+    assert {room.pk: room.active_participants for room in listed} == {full.pk: 2, roomy.pk: 1}
+
+
+def test_the_audit_trail_links_to_what_was_changed(staff_client, ride):
+    client, _ = staff_client("support")
+    page = client.get(reverse("admin:riders_auditentry_changelist")).content.decode()
+    assert reverse("admin:rooms_room_change", args=[ride.room.pk]) in page
+    assert str(ride.room) in page
