@@ -1,10 +1,16 @@
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import F
-from django.urls import reverse
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from config.admin_console import ConsoleModelAdmin, apply_to_each
+from config.errors import DomainError
+from riders.models import Rider
 from rooms.models import Room, RoomParticipant
 from rooms.selectors import room_list_for_support
 from rooms.services import participant_remove, room_deactivate
@@ -41,7 +47,7 @@ class ParticipantsInline(admin.TabularInline):
     """Everyone who has been in the ride, those riding now first."""
 
     model = RoomParticipant
-    fields = ("rider", "joined_at", "left_at", "is_active")
+    fields = ("rider", "joined_at", "left_at", "is_active", "remove")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -60,6 +66,15 @@ class ParticipantsInline(admin.TabularInline):
     @admin.display(description="rider")
     def rider(self, participant):
         return rider_link(participant.user)
+
+    @admin.display(description="")
+    def remove(self, participant):
+        if not participant.is_active:
+            return ""
+        url = reverse(
+            "admin:rooms_room_remove_rider", args=[participant.room_id, participant.user_id]
+        )
+        return format_html('<a href="{}" class="remove-rider">Remove from ride</a>', url)
 
 
 @admin.register(Room)
@@ -117,12 +132,99 @@ class RoomAdmin(ConsoleModelAdmin):
             room.pk,
         )
 
+    def get_urls(self):
+        own = [
+            path(
+                "<path:object_id>/end/",
+                self.admin_site.admin_view(self.end_ride_view),
+                name="rooms_room_end",
+            ),
+            path(
+                "<path:object_id>/remove/<uuid:rider_id>/",
+                self.admin_site.admin_view(self.remove_rider_view),
+                name="rooms_room_remove_rider",
+            ),
+        ]
+        return own + super().get_urls()
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         room = self.get_object(request, unquote(object_id))
         context = dict(extra_context or {})
         if room is not None and self.has_view_permission(request, room):
             context.update(self._live_panel(room), **self._chart_panel(request, room))
+            context["can_end_ride"] = self.has_deactivate_permission(request)
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def end_ride_view(self, request, object_id):
+        """Confirm, then end the ride from its own page."""
+        room = self._room_or_404(request, object_id)
+        if not self.has_deactivate_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            self._run(
+                request,
+                lambda: room_deactivate(room=room, actor=request.user),
+                done=f"Ended the ride {room}; its riders were disconnected.",
+            )
+            return redirect("admin:rooms_room_change", room.pk)
+        return self._confirm(
+            request,
+            room,
+            title="End this ride",
+            question=f"End the ride {room}?",
+            consequence="Every rider in it is disconnected at once and nobody can join it again.",
+            confirm_label="Yes, end the ride",
+        )
+
+    def remove_rider_view(self, request, object_id, rider_id):
+        """Confirm, then remove one rider from the ride, from the ride's page."""
+        room = self._room_or_404(request, object_id)
+        if not request.user.has_perm("rooms.remove_participant"):
+            raise PermissionDenied
+        rider = Rider.objects.filter(pk=rider_id).first()
+        if rider is None:
+            raise Http404("No such rider.")
+        if request.method == "POST":
+            self._run(
+                request,
+                lambda: participant_remove(room=room, rider=rider, actor=request.user),
+                done=f"Removed {rider} from {room}; their phone was disconnected from the ride.",
+            )
+            return redirect("admin:rooms_room_change", room.pk)
+        return self._confirm(
+            request,
+            room,
+            title="Remove a rider",
+            question=f"Remove {rider} from the ride {room}?",
+            consequence="Their phone is disconnected from the ride at once; they can join again "
+            "with the code unless the ride is ended.",
+            confirm_label=f"Yes, remove {rider}",
+        )
+
+    def _room_or_404(self, request, object_id) -> Room:
+        room = self.get_object(request, unquote(object_id))
+        if room is None:
+            raise Http404("No such ride.")
+        if not self.has_view_permission(request, room):
+            raise PermissionDenied
+        return room
+
+    def _run(self, request, call, *, done: str) -> None:
+        try:
+            call()
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.WARNING)
+        else:
+            self.message_user(request, done, messages.SUCCESS)
+
+    def _confirm(self, request, room, **texts):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "room": room,
+            **texts,
+        }
+        return TemplateResponse(request, "admin/rooms/room/confirm_action.html", context)
 
     def _live_panel(self, room):
         try:

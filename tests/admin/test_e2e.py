@@ -125,18 +125,16 @@ def test_a_moderator_removes_a_rider_from_a_ride(live_server, ride):
     def script(page):
         log_in(page, live_server.url, moderator.username)
         page.goto(f"{live_server.url}/admin/rooms/room/{ride.room.pk}/change/")
-        page.get_by_role("link", name="Riders in this ride now (to remove one)").click()
-        row = page.locator("#result_list tbody tr", has_text=marco.username)
-        row.locator("input[name=_selected_action]").check()
-        page.select_option("select[name=action]", "remove_participants")
-        page.click("button[name=index]")
+        row = page.locator(".inline-group tbody tr", has_text=marco.username)
+        row.get_by_role("link", name="Remove from ride").click()
+        page.get_by_role("button", name=f"Yes, remove {marco.username}").click()
         seen["message"] = page.locator(".messagelist").inner_text()
-        seen["rows"] = page.locator("#result_list tbody tr").count()
+        seen["remove_links"] = page.locator("a.remove-rider").count()
 
     in_browser(script)
 
-    assert "Removed 1 rider(s)" in seen["message"]
-    assert seen["rows"] == 2  # the leader and nina are still riding
+    assert f"Removed {marco.username} from {ride.room}" in seen["message"]
+    assert seen["remove_links"] == 2  # the leader and nina are still riding
     assert not RoomParticipant.objects.get(room=ride.room, user=marco).is_active
     entry = AuditEntry.objects.get(action=AuditAction.PARTICIPANT_REMOVED)
     assert (entry.actor, entry.details["username"]) == (moderator, marco.username)
