@@ -4,7 +4,12 @@ paginator that never counts a huge table."""
 import json
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Page, Paginator
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
@@ -150,3 +155,34 @@ def apply_to_each(model_admin, request, objects, call, *, describe, succeeded: s
             done += 1
     if done:
         model_admin.message_user(request, succeeded.format(count=done), messages.SUCCESS)
+
+
+class ConfirmedActionsMixin:
+    """Buttons on an object's page that ask first (GET), then call a service (POST) and come
+    back to the page with a message saying what happened."""
+
+    def object_for_action(self, request, object_id):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No such {self.opts.verbose_name}.")
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    def confirmed_action(self, request, obj, call, *, done: str, **texts):
+        """``texts``: title, question, consequence and confirm_label of the confirmation."""
+        if request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "object": obj,
+                **texts,
+            }
+            return TemplateResponse(request, "admin/console_confirm.html", context)
+        try:
+            call()
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.WARNING)
+        else:
+            self.message_user(request, done, messages.SUCCESS)
+        return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", obj.pk)

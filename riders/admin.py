@@ -1,9 +1,15 @@
 from django.contrib import admin
-from django.urls import NoReverseMatch, reverse
+from django.core.exceptions import PermissionDenied
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from config.admin_console import ConsoleModelAdmin, apply_to_each, json_table
-from riders.models import AuditEntry, Rider
+from config.admin_console import (
+    ConfirmedActionsMixin,
+    ConsoleModelAdmin,
+    apply_to_each,
+    json_table,
+)
+from riders.models import AuditEntry, AuthToken, Rider
 from riders.services import rider_deactivate
 from rooms.models import RoomParticipant
 from telemetry.selectors import connection_problems_for_rider
@@ -37,15 +43,33 @@ class RiderRoomsInline(admin.TabularInline):
         return format_html('<a href="{}">{}</a>', url, participant.room)
 
 
+class RiderDevicesInline(admin.TabularInline):
+    """The phones signed in to the account (never the token itself: only its first characters)."""
+
+    model = AuthToken
+    verbose_name = "signed-in device"
+    verbose_name_plural = "signed-in devices"
+    fields = ("device_name", "key_prefix", "created_at", "last_used_at", "expires_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Rider)
-class RiderAdmin(ConsoleModelAdmin):
+class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     list_display = ("username", "email", "display_name", "is_active", "is_staff", "created_at")
     # icontains: case-insensitive, and Django escapes % _ \ typed into the box.
     search_fields = ("username", "email")
     search_help_text = "Username or email, any letter case."
     list_filter = ("is_active", "is_staff", ("created_at", admin.DateFieldListFilter))
     ordering = ("username",)
-    inlines = [RiderRoomsInline]
+    inlines = [RiderRoomsInline, RiderDevicesInline]
     actions = ["deactivate_riders"]
     readonly_fields = (
         "username",
@@ -97,6 +121,37 @@ class RiderAdmin(ConsoleModelAdmin):
             '<table class="convoy-problems"><thead><tr><th>when (UTC)</th><th>event</th>'
             "<th>ride</th><th>figures</th></tr></thead><tbody>{}</tbody></table>",
             rows,
+        )
+
+    def get_urls(self):
+        deactivate = path(
+            "<path:object_id>/deactivate/",
+            self.admin_site.admin_view(self.deactivate_view),
+            name="riders_rider_deactivate",
+        )
+        return [deactivate, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {
+            **(extra_context or {}),
+            "can_deactivate": self.has_deactivate_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def deactivate_view(self, request, object_id):
+        rider = self.object_for_action(request, object_id)
+        if not self.has_deactivate_permission(request):
+            raise PermissionDenied
+        return self.confirmed_action(
+            request,
+            rider,
+            lambda: rider_deactivate(rider=rider, actor=request.user),
+            done=f"Deactivated {rider}: signed out on every device and out of their ride.",
+            title="Deactivate this rider",
+            question=f"Deactivate the account of {rider}?",
+            consequence="They can no longer log in, every device they use is signed out, and "
+            "the ride they are in ends for them at once.",
+            confirm_label=f"Yes, deactivate {rider}",
         )
 
     def has_deactivate_permission(self, request):

@@ -12,6 +12,7 @@ MODERATOR = "Moderator"
 
 SUPPORT_PERMISSIONS = (
     ("riders", "view_rider"),
+    ("riders", "view_authtoken"),
     ("riders", "view_auditentry"),
     ("rooms", "view_room"),
     ("rooms", "view_roomparticipant"),

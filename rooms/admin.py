@@ -3,13 +3,10 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import Http404
-from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from config.admin_console import ConsoleModelAdmin, apply_to_each
-from config.errors import DomainError
+from config.admin_console import ConfirmedActionsMixin, ConsoleModelAdmin, apply_to_each
 from riders.models import Rider
 from rooms.models import Room, RoomParticipant
 from rooms.selectors import room_list_for_support
@@ -78,7 +75,7 @@ class ParticipantsInline(admin.TabularInline):
 
 
 @admin.register(Room)
-class RoomAdmin(ConsoleModelAdmin):
+class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     list_display = (
         "code",
         "name",
@@ -156,20 +153,14 @@ class RoomAdmin(ConsoleModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def end_ride_view(self, request, object_id):
-        """Confirm, then end the ride from its own page."""
-        room = self._room_or_404(request, object_id)
+        room = self.object_for_action(request, object_id)
         if not self.has_deactivate_permission(request):
             raise PermissionDenied
-        if request.method == "POST":
-            self._run(
-                request,
-                lambda: room_deactivate(room=room, actor=request.user),
-                done=f"Ended the ride {room}; its riders were disconnected.",
-            )
-            return redirect("admin:rooms_room_change", room.pk)
-        return self._confirm(
+        return self.confirmed_action(
             request,
             room,
+            lambda: room_deactivate(room=room, actor=request.user),
+            done=f"Ended the ride {room}; its riders were disconnected.",
             title="End this ride",
             question=f"End the ride {room}?",
             consequence="Every rider in it is disconnected at once and nobody can join it again.",
@@ -177,54 +168,23 @@ class RoomAdmin(ConsoleModelAdmin):
         )
 
     def remove_rider_view(self, request, object_id, rider_id):
-        """Confirm, then remove one rider from the ride, from the ride's page."""
-        room = self._room_or_404(request, object_id)
+        room = self.object_for_action(request, object_id)
         if not request.user.has_perm("rooms.remove_participant"):
             raise PermissionDenied
         rider = Rider.objects.filter(pk=rider_id).first()
         if rider is None:
             raise Http404("No such rider.")
-        if request.method == "POST":
-            self._run(
-                request,
-                lambda: participant_remove(room=room, rider=rider, actor=request.user),
-                done=f"Removed {rider} from {room}; their phone was disconnected from the ride.",
-            )
-            return redirect("admin:rooms_room_change", room.pk)
-        return self._confirm(
+        return self.confirmed_action(
             request,
             room,
+            lambda: participant_remove(room=room, rider=rider, actor=request.user),
+            done=f"Removed {rider} from {room}; their phone was disconnected from the ride.",
             title="Remove a rider",
             question=f"Remove {rider} from the ride {room}?",
             consequence="Their phone is disconnected from the ride at once; they can join again "
             "with the code unless the ride is ended.",
             confirm_label=f"Yes, remove {rider}",
         )
-
-    def _room_or_404(self, request, object_id) -> Room:
-        room = self.get_object(request, unquote(object_id))
-        if room is None:
-            raise Http404("No such ride.")
-        if not self.has_view_permission(request, room):
-            raise PermissionDenied
-        return room
-
-    def _run(self, request, call, *, done: str) -> None:
-        try:
-            call()
-        except DomainError as exc:
-            self.message_user(request, exc.message, messages.WARNING)
-        else:
-            self.message_user(request, done, messages.SUCCESS)
-
-    def _confirm(self, request, room, **texts):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "room": room,
-            **texts,
-        }
-        return TemplateResponse(request, "admin/rooms/room/confirm_action.html", context)
 
     def _live_panel(self, room):
         try:

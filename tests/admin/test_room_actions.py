@@ -1,8 +1,10 @@
-"""Ending a ride and removing a rider from the ride's own page, after a confirmation."""
+"""Ending a ride, removing a rider from it and deactivating a rider, from their own pages and
+after a confirmation."""
 
 import pytest
 from django.urls import reverse
 
+from riders.auth_tokens import token_issue
 from riders.models import AuditAction, AuditEntry
 from rooms.models import RoomParticipant
 from tests.admin.conftest import STAFF_KINDS, messages_of
@@ -98,3 +100,44 @@ def test_an_unknown_rider_of_a_real_ride_is_not_found(staff_client, ride):
     client, _ = staff_client("support")
     path = f"/admin/rooms/room/{ride.room.pk}/remove/00000000-0000-0000-0000-000000000000/"
     assert client.post(path).status_code == 404
+
+
+# --- Deactivating a rider from their page -------------------------------------------------
+
+CAN_VIEW_RIDERS = CAN_ACT
+CAN_DEACTIVATE = {"support": False, "moderator": True, "plain_staff": False, "superuser": True}
+
+
+@pytest.mark.parametrize("kind", STAFF_KINDS)
+def test_deactivating_a_rider_from_their_page(staff_client, ride, kind):
+    client, member = staff_client(kind)
+    marco = ride.riders[0]
+    url = reverse("admin:riders_rider_deactivate", args=[marco.pk])
+    page = client.get(reverse("admin:riders_rider_change", args=[marco.pk]))
+    if CAN_VIEW_RIDERS[kind]:
+        assert (url in page.content.decode()) is CAN_DEACTIVATE[kind]
+    response = client.post(url, follow=True)
+    marco.refresh_from_db()
+    assert marco.is_active is not CAN_DEACTIVATE[kind]
+    if CAN_DEACTIVATE[kind]:
+        assert messages_of(response) == [
+            "Deactivated marco-v2: signed out on every device and out of their ride."
+        ]
+        assert not RoomParticipant.objects.get(room=ride.room, user=marco).is_active
+        entry = AuditEntry.objects.get(action=AuditAction.RIDER_DEACTIVATED)
+        assert entry.actor == member
+        again = client.post(url, follow=True)
+        assert messages_of(again) == ["This rider is already deactivated."]
+    else:
+        assert response.status_code == 403
+
+
+def test_the_rider_page_lists_signed_in_devices_without_their_keys(staff_client, ride):
+    client, _ = staff_client("support")
+    issued = token_issue(rider=ride.riders[0], device_name="Pixel 8 on the handlebar")
+    page = client.get(reverse("admin:riders_rider_change", args=[ride.riders[0].pk]))
+    html = page.content.decode()
+    assert "Pixel 8 on the handlebar" in html
+    assert issued.token.key_prefix in html
+    assert issued.key not in html
+    assert issued.token.key_digest not in html

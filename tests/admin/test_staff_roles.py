@@ -12,6 +12,7 @@ from tests.riders.factories import RiderFactory
 
 SUPPORT_CODENAMES = {
     "view_rider",
+    "view_authtoken",
     "view_auditentry",
     "view_room",
     "view_roomparticipant",
