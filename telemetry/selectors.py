@@ -18,6 +18,7 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from riders.models import Rider
 from rooms.models import Room
@@ -274,17 +275,21 @@ PROBLEM_EVENT_TYPES = (
 )
 POOR_PACKET_LOSS_PCT = 5
 POOR_RTT_MS = 400
+RECENT_PROBLEMS_WINDOW = timedelta(days=7)
 
 
-def connection_problems_for_rider(*, rider: Rider, limit: int = 20) -> list[ConnectionLog]:
+def connection_problems_for_rider(
+    *, rider: Rider, limit: int = 20, within: timedelta = RECENT_PROBLEMS_WINDOW
+) -> list[ConnectionLog]:
     """The rider's most recent connection problems: drops, failed links, and quality reports
-    with heavy packet loss or a slow round trip. One query on the (rider, time) index."""
+    with heavy packet loss or a slow round trip. One query on the (rider, time) index, bounded
+    to the last ``within`` so a rider without problems does not cost a scan of all their logs."""
     # Compared as jsonb, so a malformed value (text, a list) is not a number and never errors.
     poor_quality = Q(event_type=EventType.QUALITY_REPORT) & (
         Q(metrics__packet_loss_pct__gte=POOR_PACKET_LOSS_PCT) | Q(metrics__rtt_ms__gte=POOR_RTT_MS)
     )
     return list(
-        ConnectionLog.objects.filter(user=rider)
+        ConnectionLog.objects.filter(user=rider, occurred_at__gte=timezone.now() - within)
         .filter(Q(event_type__in=PROBLEM_EVENT_TYPES) | poor_quality)
         .select_related("room")
         .order_by("-occurred_at")[:limit]
