@@ -1,5 +1,7 @@
-"""Plumbing every admin page of the console shares: guarded search, read-only pages, and a
-paginator that never counts a huge table."""
+"""Plumbing every admin page of the console shares: guarded search, read-only pages, a
+paginator that never counts a huge table, JSON shown as a table, and actions that call a
+service per object (from a list, or from an object's page after a confirmation) and report
+the outcome in the admin's messages."""
 
 import json
 
