@@ -35,3 +35,25 @@ class InvalidCredentials(DomainError):
     code = "invalid_credentials"
     status = 401
     default_message = "That username or email and password do not match an active account."
+
+
+class RiderAlreadyInactive(Conflict):
+    code = "rider_already_inactive"
+    default_message = "This rider is already deactivated."
+
+
+class CannotDeactivateSelf(DomainError):
+    code = "cannot_deactivate_self"
+    status = 422
+    default_message = "Staff cannot deactivate their own account."
+
+
+class SuperuserProtected(DomainError):
+    code = "superuser_protected"
+    status = 403
+    default_message = "Only a superuser can deactivate a superuser."
+
+
+class UnknownStaffRole(ValidationFailed):
+    code = "unknown_staff_role"
+    default_message = "That is not a staff role."

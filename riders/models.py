@@ -53,6 +53,7 @@ class Rider(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["username"]
+        permissions = [("deactivate_rider", "Can deactivate a rider")]
         constraints = [
             # Unique regardless of case; the expression index also serves lower() lookups.
             models.UniqueConstraint(Lower("username"), name="rider_username_ci_unique"),
@@ -95,3 +96,57 @@ class AuthToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_prefix}… ({self.device_name or 'device'})"
+
+
+class AuditAction(models.TextChoices):
+    ROOM_CREATED = "room_created", "Ride opened"
+    ROOM_DEACTIVATED = "room_deactivated", "Ride ended"
+    PARTICIPANT_REMOVED = "participant_removed", "Rider removed from a ride"
+    RIDER_DEACTIVATED = "rider_deactivated", "Rider deactivated"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    STAFF_ROLE_CHANGED = "staff_role_changed", "Staff role changed"
+
+
+class AuditEntry(models.Model):
+    """One change made to Convoy, by whom and to what; written in the change's transaction."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # A deleted account keeps its trail; the entry then reads "actor unknown".
+    actor = models.ForeignKey(
+        Rider,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_entries",
+        db_index=False,
+    )
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
+    # What was changed: "rooms.room" and the room's id, with a label readable without a join.
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64)
+    target_label = models.CharField(max_length=200)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit trail"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(action__in=AuditAction.values), name="audit_action_known"
+            ),
+        ]
+        indexes = [
+            # The trail, newest first.
+            models.Index(fields=["-created_at"], name="audit_recent_idx"),
+            # "Everything that happened to this ride / rider", newest first.
+            models.Index(
+                fields=["target_type", "target_id", "-created_at"], name="audit_target_idx"
+            ),
+            # "Everything this staff member did".
+            models.Index(fields=["actor", "-created_at"], name="audit_actor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.target_label}"

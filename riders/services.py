@@ -1,21 +1,30 @@
 from contextlib import contextmanager
 
+from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.integrity import violated_constraint
+from riders import roles
+from riders.audit import audit_record
 from riders.errors import (
+    CannotDeactivateSelf,
     EmailTaken,
     InvalidRiderData,
+    RiderAlreadyInactive,
+    SuperuserProtected,
+    UnknownStaffRole,
     UsernameTaken,
     WeakPassword,
     WrongPassword,
 )
-from riders.models import Rider
+from riders.models import AuditAction, AuthToken, Rider
 from riders.selectors import rider_find_by_email, rider_find_by_username
 from riders.validation import clean_display_name, clean_email, clean_username
+from rooms.errors import NotInRoom
+from rooms.services import participant_remove
 
 _CONFLICT_BY_CONSTRAINT = {
     "rider_username_ci_unique": UsernameTaken,
@@ -75,8 +84,68 @@ def rider_change_password(*, rider: Rider, current_password: str, new_password: 
         raise WrongPassword()
     _check_password_strength(new_password, rider, field="new_password")
     rider.set_password(new_password)
-    rider.save(update_fields=["password", "updated_at"])
+    with transaction.atomic():
+        rider.save(update_fields=["password", "updated_at"])
+        audit_record(action=AuditAction.PASSWORD_CHANGED, actor=rider, target=rider)
     return rider
+
+
+def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
+    """Lock a rider out: the account is deactivated, every device signed out, and the ride
+    they are in ends for them (their socket closes once this commits)."""
+    if rider.pk == actor.pk:
+        raise CannotDeactivateSelf()
+    with transaction.atomic():
+        # The rider row first, then the room: the order every membership change locks in.
+        locked = Rider.objects.select_for_update(no_key=True).get(pk=rider.pk)
+        if not locked.is_active:
+            raise RiderAlreadyInactive()
+        if locked.is_superuser and not actor.is_superuser:
+            raise SuperuserProtected()
+        locked.is_active = False
+        locked.save(update_fields=["is_active", "updated_at"])
+        tokens_revoked, _ = AuthToken.objects.filter(user=locked).delete()
+        current = locked.participations.filter(is_active=True).select_related("room").first()
+        if current is not None:
+            try:
+                participant_remove(room=current.room, rider=locked, actor=actor)
+            except NotInRoom:
+                # They left (or the ride ended) since the read above: nothing left to end.
+                current = None
+        audit_record(
+            action=AuditAction.RIDER_DEACTIVATED,
+            actor=actor,
+            target=locked,
+            details={
+                "tokens_revoked": tokens_revoked,
+                "removed_from_room": current.room.code if current is not None else None,
+            },
+        )
+    rider.is_active = False
+    return locked
+
+
+def rider_set_staff_role(*, rider: Rider, role: str | None, actor: Rider | None) -> Rider:
+    """Make the rider Support or Moderator staff (``role`` "support"/"moderator"), or, with
+    None, take away both roles and staff access. Superusers keep their own powers."""
+    if role is not None and role not in roles.ROLE_NAMES:
+        raise UnknownStaffRole(fields={"role": [f"One of {', '.join(roles.ROLE_NAMES)}."]})
+    with transaction.atomic():
+        roles.staff_roles_sync()
+        locked = Rider.objects.select_for_update(no_key=True).get(pk=rider.pk)
+        role_groups = Group.objects.filter(name__in=roles.ROLE_PERMISSIONS)
+        locked.groups.remove(*role_groups)
+        if role is not None:
+            locked.groups.add(Group.objects.get(name=roles.ROLE_NAMES[role]))
+        locked.is_staff = role is not None or locked.is_superuser
+        locked.save(update_fields=["is_staff", "updated_at"])
+        audit_record(
+            action=AuditAction.STAFF_ROLE_CHANGED,
+            actor=actor,
+            target=locked,
+            details={"role": role, "is_staff": locked.is_staff},
+        )
+    return locked
 
 
 def _clean_profile(*, partial: bool, **raw: object) -> dict:

@@ -35,6 +35,10 @@ class Room(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("deactivate_room", "Can end a ride"),
+            ("remove_participant", "Can remove a rider from a ride"),
+        ]
         constraints = [
             # Its index serves every join-by-code lookup.
             models.UniqueConstraint(fields=["code"], name="room_code_unique"),

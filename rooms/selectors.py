@@ -1,4 +1,5 @@
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from rooms.errors import InvalidRoomCode, NotInRoom, NotRoomMember, RoomNotFound
 from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH, Room, RoomParticipant
@@ -100,4 +101,25 @@ def rider_memberships(*, rider) -> QuerySet[RoomParticipant]:
         RoomParticipant.objects.filter(user=rider)
         .select_related("room")
         .order_by("-joined_at", "id")
+    )
+
+
+def room_list_for_support() -> QuerySet[Room]:
+    """Every room with its creator and ``active_participants``, in one query.
+
+    The count is a correlated subquery on the active-participants index rather than a join
+    and GROUP BY, so a page of rooms costs a page of index lookups, and counting the rooms
+    (the admin's paginator) leaves it out entirely.
+    """
+    active_count = (
+        RoomParticipant.objects.filter(room=OuterRef("pk"), is_active=True)
+        .order_by()
+        .values("room")
+        .annotate(total=Count("id"))
+        .values("total")
+    )
+    return (
+        Room.objects.select_related("creator")
+        .annotate(active_participants=Coalesce(Subquery(active_count), 0))
+        .order_by("-created_at", "id")
     )

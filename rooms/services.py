@@ -5,7 +5,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.integrity import violated_constraint
-from riders.models import Rider
+from riders.audit import audit_record
+from riders.models import AuditAction, Rider
 from riders.validation import has_forbidden_characters
 from rooms.errors import (
     AlreadyInRoom,
@@ -55,6 +56,12 @@ def room_create(
         _lock_rider(creator)
         room = _insert_with_unique_code(creator=creator, name=clean_name, capacity=max_participants)
         outcome = _activate_membership(rider=creator, room=room, existing=None)
+        audit_record(
+            action=AuditAction.ROOM_CREATED,
+            actor=creator,
+            target=room,
+            details={"code": room.code, "max_participants": room.max_participants},
+        )
     return outcome.participant.room
 
 
@@ -69,8 +76,14 @@ def room_deactivate(*, room: Room, actor: Rider) -> Room:
         locked.is_active = False
         locked.deactivated_at = now
         locked.save(update_fields=["is_active", "deactivated_at", "updated_at"])
-        RoomParticipant.objects.filter(room=locked, is_active=True).update(
+        ended = RoomParticipant.objects.filter(room=locked, is_active=True).update(
             is_active=False, left_at=now
+        )
+        audit_record(
+            action=AuditAction.ROOM_DEACTIVATED,
+            actor=actor,
+            target=locked,
+            details={"code": locked.code, "participants_disconnected": ended},
         )
         transaction.on_commit(lambda: realtime_room_closed(room_id=locked.pk))
     return locked
@@ -129,6 +142,18 @@ def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomPartici
         if participant is None:
             raise NotInRoom("That rider is not in this ride.")
         _end_membership(participant, reason="kicked")
+        audit_record(
+            action=AuditAction.PARTICIPANT_REMOVED,
+            actor=actor,
+            target=participant,
+            label=f"{rider.username} from {locked}",
+            details={
+                "room_id": str(locked.pk),
+                "code": locked.code,
+                "rider_id": str(rider.pk),
+                "username": rider.username,
+            },
+        )
     return participant
 
 

@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+
+from riders.models import Rider
 from rooms.models import Room
 from sessions_rt import state
 
@@ -8,3 +11,58 @@ def live_room_snapshot(*, room: Room) -> dict:
     Raises RealtimeUnavailable (503) when Redis cannot be reached.
     """
     return state.snapshot(room.pk)
+
+
+@dataclass(frozen=True)
+class LiveLink:
+    peer: str
+    state: str
+    ice_state: str | None
+    changed_at: str
+
+
+@dataclass(frozen=True)
+class LiveMember:
+    rider_id: str
+    username: str
+    role: str
+    status: str | None
+    last_seen: str | None
+    network_type: str | None
+    battery_pct: int | None
+    links: list[LiveLink]
+
+
+def live_room_members(*, room: Room) -> list[LiveMember]:
+    """Who is live in the ride now, by username, each with their WebRTC links to the others.
+
+    One Redis round trip and one query for the names. Raises RealtimeUnavailable.
+    """
+    snapshot = live_room_snapshot(room=room)
+    ids = {member["rider_id"] for member in snapshot["members"]}
+    ids.update(link["peer_id"] for link in snapshot["connections"])
+    names = dict(Rider.objects.filter(pk__in=ids).values_list("pk", "username"))
+    names = {str(pk): username for pk, username in names.items()}
+    links: dict[str, list[LiveLink]] = {}
+    for link in snapshot["connections"]:
+        links.setdefault(link["rider_id"], []).append(
+            LiveLink(
+                peer=names.get(link["peer_id"], link["peer_id"]),
+                state=link["state"],
+                ice_state=link["ice_state"],
+                changed_at=link["changed_at"],
+            )
+        )
+    return [
+        LiveMember(
+            rider_id=member["rider_id"],
+            username=names.get(member["rider_id"], member["rider_id"]),
+            role=member["role"],
+            status=member["status"],
+            last_seen=member["last_seen"],
+            network_type=member["network_type"],
+            battery_pct=member["battery_pct"],
+            links=links.get(member["rider_id"], []),
+        )
+        for member in snapshot["members"]
+    ]

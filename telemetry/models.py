@@ -71,6 +71,9 @@ class ConnectionLog(models.Model):
             models.Index(fields=["room", "occurred_at"], name="log_room_time_idx"),
             # "Logs of a rider by time" (rider statistics, the rider's page).
             models.Index(fields=["user", "occurred_at"], name="log_user_time_idx"),
+            # The support console's log list, newest first (ORDER BY occurred_at DESC, id DESC
+            # LIMIT n), without sorting the table.
+            models.Index(fields=["-occurred_at", "-id"], name="log_recent_idx"),
             # Time-range scans and retention cleanup: tiny, since rows arrive roughly in time order.
             BrinIndex(fields=["occurred_at"], name="log_occurred_brin"),
         ]

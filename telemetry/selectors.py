@@ -10,12 +10,15 @@ from django.db.models import (
     F,
     FloatField,
     Func,
+    Max,
+    Min,
     Q,
     QuerySet,
     Value,
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from riders.models import Rider
 from rooms.models import Room
@@ -260,3 +263,44 @@ def _check_window(since: object, until: object, *, bounded: bool) -> None:
     if bounded and until - since > MAX_STATS_WINDOW:
         problem = f"A statistics window spans at most {MAX_STATS_WINDOW.days} days."
         raise InvalidTimeWindow(problem, fields={"since": [problem]})
+
+
+# Events that mean a rider could not hear (or be heard by) the group.
+PROBLEM_EVENT_TYPES = (
+    EventType.DISCONNECTED,
+    EventType.RECONNECTING,
+    EventType.ICE_FAILED,
+    EventType.ICE_RESTART,
+    EventType.KICKED,
+)
+POOR_PACKET_LOSS_PCT = 5
+POOR_RTT_MS = 400
+RECENT_PROBLEMS_WINDOW = timedelta(days=7)
+
+
+def connection_problems_for_rider(
+    *, rider: Rider, limit: int = 20, within: timedelta = RECENT_PROBLEMS_WINDOW
+) -> list[ConnectionLog]:
+    """The rider's most recent connection problems: drops, failed links, and quality reports
+    with heavy packet loss or a slow round trip. One query on the (rider, time) index, bounded
+    to the last ``within`` so a rider without problems does not cost a scan of all their logs."""
+    # Compared as jsonb, so a malformed value (text, a list) is not a number and never errors.
+    poor_quality = Q(event_type=EventType.QUALITY_REPORT) & (
+        Q(metrics__packet_loss_pct__gte=POOR_PACKET_LOSS_PCT) | Q(metrics__rtt_ms__gte=POOR_RTT_MS)
+    )
+    return list(
+        ConnectionLog.objects.filter(user=rider, occurred_at__gte=timezone.now() - within)
+        .filter(Q(event_type__in=PROBLEM_EVENT_TYPES) | poor_quality)
+        .select_related("room")
+        .order_by("-occurred_at")[:limit]
+    )
+
+
+def connection_log_span_for_room(*, room: Room) -> tuple[datetime, datetime] | None:
+    """When the room's first and last events occurred, or None when it has none."""
+    span = ConnectionLog.objects.filter(room=room).aggregate(
+        first=Min("occurred_at"), last=Max("occurred_at")
+    )
+    if span["first"] is None:
+        return None
+    return span["first"], span["last"]

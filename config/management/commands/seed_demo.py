@@ -15,8 +15,9 @@ from django.utils import timezone
 from config.errors import DomainError
 from config.management.demo import RIDERS, ROOMS, STAFF_USERNAME, DemoRoom, demo_logs
 from riders.models import Rider
+from riders.roles import SUPPORT
 from riders.selectors import rider_find_by_username
-from riders.services import rider_create
+from riders.services import rider_create, rider_set_staff_role
 from rooms.models import Room, RoomParticipant
 from rooms.services import participant_join, room_create, room_deactivate
 from telemetry.models import ConnectionLog
@@ -63,6 +64,7 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 riders = _seed_riders(password, tallies["riders"])
+                _give_support_role(riders[STAFF_USERNAME])
                 rooms = _seed_rooms(riders, tallies["rooms"], tallies["participations"])
                 _seed_logs(seed, riders, rooms, tallies["logs"])
         except DomainError as exc:
@@ -104,6 +106,12 @@ def _seed_riders(password: str, tally: Tally) -> dict[str, Rider]:
             tally.present += 1
         riders[spec.username] = rider
     return riders
+
+
+def _give_support_role(staff: Rider) -> None:
+    """The demo staff account answers riders as Support staff of the admin console."""
+    if not staff.groups.filter(name=SUPPORT).exists():
+        rider_set_staff_role(rider=staff, role="support", actor=None)
 
 
 def _seed_rooms(riders: dict[str, Rider], tally: Tally, joins: Tally) -> dict[str, Room]:
