@@ -8,6 +8,7 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from config.metrics import record_redis_error
 from sessions_rt.errors import RealtimeUnavailable
 
 
@@ -22,4 +23,5 @@ def realtime_available() -> Iterator[None]:
     try:
         yield
     except (RedisConnectionError, RedisTimeoutError) as exc:
+        record_redis_error("live_state")
         raise RealtimeUnavailable() from exc
