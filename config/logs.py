@@ -38,11 +38,11 @@ def _drop_color_message(logger, method_name, event_dict: dict) -> dict:
 def _shared_processors() -> list:
     return [
         structlog.contextvars.merge_contextvars,
-        _drop_color_message,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
     ]
 
 

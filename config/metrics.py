@@ -12,8 +12,11 @@ import os
 import secrets
 import time
 
-# Read before prometheus_client is imported: it picks its storage when first imported.
+# Read before prometheus_client is imported: it picks its storage when first imported, and
+# writes there from the first metric on.
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+if MULTIPROCESS:
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 from django.conf import settings  # noqa: E402
 from django.http import HttpResponse, JsonResponse  # noqa: E402
