@@ -181,13 +181,18 @@ else:
         )
     }
 
-if redis_config.redis_configured():
+REDIS_SENTINEL = redis_config.redis_sentinel_from_env()
+if REDIS_SENTINEL is not None:
+    REDIS_URL = REDIS_SENTINEL.url
+elif redis_config.redis_configured():
     REDIS_URL = redis_config.redis_url_from_env()
 else:
     _DATA_ROOT = _DATA_ROOT or embedded.data_root(BASE_DIR)
     REDIS_URL = redis_config.embedded_redis_url(embedded.start_redis(_DATA_ROOT))
 
 CONVOY_KEY_PREFIX = env_str("CONVOY_KEY_PREFIX", "convoy")
-CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX)
+CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX, REDIS_SENTINEL)
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-CHANNEL_LAYERS = redis_config.channel_layer_settings(REDIS_URL, f"{CONVOY_KEY_PREFIX}:channels")
+CHANNEL_LAYERS = redis_config.channel_layer_settings(
+    REDIS_URL, f"{CONVOY_KEY_PREFIX}:channels", REDIS_SENTINEL
+)

@@ -124,3 +124,39 @@ class PrivateRedis:
             self.process.terminate()
             self.process.wait(10)
         self.process = None
+
+
+class PrivateSentinel:
+    """A real Redis Sentinel (redis-server in sentinel mode) watching ``redis`` as ``master``."""
+
+    def __init__(self, redis: PrivateRedis, master: str):
+        self.port = free_port()
+        self.redis = redis
+        self.master = master
+        self.directory = tempfile.mkdtemp(prefix="convoy-test-sentinel-")
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "PrivateSentinel":
+        config = f"{self.directory}/sentinel.conf"
+        with open(config, "w") as file:
+            file.write(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                f"sentinel monitor {self.master} 127.0.0.1 {self.redis.port} 1\n"
+            )
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", config, "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("the private sentinel did not start")
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+        shutil.rmtree(self.directory, ignore_errors=True)

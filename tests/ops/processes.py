@@ -11,14 +11,18 @@ from django.conf import settings
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Where a child process would otherwise look for its servers and settings.
-CONFIGURATION_PREFIXES = ("DATABASE_URL", "DB_", "REDIS_", "LOG_LEVEL")
+CONFIGURATION_PREFIXES = ("DATABASE_URL", "DB_", "REDIS_", "LOG_", "METRICS_", "PROMETHEUS_")
 
 CLOSED_DATABASE_URL = "postgresql://postgres@127.0.0.1:1/convoy"
 CLOSED_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
 def run_manage(
-    *args: str, env: dict[str, str] | None = None, isolate: bool = False, timeout: float = 30
+    *args: str,
+    env: dict[str, str] | None = None,
+    isolate: bool = False,
+    timeout: float = 30,
+    user: int | None = None,
 ) -> subprocess.CompletedProcess:
     """Run manage.py in a child process, as an operator would.
 
@@ -40,6 +44,7 @@ def run_manage(
         text=True,
         timeout=timeout,
         check=False,
+        user=user,
     )
 
 
