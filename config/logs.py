@@ -49,7 +49,11 @@ def _shared_processors() -> list:
 def _renderer(log_format: str):
     if log_format == "json":
         return structlog.processors.JSONRenderer()
-    return structlog.dev.ConsoleRenderer(colors=False)
+    # Plain tracebacks: the rich ones take seconds to render each, which a request that logs
+    # a swallowed Redis error would wait for.
+    return structlog.dev.ConsoleRenderer(
+        colors=False, exception_formatter=structlog.dev.plain_traceback
+    )
 
 
 def logging_config(level: str, log_format: str) -> dict:

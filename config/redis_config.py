@@ -138,6 +138,19 @@ def embedded_redis_url(socket_file: str) -> str:
     return f"unix://{socket_file}?db=0"
 
 
+def _retry_once(*, asynchronous: bool = False):
+    """One immediate retry: enough to replace a connection a restarted Redis dropped, yet a
+    Redis that is down fails the call at once. redis-py's default (three retries, backing
+    off up to seconds each) would hold every request for ~9 s while Redis is down."""
+    from redis.backoff import NoBackoff
+
+    if asynchronous:
+        from redis.asyncio.retry import Retry
+    else:
+        from redis.retry import Retry
+    return Retry(NoBackoff(), 1)
+
+
 def cache_settings(url: str, key_prefix: str, sentinel: RedisSentinel | None = None) -> dict:
     options = {
         "CLIENT_CLASS": "django_redis.client.DefaultClient",
@@ -146,6 +159,7 @@ def cache_settings(url: str, key_prefix: str, sentinel: RedisSentinel | None = N
         # Cache calls (rate-limit counters) fail open while Redis is down, so the REST
         # API keeps serving; the live state reads Redis directly and answers 503.
         "IGNORE_EXCEPTIONS": True,
+        "CONNECTION_POOL_KWARGS": {"retry": _retry_once()},
     }
     if sentinel is not None:
         url = sentinel.url
@@ -173,7 +187,11 @@ CHANNEL_LAYER_MAX_CONNECTIONS = 1000
 def channel_layer_settings(url: str, prefix: str, sentinel: RedisSentinel | None = None) -> dict:
     # Pub/sub: a group_send is one PUBLISH that every worker subscribed to the group receives,
     # instead of a capped queue per socket (which drops messages under ride-rate fan-out).
-    host = {"address": url, "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS}
+    host = {
+        "address": url,
+        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+        "retry": _retry_once(asynchronous=True),
+    }
     if sentinel is not None:
         # channels-redis builds a SentinelConnectionPool from master_name + sentinels.
         host = {
@@ -182,6 +200,7 @@ def channel_layer_settings(url: str, prefix: str, sentinel: RedisSentinel | None
             "sentinel_kwargs": sentinel.sentinel_kwargs(),
             "db": sentinel.db,
             "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+            "retry": _retry_once(asynchronous=True),
         }
         if sentinel.password:
             host["password"] = sentinel.password

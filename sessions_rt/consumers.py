@@ -44,8 +44,34 @@ class RideConsumer(AsyncWebsocketConsumer):
     ended_by_server = False
     auth_deadline: asyncio.TimerHandle | None = None
     live = False
+    accepted = False
 
     # --- Connection life -----------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except RedisError:
+            # Before connect() the channel layer subscribes the socket's own channel; with
+            # Redis down that fails, and the phone would see an HTTP 500 instead of the
+            # documented close 1013 (try again after a pause).
+            if self.accepted:
+                raise
+            metrics.record_redis_error("channel_layer")
+            offered = scope.get("subprotocols") or []
+            await send(
+                {
+                    "type": "websocket.accept",
+                    "subprotocol": PROTOCOL if PROTOCOL in offered else None,
+                }
+            )
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": int(CloseCode.TRY_AGAIN),
+                    "reason": "live state unavailable",
+                }
+            )
 
     async def connect(self):
         # Every log line of this socket, its services' included, carries its connection id
@@ -61,6 +87,7 @@ class RideConsumer(AsyncWebsocketConsumer):
         )
         offered = self.scope.get("subprotocols") or []
         await self.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
+        self.accepted = True
         key = next((p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), None)
         if key is not None:
             await self._authenticate(key, hello={})

@@ -57,3 +57,17 @@ def database_url_for(name: str) -> str:
     if host.startswith("/"):  # the embedded server's socket directory
         return f"postgresql://{credentials}@:{port}/{quote(name)}?host={quote(host, safe='')}"
     return f"postgresql://{credentials}@{host}:{port}/{quote(name)}"
+
+
+def server_environment(database_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a test server on the test database and the test Redis, with a
+    small pool so several servers fit in the suite's footprint."""
+    return {
+        "DATABASE_URL": database_url or database_url_for(settings.DATABASES["default"]["NAME"]),
+        "REDIS_URL": settings.REDIS_URL,
+        "CONVOY_KEY_PREFIX": "convoy-test-ops",
+        "LOG_LEVEL": "WARNING",
+        "DB_POOL_SIZE": "2",
+        "DB_CONNECTION_LIMIT": "6",
+        **extra,
+    }
