@@ -251,6 +251,13 @@ class Soak:
         return live
 
 
+def cpu_seconds(server) -> tuple[float, float]:
+    """CPU time used so far by the server's workers (together) and by this load generator."""
+    serve = psutil.Process(server.process.pid)
+    workers = sum(sum(p.cpu_times()[:2]) for p in [serve, *serve.children()])
+    return workers, sum(psutil.Process().cpu_times()[:2])
+
+
 def rss_of_workers(server) -> dict[int, int]:
     serve = psutil.Process(server.process.pid)
     workers = serve.children() or [serve]
@@ -313,17 +320,24 @@ def main() -> None:
             flush=True,
         )
         soak = Soak(server.base, args.duration)
+        cpu_start, wall_start = cpu_seconds(server), time.monotonic()
         live = asyncio.run(
             soak.run(riders, rides, lambda: rss_start.update(rss_of_workers(server)))
         )
         rss_end = rss_of_workers(server)
+        cpu_end, wall = cpu_seconds(server), time.monotonic() - wall_start
 
     print(HEADER)
     for samples in soak.samples.values():
         print(samples.row())
     errors = sum(samples.errors for samples in soak.samples.values())
     total = sum(len(samples.latencies_ms) for samples in soak.samples.values())
-    print(f"\n{total} operations, {errors} errors")
+    print(f"\n{total} operations in {wall:.0f} s ({total / wall:.1f}/s), {errors} errors")
+    print(
+        f"CPU: workers {(cpu_end[0] - cpu_start[0]) / wall:.0%} of one core, load generator "
+        f"{(cpu_end[1] - cpu_start[1]) / wall:.0%}; machine load average "
+        f"{psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores"
+    )
     for failure in soak.failures:
         print(f"  {failure}")
     print(f"\nworker RSS (MiB): after {soak.warm_up_s:.0f} s of warm-up -> end")
