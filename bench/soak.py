@@ -40,6 +40,7 @@ class Rider:
     rider_id: str
     code: str
     events_sent: set[str] = field(default_factory=set)
+    events_acknowledged: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -124,30 +125,38 @@ class Soak:
             joined = await self.timed(
                 "join",
                 lambda: http.post(f"/api/v1/rooms/{rider.code}/join/", headers=headers),
-                lambda r: r.status_code == 200,
+                lambda r: r.status_code == 200 or _already_in(r),
             )
-            if joined is None or joined.status_code != 200:
+            if joined is None or not (joined.status_code == 200 or _already_in(joined)):
                 await asyncio.sleep(1)
                 continue
             with contextlib.suppress(Exception):
                 await self.live_part(rider)
             events = last_batch if (last_batch and cycle % 5 == 0) else self.batch(rider)
             last_batch = events
-            await self.upload(http, headers, events)
+            await self.upload(http, rider, headers, events)
             if cycle % 2 == 0:
                 await self.timed(
                     "stats",
                     lambda: http.get("/api/v1/telemetry/stats/", headers=headers),
                     lambda r: r.status_code == 200,
                 )
-            await self.timed(
-                "leave",
-                lambda: http.post(f"/api/v1/rooms/{rider.code}/leave/", headers=headers),
-                lambda r: r.status_code == 200,
-            )
+            await self.leave(http, rider, headers)
             await asyncio.sleep(random.uniform(0.5, 2))
 
-    async def upload(self, http, headers: dict, events: list[dict]) -> None:
+    async def leave(self, http, rider: Rider, headers: dict) -> None:
+        """Leave the ride; like a phone, try again until the server has taken it."""
+        for _attempt in range(5):
+            left = await self.timed(
+                "leave",
+                lambda: http.post(f"/api/v1/rooms/{rider.code}/leave/", headers=headers),
+                lambda r: r.status_code in (200, 409),
+            )
+            if left is not None and left.status_code in (200, 409):
+                return
+            await asyncio.sleep(1)
+
+    async def upload(self, http, rider: Rider, headers: dict, events: list[dict]) -> None:
         def accepted(response) -> bool:
             if response.status_code != 200:
                 return False
@@ -251,6 +260,11 @@ class Soak:
         return live
 
 
+def _already_in(response) -> bool:
+    """An earlier join whose answer was lost (a timeout) may have been committed."""
+    return response.status_code == 409 and response.json()["error"]["code"] == "already_in_room"
+
+
 def cpu_seconds(server) -> tuple[float, float]:
     """CPU time used so far by the server's workers (together) and by this load generator."""
     serve = psutil.Process(server.process.pid)
@@ -294,10 +308,17 @@ def check_invariants(
             user_id=rider.rider_id, client_event_id__in=list(rider.events_sent)
         )
         count, distinct = stored.count(), stored.values("client_event_id").distinct().count()
-        if count != len(rider.events_sent) or distinct != count:
+        acknowledged = stored.filter(client_event_id__in=list(rider.events_acknowledged)).count()
+        if acknowledged != len(rider.events_acknowledged) or distinct != count:
             problems.append(
-                f"rider {rider.rider_id}: sent {len(rider.events_sent)} events, "
-                f"stored {count} ({distinct} distinct)"
+                f"rider {rider.rider_id}: {len(rider.events_acknowledged)} events acknowledged, "
+                f"{acknowledged} of them stored; {count} rows for {distinct} events"
+            )
+        elif count != len(rider.events_sent):
+            problems.append(
+                f"rider {rider.rider_id}: {len(rider.events_sent) - count} events never "
+                "acknowledged after 5 attempts (not stored, nothing lost that the phone was told "
+                "was kept)"
             )
     return problems
 

@@ -17,22 +17,10 @@ from riders.auth_tokens import token_issue
 from rooms.services import room_create
 from sessions_rt.close_codes import CloseCode
 from sessions_rt.consumers import PROTOCOL
-from tests.ops.processes import database_url_for
+from tests.ops.processes import server_environment
 from tests.riders.factories import RiderFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def server_env(**extra: str) -> dict[str, str]:
-    return {
-        "DATABASE_URL": database_url_for(settings.DATABASES["default"]["NAME"]),
-        "REDIS_URL": settings.REDIS_URL,
-        "CONVOY_KEY_PREFIX": "convoy-test-serving",
-        "LOG_LEVEL": "WARNING",
-        "DB_POOL_SIZE": "2",
-        "DB_CONNECTION_LIMIT": "4",
-        **extra,
-    }
 
 
 def ride_socket(base: str, code: str, key: str):
@@ -52,7 +40,8 @@ def metric_value(text: str, line_start: str) -> float:
 def test_two_workers_sum_their_metrics_and_serve_static_files(tmp_path):
     with (
         server_process(
-            workers=2, extra_env=server_env(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
+            workers=2,
+            extra_env=server_environment(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics")),
         ) as server,
         httpx.Client(base_url=server.base, timeout=10) as http,
     ):
@@ -108,7 +97,7 @@ async def test_sigterm_closes_sockets_with_1001_and_finishes_the_request_in_flig
     room, leader_key, rider_key = ride
     dbname = settings.DATABASES["default"]["NAME"]
 
-    with server_process(workers=2, extra_env=server_env()) as server:
+    with server_process(workers=2, extra_env=server_environment()) as server:
         async with ride_socket(server.base, room.code, leader_key) as socket:
             assert '"snapshot"' in await asyncio.wait_for(socket.recv(), 10)
             # The ride's row is locked here, so the join below waits inside its transaction:
