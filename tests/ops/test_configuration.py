@@ -62,6 +62,11 @@ def test_malformed_variable_stops_start_up_with_one_line(variable, environment):
         (("--workers", "0"), {}, "--workers must be an integer from 1 to 64, got '0'"),
         (("--workers", "many"), {}, "--workers must be an integer from 1 to 64, got 'many'"),
         ((), {"CONVOY_WORKERS": "65"}, "CONVOY_WORKERS must be an integer from 1 to 64, got '65'"),
+        (
+            (),
+            {"WEB_CONCURRENCY": "-2"},
+            "WEB_CONCURRENCY must be an integer from 1 to 64, got '-2'",
+        ),
         ((), {"CONVOY_PORT": "http"}, "CONVOY_PORT must be an integer from 1 to 65535, got 'http'"),
         (
             (),

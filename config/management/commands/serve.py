@@ -25,15 +25,18 @@ class Command(BaseCommand):
         parser.add_argument("--host", help="address to listen on (CONVOY_HOST, 127.0.0.1)")
         parser.add_argument("--port", help="port to listen on (CONVOY_PORT, 8000)")
         parser.add_argument(
-            "--workers", help=f"worker processes, 1 to {MAX_WORKERS} (CONVOY_WORKERS, 1)"
+            "--workers",
+            help=f"worker processes, 1 to {MAX_WORKERS} (CONVOY_WORKERS, WEB_CONCURRENCY, 1)",
         )
 
     def handle(self, *args, host, port, workers, **options):
         try:
             host = host or env_str("CONVOY_HOST", "127.0.0.1")
             port = _number("--port", port) or env_int("CONVOY_PORT", 8000, minimum=1, maximum=65535)
+            # WEB_CONCURRENCY is what hosting platforms set for the processes a dyno can run.
+            platform_workers = env_int("WEB_CONCURRENCY", 1, minimum=1, maximum=MAX_WORKERS)
             workers = _number("--workers", workers, maximum=MAX_WORKERS) or env_int(
-                "CONVOY_WORKERS", 1, minimum=1, maximum=MAX_WORKERS
+                "CONVOY_WORKERS", platform_workers, minimum=1, maximum=MAX_WORKERS
             )
             shutdown_seconds = env_int(
                 "CONVOY_SHUTDOWN_TIMEOUT_SECONDS", 20, minimum=1, maximum=600
