@@ -20,7 +20,11 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     from django.core.management import execute_from_command_line
 
-    from config.startup import load_settings_or_exit, wait_for_database_or_exit
+    from config.startup import (
+        find_redis_master_or_exit,
+        load_settings_or_exit,
+        wait_for_database_or_exit,
+    )
 
     load_settings_or_exit()
     command = sys.argv[1] if len(sys.argv) > 1 else "help"
@@ -28,6 +32,7 @@ def main() -> None:
         import django
 
         django.setup()
+        find_redis_master_or_exit()
         wait_for_database_or_exit()
     execute_from_command_line(sys.argv)
 

@@ -34,7 +34,26 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(*, workers: int, extra_env: dict | None = None, log_path: Path | None = None):
-    """Start ``manage.py serve`` with the given workers; yield its base URL; stop it.
+    """Start ``manage.py serve`` with the given workers; yield its base URL; stop it."""
+    with server_process(workers=workers, extra_env=extra_env, log_path=log_path) as server:
+        yield server.base
+
+
+@dataclass
+class ServerProcess:
+    base: str
+    process: subprocess.Popen
+    log: object
+
+    def log_text(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+
+@contextmanager
+def server_process(*, workers: int, extra_env: dict | None = None, log_path: Path | None = None):
+    """Start ``manage.py serve``; yield its URL, process and log; stop it (SIGTERM).
 
     The server's log goes to ``log_path`` (a temporary file if not given), never to a pipe:
     nobody reads a pipe while the server runs, and once its buffer is full every request that
@@ -53,7 +72,7 @@ def running_server(*, workers: int, extra_env: dict | None = None, log_path: Pat
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_until_ready(base, process, log)
-            yield base
+            yield ServerProcess(base=base, process=process, log=log)
         finally:
             process.terminate()
             try:

@@ -7,3 +7,8 @@ class ConvoyConfig(AppConfig):
     name = "config"
     label = "convoy"
     verbose_name = "Convoy"
+
+    def ready(self):
+        from config.logs import configure_structlog
+
+        configure_structlog()

@@ -4,6 +4,7 @@ Every environment variable Convoy reads goes through these helpers, so a malform
 always stops start-up with one line that names the variable and what it expects.
 """
 
+import ipaddress
 import os
 from urllib.parse import urlsplit
 
@@ -107,3 +108,19 @@ def env_rate(name: str, default: str) -> str:
             f"{name} must be a rate like 30/min (count/s, min, hour or day), got {raw!r}"
         )
     return raw
+
+
+def env_networks(
+    name: str, default: list[str]
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or CIDR networks, such as ``127.0.0.1,10.0.0.0/8``."""
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must be comma-separated addresses or networks like 10.0.0.0/8, "
+                f"got {item!r}"
+            ) from None
+    return networks

@@ -49,3 +49,15 @@ class InvalidIdentifier(DomainError):
     code = "invalid_identifier"
     status = 400
     default_message = "That identifier is malformed."
+
+
+class DatabaseUnavailableError(DomainError):
+    """PostgreSQL could not answer this request: the connection was lost, the server is down,
+    or no pooled connection freed up in time. The request's transaction rolled back."""
+
+    code = "database_unavailable"
+    status = 503
+    default_message = (
+        "The database is unavailable, so nothing was saved; try again in a few seconds."
+    )
+    retry_after_seconds = 5

@@ -21,6 +21,21 @@ def load_settings_or_exit() -> None:
         raise SystemExit(2) from None
 
 
+def find_redis_master_or_exit() -> None:
+    """With Redis behind Sentinel, one sentinel at least must answer with the master."""
+    from django.conf import settings
+
+    from config.redis_config import RedisUnreachable, check_sentinel
+
+    if settings.REDIS_SENTINEL is None:
+        return
+    try:
+        check_sentinel(settings.REDIS_SENTINEL)
+    except RedisUnreachable as exc:
+        sys.stderr.write(f"convoy: {one_line(exc)}\n")
+        raise SystemExit(1) from None
+
+
 def wait_for_database_or_exit() -> None:
     from config.database import DatabaseUnavailable, wait_for_database
 
@@ -42,6 +57,7 @@ def boot() -> None:
 
     load_settings_or_exit()
     django.setup()
+    find_redis_master_or_exit()
     _outside_event_loop(wait_for_database_or_exit)
 
 

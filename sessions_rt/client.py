@@ -10,9 +10,13 @@ from django_redis import get_redis_connection
 from redis import Redis
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from config.metrics import record_redis_error
 from sessions_rt.errors import RealtimeUnavailable
 
 # Connections one worker's event loop opens for the live state at most; beyond that a call
@@ -30,23 +34,35 @@ def redis_client(client: Redis | None) -> Redis:
 
 def async_redis_client(client: AsyncRedis | None) -> AsyncRedis:
     """The injected asyncio client, or this event loop's client of the default cache's Redis
-    (same server, database and timeouts as redis_client)."""
+    (same server or Sentinel-watched master, database and timeouts as redis_client)."""
     if client is not None:
         return client
     cache = settings.CACHES["default"]
     url, options = cache["LOCATION"], cache.get("OPTIONS", {})
     per_url = _async_clients.setdefault(asyncio.get_running_loop(), {})
     if url not in per_url:
-        timeout = options.get("SOCKET_TIMEOUT")
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=ASYNC_MAX_CONNECTIONS,
-            timeout=timeout,
-            socket_timeout=timeout,
-            socket_connect_timeout=options.get("SOCKET_CONNECT_TIMEOUT"),
-        )
-        per_url[url] = AsyncRedis(connection_pool=pool)
+        per_url[url] = _async_client_for(url, options, getattr(settings, "REDIS_SENTINEL", None))
     return per_url[url]
+
+
+def _async_client_for(url: str, options: dict, sentinel) -> AsyncRedis:
+    timeout = options.get("SOCKET_TIMEOUT")
+    connection = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": options.get("SOCKET_CONNECT_TIMEOUT"),
+        # One immediate retry, as the cache's client: a restarted Redis's dropped connection
+        # is replaced, a Redis that is down fails the call at once.
+        "retry": Retry(NoBackoff(), 1),
+    }
+    if sentinel is not None and url == sentinel.url:
+        watched = Sentinel(list(sentinel.sentinels), sentinel_kwargs=sentinel.sentinel_kwargs())
+        return watched.master_for(
+            sentinel.master, db=sentinel.db, password=sentinel.password, **connection
+        )
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=ASYNC_MAX_CONNECTIONS, timeout=timeout, **connection
+    )
+    return AsyncRedis(connection_pool=pool)
 
 
 @contextmanager
@@ -55,4 +71,5 @@ def realtime_available() -> Iterator[None]:
     try:
         yield
     except (RedisConnectionError, RedisTimeoutError) as exc:
+        record_redis_error("live_state")
         raise RealtimeUnavailable() from exc

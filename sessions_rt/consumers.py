@@ -8,17 +8,19 @@ itself and never sends to groups; the services do.
 
 import asyncio
 import json
-import logging
 import math
 import uuid
 
+import structlog
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from config import metrics
 from config.errors import DomainError
+from config.logs import new_connection_id
 from riders.auth_tokens import token_authenticate
 from rooms.errors import InvalidRoomCode, NotInRoom, RoomNotFound
 from rooms.selectors import participant_get_active, room_get_by_code
@@ -27,8 +29,9 @@ from sessions_rt.close_codes import CloseCode
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.groups import rider_group, room_group
 from sessions_rt.rate_limit import MessageRateLimiter
+from sessions_rt.sockets import socket_closed, socket_opened
 
-logger = logging.getLogger(__name__)
+logger = structlog.get_logger(__name__)
 
 PROTOCOL = "convoy.v1"
 BEARER_PREFIX = "bearer."
@@ -41,15 +44,51 @@ class RideConsumer(AsyncWebsocketConsumer):
     room = None
     ended_by_server = False
     auth_deadline: asyncio.TimerHandle | None = None
+    live = False
+    accepted = False
 
     # --- Connection life -----------------------------------------------------------------
 
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except RedisError:
+            # Before connect() the channel layer subscribes the socket's own channel; with
+            # Redis down that fails, and the phone would see an HTTP 500 instead of the
+            # documented close 1013 (try again after a pause).
+            if self.accepted:
+                raise
+            metrics.record_redis_error("channel_layer")
+            offered = scope.get("subprotocols") or []
+            await send(
+                {
+                    "type": "websocket.accept",
+                    "subprotocol": PROTOCOL if PROTOCOL in offered else None,
+                }
+            )
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": int(CloseCode.TRY_AGAIN),
+                    "reason": "live state unavailable",
+                }
+            )
+
     async def connect(self):
+        # Every log line of this socket, its services' included, carries its connection id
+        # (the socket's task keeps its own context).
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            connection_id=new_connection_id(), room_code=self.scope["url_route"]["kwargs"]["code"]
+        )
+        socket_opened(self)
+        metrics.WEBSOCKETS_OPEN.inc()
         self.limiter = MessageRateLimiter(
             per_second=settings.WS_MESSAGES_PER_SECOND, burst=settings.WS_MESSAGE_BURST
         )
         offered = self.scope.get("subprotocols") or []
         await self.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
+        self.accepted = True
         key = next((p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), None)
         if key is not None:
             await self._authenticate(key, hello={})
@@ -59,8 +98,14 @@ class RideConsumer(AsyncWebsocketConsumer):
         self._arm_auth_deadline()
 
     async def disconnect(self, code):
+        socket_closed(self)
+        metrics.WEBSOCKETS_OPEN.dec()
+        logger.info("socket closed", code=code)
         if self.auth_deadline is not None:
             self.auth_deadline.cancel()
+        if self.live:
+            metrics.RIDERS_LIVE.dec()
+            self.live = False
         if self.rider is None:
             return
         await self._leave_groups()
@@ -72,7 +117,7 @@ class RideConsumer(AsyncWebsocketConsumer):
             else:
                 await services.session_dropped(room=self.room, rider=self.rider)
         except RealtimeUnavailable:
-            logger.warning("live state unavailable while rider %s disconnected", self.rider.pk)
+            logger.warning("live state unavailable while the rider disconnected")
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None:
@@ -130,6 +175,7 @@ class RideConsumer(AsyncWebsocketConsumer):
             await self._close(CloseCode.UNAUTHENTICATED, "invalid token")
             return
         rider, _ = found
+        structlog.contextvars.bind_contextvars(rider_id=str(rider.pk))
         code = self.scope["url_route"]["kwargs"]["code"]
         try:
             room = await database_sync_to_async(_room_of_participant)(code=code, rider=rider)
@@ -154,7 +200,9 @@ class RideConsumer(AsyncWebsocketConsumer):
                 app_version=_text(hello.get("app_version")),
                 transport=_text(hello.get("transport")),
             )
-        except (RealtimeUnavailable, RedisError):
+        except (RealtimeUnavailable, RedisError) as exc:
+            if isinstance(exc, RedisError):
+                metrics.record_redis_error("channel_layer")
             await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
             return
         except DomainError as exc:
@@ -165,6 +213,9 @@ class RideConsumer(AsyncWebsocketConsumer):
             self._arm_auth_deadline()
             await self._error(exc.code, exc.message, fields=exc.fields)
             return
+        self.live = True
+        metrics.RIDERS_LIVE.inc()
+        logger.info("socket joined the ride")
         try:
             await self._send(
                 await services.catch_up(
@@ -190,7 +241,8 @@ class RideConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(rider_group(self.rider.pk), self.channel_name)
         except RedisError:
             # With Redis gone the subscriptions are gone too; nothing is left to undo.
-            logger.warning("channel layer unavailable while socket of %s left", self.rider.pk)
+            metrics.record_redis_error("channel_layer")
+            logger.warning("channel layer unavailable while the socket left")
 
     async def dispatch(self, message):
         # channels' dispatch first closes stale database connections, a hop to the one sync
@@ -330,6 +382,11 @@ class RideConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "session_replaced"})
         self.ended_by_server = True
         await self._close(CloseCode.DUPLICATE_SESSION, "duplicate session")
+
+    async def server_shutdown(self) -> None:
+        """This worker is stopping: the phone reconnects at once, to another worker. The rider
+        is dropped, not gone: the others see reconnecting until the new socket opens."""
+        await self._close(CloseCode.SERVER_SHUTDOWN, "server shutdown")
 
     # --- Plumbing ----------------------------------------------------------------------------
 

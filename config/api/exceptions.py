@@ -7,13 +7,15 @@ exceptions (parse errors, authentication, throttling ...) are reshaped the same 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.api.parsers import PayloadTooLarge
-from config.errors import DomainError
+from config.errors import DatabaseUnavailableError, DomainError
+from config.observability import database_unavailable
 
 _MESSAGES = {
     exceptions.ParseError: ("malformed_request", "The request body is not valid JSON."),
@@ -32,10 +34,16 @@ _MESSAGES = {
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The connection died under the request or none was free in time; the transaction
+        # rolled back, so the phone may simply retry.
+        exc = database_unavailable(exc)
     if isinstance(exc, DomainError):
         response = Response({"error": exc.as_dict()}, status=exc.status)
         if exc.status == status.HTTP_401_UNAUTHORIZED:
             response["WWW-Authenticate"] = 'Bearer realm="convoy"'
+        if isinstance(exc, DatabaseUnavailableError):
+            response["Retry-After"] = str(exc.retry_after_seconds)
         return response
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(

@@ -1,3 +1,4 @@
+import structlog
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions, viewsets
 
@@ -14,6 +15,12 @@ class ConvoyViewSet(viewsets.GenericViewSet):
 
     permission_classes = [permissions.IsAuthenticated]
     metadata_class = SchemaPointerMetadata
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Authenticated now: the rest of the request's log lines name the rider.
+        if request.user.is_authenticated:
+            structlog.contextvars.bind_contextvars(rider_id=str(request.user.pk))
 
 
 def error_responses(*statuses: int) -> dict:

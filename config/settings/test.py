@@ -7,8 +7,12 @@ DEBUG = False
 # passwords, so it uses the cheapest one.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CONVOY_KEY_PREFIX = "convoy-test"
-CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX)  # noqa: F405
-CHANNEL_LAYERS = redis_config.channel_layer_settings(REDIS_URL, "convoy-test:channels")  # noqa: F405
+CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX, REDIS_SENTINEL)  # noqa: F405
+CHANNEL_LAYERS = redis_config.channel_layer_settings(  # noqa: F405
+    REDIS_URL,  # noqa: F405
+    "convoy-test:channels",
+    REDIS_SENTINEL,  # noqa: F405
+)
 # Static files straight from the apps: the suite never runs collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -4,6 +4,7 @@ from rest_framework.response import Response
 
 from config.api.pagination import TimeCursorPagination
 from config.api.views import ConvoyViewSet, error_responses, validated
+from config.metrics import record_telemetry_outcomes
 from telemetry.api.filters import ConnectionLogFilter
 from telemetry.api.openapi import EVENT_BATCH_EXAMPLES
 from telemetry.api.serializers import (
@@ -50,6 +51,7 @@ class TelemetryViewSet(ConvoyViewSet):
         """
         data = validated(EventBatchSerializer, request)
         outcomes = connection_log_ingest_batch(rider=request.user, events=data["events"])
+        record_telemetry_outcomes(outcome.status for outcome in outcomes)
         return Response(BatchResultSerializer.from_outcomes(outcomes))
 
     @extend_schema(

@@ -11,14 +11,18 @@ from django.conf import settings
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Where a child process would otherwise look for its servers and settings.
-CONFIGURATION_PREFIXES = ("DATABASE_URL", "DB_", "REDIS_", "LOG_LEVEL")
+CONFIGURATION_PREFIXES = ("DATABASE_URL", "DB_", "REDIS_", "LOG_", "METRICS_", "PROMETHEUS_")
 
 CLOSED_DATABASE_URL = "postgresql://postgres@127.0.0.1:1/convoy"
 CLOSED_REDIS_URL = "redis://127.0.0.1:1/0"
 
 
 def run_manage(
-    *args: str, env: dict[str, str] | None = None, isolate: bool = False, timeout: float = 30
+    *args: str,
+    env: dict[str, str] | None = None,
+    isolate: bool = False,
+    timeout: float = 30,
+    user: int | None = None,
 ) -> subprocess.CompletedProcess:
     """Run manage.py in a child process, as an operator would.
 
@@ -40,6 +44,7 @@ def run_manage(
         text=True,
         timeout=timeout,
         check=False,
+        user=user,
     )
 
 
@@ -52,3 +57,17 @@ def database_url_for(name: str) -> str:
     if host.startswith("/"):  # the embedded server's socket directory
         return f"postgresql://{credentials}@:{port}/{quote(name)}?host={quote(host, safe='')}"
     return f"postgresql://{credentials}@{host}:{port}/{quote(name)}"
+
+
+def server_environment(database_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a test server on the test database and the test Redis, with a
+    small pool so several servers fit in the suite's footprint."""
+    return {
+        "DATABASE_URL": database_url or database_url_for(settings.DATABASES["default"]["NAME"]),
+        "REDIS_URL": settings.REDIS_URL,
+        "CONVOY_KEY_PREFIX": "convoy-test-ops",
+        "LOG_LEVEL": "WARNING",
+        "DB_POOL_SIZE": "2",
+        "DB_CONNECTION_LIMIT": "6",
+        **extra,
+    }

@@ -1,5 +1,7 @@
 """Start-up with a malformed environment stops with one line naming the variable."""
 
+import os
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -31,6 +33,12 @@ _CLOSED_REDIS = {"REDIS_URL": CLOSED_REDIS_URL}
         ("DATABASE_URL", {"DATABASE_URL": "mysql://x", **_CLOSED_REDIS}),
         ("DATABASE_URL", {"DATABASE_URL": "postgresql://127.0.0.1:5432", **_CLOSED_REDIS}),
         ("LOG_LEVEL", {"LOG_LEVEL": "LOUD", **_CLOSED_SERVERS}),
+        ("LOG_FORMAT", {"LOG_FORMAT": "xml", **_CLOSED_SERVERS}),
+        (
+            "METRICS_ALLOWED_NETWORKS",
+            {"METRICS_ALLOWED_NETWORKS": "10.0.0.0/33", **_CLOSED_SERVERS},
+        ),
+        ("REDIS_URL", {"DATABASE_URL": CLOSED_DATABASE_URL, "REDIS_URL": "memcached://x:11211"}),
         (
             "REDIS_PORT",
             {"DATABASE_URL": CLOSED_DATABASE_URL, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": "99999"},
@@ -46,6 +54,55 @@ def test_malformed_variable_stops_start_up_with_one_line(variable, environment):
     assert variable in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("convoy: configuration error: ")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment", "line"),
+    [
+        (("--workers", "0"), {}, "--workers must be an integer from 1 to 64, got '0'"),
+        (("--workers", "many"), {}, "--workers must be an integer from 1 to 64, got 'many'"),
+        ((), {"CONVOY_WORKERS": "65"}, "CONVOY_WORKERS must be an integer from 1 to 64, got '65'"),
+        (
+            (),
+            {"WEB_CONCURRENCY": "-2"},
+            "WEB_CONCURRENCY must be an integer from 1 to 64, got '-2'",
+        ),
+        ((), {"CONVOY_PORT": "http"}, "CONVOY_PORT must be an integer from 1 to 65535, got 'http'"),
+        (
+            (),
+            {"CONVOY_SHUTDOWN_TIMEOUT_SECONDS": "0"},
+            "CONVOY_SHUTDOWN_TIMEOUT_SECONDS must be an integer from 1 to 600, got '0'",
+        ),
+    ],
+)
+def test_serve_refuses_a_bad_worker_count_or_port_with_one_line(
+    test_database_env, arguments, environment, line
+):
+    result = run_manage("serve", *arguments, env={**test_database_env, **environment})
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"convoy: configuration error: {line}"
+
+
+def test_a_read_only_data_directory_stops_start_up_with_one_line(tmp_path):
+    data = tmp_path / "convoy-data"
+    data.mkdir()
+    data.chmod(0o555)
+    # As root a mode is no obstacle; run the child as nobody, as a locked-down host would.
+    result = run_manage(
+        "check",
+        env={"CONVOY_DATA_DIR": str(data), "DB_RETRY_ATTEMPTS": "1"},
+        isolate=True,
+        user=65534 if os.geteuid() == 0 else None,
+    )
+
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line == (
+        f"convoy: configuration error: CONVOY_DATA_DIR {data} is not writable for the embedded "
+        "servers (Permission denied); free space there, fix its permissions, or set "
+        "DATABASE_URL and REDIS_URL"
+    )
 
 
 def test_unreachable_database_stops_migrate_after_the_retries():

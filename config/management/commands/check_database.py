@@ -86,7 +86,8 @@ def check_postgres(pings: int) -> ServiceStatus:
 
 
 def check_redis(pings: int) -> ServiceStatus:
-    target = describe_redis(settings.REDIS_URL)
+    sentinel = settings.REDIS_SENTINEL
+    target = sentinel.describe() if sentinel else describe_redis(settings.REDIS_URL)
     try:
         client = get_redis_connection("default")
         timings = _time_calls(client.ping, pings)

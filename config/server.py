@@ -1,0 +1,68 @@
+"""The uvicorn server behind ``manage.py serve``, with Convoy's graceful shutdown.
+
+On SIGTERM each worker, in order: stops accepting connections; closes every ride socket with
+1001 (server shutdown: the phone reconnects at once, to another worker, and its ride sees it
+reconnecting rather than gone); lets in-flight HTTP requests finish (up to the shutdown
+timeout); returns its PostgreSQL connections; and removes its live metrics.
+
+uvicorn closes sockets with 1012 on its own, which is not a code Convoy documents; closing
+them first, from here, is what makes the code 1001.
+"""
+
+import asyncio
+import os
+import socket
+
+from uvicorn import Server
+from uvicorn.supervisors import multiprocess
+
+# Time a phone has to answer the close frame before the connection is dropped anyway.
+SOCKET_CLOSE_WAIT_SECONDS = 2.0
+
+
+class ConvoyServer(Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        from sessions_rt.sockets import close_every_socket_for_shutdown
+
+        await close_every_socket_for_shutdown(wait_seconds=SOCKET_CLOSE_WAIT_SECONDS)
+        await super().shutdown(sockets)
+        await asyncio.to_thread(_release_process_resources)
+
+
+def _release_process_resources() -> None:
+    from django.db import connections
+
+    connections.close_all()
+    connections["default"].close_pool()
+    from config import metrics
+
+    if metrics.MULTIPROCESS:
+        from prometheus_client import multiprocess as prometheus_multiprocess
+
+        prometheus_multiprocess.mark_process_dead(os.getpid())
+
+
+class ConvoyWorkerProcess(multiprocess.Process):
+    """A uvicorn worker process that runs ConvoyServer rather than uvicorn's own Server."""
+
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            self._server = ConvoyServer(config=self.config)
+        return self._server
+
+
+def run_server(config) -> None:
+    """Serve ``config`` in this process, or in ``config.workers`` worker processes."""
+    if config.workers > 1:
+        sock = config.bind_socket()
+        # The supervisor builds its workers from this module global; ConvoyWorkerProcess is
+        # pickled into each spawned worker, which therefore runs ConvoyServer.
+        multiprocess.Process = ConvoyWorkerProcess
+        multiprocess.Multiprocess(config, sockets=[sock]).run()
+        return
+    ConvoyServer(config=config).run()
