@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 
 
 class ConvoyConfig(AppConfig):
@@ -12,3 +13,9 @@ class ConvoyConfig(AppConfig):
         from config.logs import configure_structlog
 
         configure_structlog()
+
+
+class ConsoleAdminConfig(AdminConfig):
+    """django.contrib.admin with the support console's site (config/admin_site.py)."""
+
+    default_site = "config.admin_site.ConsoleAdminSite"

@@ -8,7 +8,8 @@ from riders.errors import UnknownStaffRole
 from riders.models import AuditAction, AuditEntry
 from riders.roles import MODERATOR, SUPPORT, staff_roles_sync
 from riders.services import rider_set_staff_role
-from tests.riders.factories import RiderFactory
+from tests.admin.conftest import make_staff
+from tests.riders.factories import TEST_PASSWORD, RiderFactory
 
 SUPPORT_CODENAMES = {
     "view_rider",
@@ -83,3 +84,44 @@ def test_unknown_riders_and_roles_are_refused(rider):
         call_command("set_staff_role", rider.username, "admin")
     with pytest.raises(UnknownStaffRole):
         rider_set_staff_role(rider=rider, role="admin", actor=None)
+
+
+def test_a_staff_members_own_password_change_in_the_console_is_audited(client):
+    agent = make_staff("support")
+    client.force_login(agent)
+
+    response = client.post(
+        "/admin/password_change/",
+        {
+            "old_password": TEST_PASSWORD,
+            "new_password1": "a-new-Long-passphrase-42",
+            "new_password2": "a-new-Long-passphrase-42",
+        },
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/password_change/done/"
+    agent.refresh_from_db()
+    assert agent.check_password("a-new-Long-passphrase-42")
+    [entry] = AuditEntry.objects.filter(action=AuditAction.PASSWORD_CHANGED)
+    assert entry.actor_id == agent.pk
+
+
+def test_a_wrong_current_password_in_the_console_changes_and_records_nothing(client):
+    agent = make_staff("support")
+    client.force_login(agent)
+
+    response = client.post(
+        "/admin/password_change/",
+        {
+            "old_password": "not-the-password",
+            "new_password1": "a-new-Long-passphrase-42",
+            "new_password2": "a-new-Long-passphrase-42",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "incorrectly" in response.content.decode()
+    agent.refresh_from_db()
+    assert agent.check_password(TEST_PASSWORD)
+    assert not AuditEntry.objects.filter(action=AuditAction.PASSWORD_CHANGED).exists()
