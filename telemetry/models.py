@@ -27,7 +27,10 @@ def new_log_id():
 
 
 class ConnectionLog(models.Model):
-    """One connection event reported by a rider's phone (or recorded by the server for it)."""
+    """One connection event reported by a rider's phone (or recorded by the server for it).
+
+    Stored in a table partitioned by day of occurred_at (telemetry/partitions.py).
+    """
 
     id = models.UUIDField(primary_key=True, default=new_log_id, editable=False)
     # Erasing a rider erases their telemetry; a deleted room leaves its riders' logs in place.
@@ -55,9 +58,13 @@ class ConnectionLog(models.Model):
     class Meta:
         ordering = ["-occurred_at"]
         constraints = [
-            # A phone re-sending a batch after a tunnel stores each event once.
+            # A phone re-sending a batch after a tunnel stores each event once. The table is
+            # partitioned by occurred_at, so PostgreSQL's unique keys must hold it: a client
+            # id reused for another time is caught by the ingest service instead (see
+            # docs/telemetry.md). The database's primary key is likewise (id, occurred_at).
             models.UniqueConstraint(
-                fields=["user", "client_event_id"], name="log_client_event_unique_per_rider"
+                fields=["user", "client_event_id", "occurred_at"],
+                name="log_client_event_time_unique",
             ),
             models.CheckConstraint(
                 condition=models.Q(event_type__in=EventType.values), name="log_event_type_known"
