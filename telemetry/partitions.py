@@ -110,6 +110,9 @@ def drop_partition(name: str) -> None:
 
     def detach():
         with connection.cursor() as cursor:
+            # Deferred foreign-key checks of rows written earlier in the same transaction
+            # would otherwise forbid the drop; run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"ALTER TABLE {quote(TABLE)} DETACH PARTITION {quote(name)}")
 
     _with_lock_retries(detach)

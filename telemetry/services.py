@@ -2,21 +2,22 @@ import json
 import math
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from django.db import IntegrityError, connection, transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from config.errors import DomainError
 from config.identifiers import parse_uuid
-from config.integrity import violated_constraint
 from riders.models import Rider
 from rooms.errors import RoomNotFound
 from rooms.models import Room
 from rooms.selectors import normalize_room_code
+from telemetry import partitions
 from telemetry.errors import (
     BatchTooLarge,
     ClientEventConflict,
@@ -31,7 +32,8 @@ MAX_BATCH_SIZE = 500
 BATCH_EVENT_KEYS = frozenset(
     {"event_type", "occurred_at", "client_event_id", "metrics", "room_code", "room_id"}
 )
-_CLIENT_EVENT_UNIQUE = "log_client_event_unique_per_rider"
+# Namespace (first key) of the advisory locks that serialise one rider's uploads.
+_RIDER_LOCK_CLASS = 73_100_001
 
 OutcomeStatus = Literal["stored", "duplicate", "rejected", "conflict"]
 # Given a batch's room codes and room ids, return (id, code) of the rooms among them that
@@ -57,11 +59,23 @@ class EventOutcome:
 
 
 @dataclass(frozen=True)
+class DroppedPartition:
+    name: str
+    day_start: datetime
+    rows: int
+
+
+@dataclass(frozen=True)
 class CleanupResult:
-    count: int  # deleted, or that would be deleted on a dry run
+    count: int  # removed (dropped with partitions or deleted), or that would be on a dry run
     cutoff: datetime
-    batches: int
+    batches: int  # DELETE batches of the rows outside whole expired partitions
     dry_run: bool
+    partitions: tuple[DroppedPartition, ...] = ()  # dropped, or that would be on a dry run
+
+    @property
+    def deleted_in_batches(self) -> int:
+        return self.count - sum(p.rows for p in self.partitions)
 
 
 @dataclass(frozen=True)
@@ -119,14 +133,20 @@ def connection_log_record(
         recorded_at=now,
         client_event_id=event.client_event_id,
     )
-    try:
-        with transaction.atomic():
+    if event.client_event_id is None:
+        log.save(force_insert=True)
+        return log
+    with transaction.atomic():
+        _lock_rider(rider.pk)
+        existing = (
+            ConnectionLog.objects.filter(user=rider, client_event_id=event.client_event_id)
+            .order_by("recorded_at", "id")
+            .first()
+        )
+        if existing is None:
             log.save(force_insert=True)
-    except IntegrityError as exc:
-        if violated_constraint(exc) != _CLIENT_EVENT_UNIQUE:
-            raise
-        return _existing_if_same(log, compare_time=occurred_at is not None)
-    return log
+            return log
+    return _existing_if_same(existing, log, compare_time=occurred_at is not None)
 
 
 def quality_report_record(
@@ -191,39 +211,90 @@ def connection_log_cleanup(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> CleanupResult:
-    """Delete logs whose occurred_at is before now - older_than, batch_size rows at a time.
+    """Remove logs whose occurred_at is before now - older_than.
 
-    Each batch is its own short transaction, so the table is never locked for long and an
-    interrupted run keeps what it deleted. ``progress(done, total)`` follows every batch.
+    Daily partitions that lie wholly before the cutoff are detached and dropped: no row is
+    touched, so the time is the same for ten rows or ten million. What remains before the
+    cutoff (the part of the day the cutoff falls in, and strays in the default partition) is
+    deleted batch_size rows at a time, each batch its own short transaction, so an interrupted
+    run keeps what it removed. Uploads keep going meanwhile (see telemetry.partitions).
+    ``progress(done, total)`` follows every dropped partition and every batch.
     """
     if not isinstance(older_than, timedelta) or older_than <= timedelta(0):
         raise InvalidCleanupRequest(fields={"older_than": ["Give a positive age."]})
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidCleanupRequest(fields={"batch_size": ["Give a batch size of at least 1."]})
     cutoff = timezone.now() - older_than
-    total = ConnectionLog.objects.filter(occurred_at__lt=cutoff).count()
+    expired = partitions.expired_partitions(cutoff)
+    whole = tuple(
+        DroppedPartition(p.name, p.start, partitions.partition_row_count(p.name)) for p in expired
+    )
+    remainder = _count_remainder(cutoff, skip={p.name for p in expired})
+    dropped_rows = sum(p.rows for p in whole)
     if dry_run:
-        return CleanupResult(total, cutoff, math.ceil(total / batch_size), dry_run=True)
+        batches = math.ceil(remainder / batch_size)
+        return CleanupResult(dropped_rows + remainder, cutoff, batches, True, whole)
+
+    total = dropped_rows + remainder
+    done = 0
+    for partition in whole:
+        partitions.drop_partition(partition.name)
+        done += partition.rows
+        if progress is not None and partition.rows:
+            progress(done, total)
 
     table = connection.ops.quote_name(ConnectionLog._meta.db_table)
+    # occurred_at in both halves lets PostgreSQL prune to the partitions that hold such rows,
+    # and (id, occurred_at) is the table's primary key in the database.
     sql = (
-        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE occurred_at < %s LIMIT %s)"
+        f"DELETE FROM {table} WHERE occurred_at < %s AND (id, occurred_at) IN "
+        f"(SELECT id, occurred_at FROM {table} WHERE occurred_at < %s LIMIT %s)"
     )
     deleted = batches = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [cutoff, batch_size])
+            cursor.execute(sql, [cutoff, cutoff, batch_size])
             removed = cursor.rowcount
         if removed == 0:
             break
         deleted += removed
+        done += removed
         batches += 1
         if progress is not None:
             # Rows of the past can still arrive while we delete; never report above 100%.
-            progress(deleted, max(total, deleted))
+            progress(done, max(total, done))
         if removed < batch_size:
             break
-    return CleanupResult(deleted, cutoff, batches, dry_run=False)
+    return CleanupResult(dropped_rows + deleted, cutoff, batches, False, whole)
+
+
+def connection_log_partitions_ensure(*, days_ahead: int | None = None) -> list[str]:
+    """Create the daily partitions from the retention horizon to days_ahead days from today.
+
+    Safe to run any number of times; returns the names of the partitions it created.
+    """
+    if days_ahead is None:
+        days_ahead = settings.TELEMETRY_PARTITION_DAYS_AHEAD
+    if isinstance(days_ahead, bool) or not isinstance(days_ahead, int) or days_ahead < 0:
+        raise InvalidCleanupRequest(fields={"days_ahead": ["Give a whole number of days >= 0."]})
+    today = timezone.now().astimezone(UTC).date()
+    first = today - timedelta(days=settings.TELEMETRY_RETENTION_DAYS)
+    return partitions.ensure_partitions(first, today + timedelta(days=days_ahead))
+
+
+def _count_remainder(cutoff: datetime, *, skip: set[str]) -> int:
+    """Rows before the cutoff outside the partitions about to be dropped, partition by partition."""
+    quote = connection.ops.quote_name
+    total = 0
+    with connection.cursor() as cursor:
+        for partition in partitions.partitions():
+            if partition.name in skip or (partition.start and partition.start >= cutoff):
+                continue
+            cursor.execute(
+                f"SELECT count(*) FROM {quote(partition.name)} WHERE occurred_at < %s", [cutoff]
+            )
+            total += cursor.fetchone()[0]
+    return total
 
 
 def _clean_batch_event(raw: object, *, now: datetime) -> tuple[ValidEvent, str | UUID | None]:
@@ -309,9 +380,12 @@ def _store_pending(*, rider: Rider, pending: list[_Pending], now: datetime) -> l
     for item in pending:
         offered.setdefault(item.event.client_event_id, item)
     with transaction.atomic():
-        inserted = _insert_ignoring_known_ids(rider=rider, items=list(offered.values()), now=now)
-        kept = _stored_contents(rider=rider, client_ids=[c for c in offered if c not in inserted])
-    # Every offered id is now held by a row: ON CONFLICT skipped only ids a committed row has.
+        _lock_rider(rider.pk)
+        inserted, kept = _insert_unknown_ids(rider=rider, items=list(offered.values()), now=now)
+        missing = [c for c in offered if c not in inserted and c not in kept]
+        # Only rows written without the rider lock (fixtures, imports) can make ON CONFLICT
+        # skip an id the lookup did not see; read what holds those ids.
+        kept |= _stored_contents(rider=rider, client_ids=missing)
     for client_id, item in offered.items():
         if client_id in inserted:
             kept[client_id] = (inserted[client_id], item.content)
@@ -333,43 +407,88 @@ def _store_pending(*, rider: Rider, pending: list[_Pending], now: datetime) -> l
     return outcomes
 
 
-def _insert_ignoring_known_ids(
+def _lock_rider(rider_id: UUID) -> None:
+    """Serialise the writes of one rider's client event ids until the transaction ends.
+
+    The unique key (user, client_event_id, occurred_at) cannot see a client id reused for
+    another time (it lives in another partition), so "is this id known?" and "store it" must
+    not interleave between two uploads of the same rider. One rider's phone uploads one batch
+    at a time, so this lock is almost never contended; other riders never wait on it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_RIDER_LOCK_CLASS, str(rider_id)]
+        )
+
+
+def _insert_unknown_ids(
     *, rider: Rider, items: list[_Pending], now: datetime
-) -> dict[str, UUID]:
-    """One multi-row INSERT; returns {client_event_id: id} of the rows it actually stored."""
-    quote = connection.ops.quote_name
-    columns = (
-        "id",
-        "user_id",
-        "room_id",
-        "event_type",
-        "metrics",
-        "occurred_at",
-        "recorded_at",
-        "client_event_id",
-    )
-    row = "(%s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
-    sql = (
-        f"INSERT INTO {quote(ConnectionLog._meta.db_table)} "
-        f"({', '.join(quote(c) for c in columns)}) VALUES {', '.join([row] * len(items))} "
-        "ON CONFLICT (user_id, client_event_id) DO NOTHING RETURNING id, client_event_id"
-    )
-    params: list[object] = []
-    for item in items:
-        event = item.event
-        params += [
-            new_log_id(),
-            rider.pk,
-            item.room_id,
-            event.event_type,
-            json.dumps(event.metrics, allow_nan=False),
-            event.occurred_at,
-            now,
-            event.client_event_id,
-        ]
+) -> tuple[dict[str, UUID], dict[str, tuple[UUID, _Content]]]:
+    """One statement: look up the batch's client ids, insert the rows of the unknown ones.
+
+    The rows travel as one array per column (``unnest``), which PostgreSQL parses far faster
+    than thousands of scalar parameters. Returns ({client id: id} of the rows inserted,
+    {client id: (id, content)} of the rows that already held an id, oldest first).
+    """
+    table = connection.ops.quote_name(ConnectionLog._meta.db_table)
+    client_ids = [item.event.client_event_id for item in items]
+    sql = f"""
+        WITH incoming AS (
+            SELECT * FROM unnest(
+                %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]
+            ) AS u(id, room_id, event_type, metrics, occurred_at, client_event_id)
+        ), known AS (
+            SELECT client_event_id, id, event_type, occurred_at, metrics, room_id, recorded_at
+            FROM {table} WHERE user_id = %s AND client_event_id = ANY(%s::text[])
+        ), stored AS (
+            INSERT INTO {table} (
+                id, user_id, room_id, event_type, metrics, occurred_at, recorded_at,
+                client_event_id
+            )
+            SELECT i.id, %s, i.room_id, i.event_type, i.metrics::jsonb, i.occurred_at, %s,
+                i.client_event_id
+            FROM incoming i
+            WHERE NOT EXISTS (SELECT FROM known k WHERE k.client_event_id = i.client_event_id)
+            ON CONFLICT (user_id, client_event_id, occurred_at) DO NOTHING
+            RETURNING client_event_id, id
+        )
+        SELECT true, client_event_id, id, NULL, NULL, NULL, NULL, NULL FROM stored
+        UNION ALL
+        SELECT false, client_event_id, id, event_type, occurred_at, metrics, room_id, recorded_at
+        FROM known
+    """
+    params = [
+        [new_log_id() for _ in items],
+        [item.room_id for item in items],
+        [item.event.event_type for item in items],
+        [json.dumps(item.event.metrics, allow_nan=False) for item in items],
+        [item.event.occurred_at for item in items],
+        client_ids,
+        rider.pk,
+        client_ids,
+        rider.pk,
+        now,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {client_id: row_id for row_id, client_id in cursor.fetchall()}
+        rows = cursor.fetchall()
+    inserted: dict[str, UUID] = {}
+    known: list[tuple] = []
+    for is_new, client_id, row_id, event_type, occurred_at, metrics, room_id, recorded in rows:
+        if is_new:
+            inserted[client_id] = row_id
+        else:
+            known.append((recorded, row_id, client_id, event_type, occurred_at, metrics, room_id))
+    kept: dict[str, tuple[UUID, _Content]] = {}
+    for _, row_id, client_id, event_type, occurred_at, metrics, room_id in sorted(known):
+        if client_id not in kept:  # the first row stored under the id is the one kept
+            content = _Content(event_type, occurred_at, _json(metrics), room_id)
+            kept[client_id] = (row_id, content)
+    return inserted, kept
+
+
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _stored_contents(*, rider: Rider, client_ids: list[str]) -> dict[str, tuple[UUID, _Content]]:
@@ -377,18 +496,19 @@ def _stored_contents(*, rider: Rider, client_ids: list[str]) -> dict[str, tuple[
         return {}
     rows = (
         ConnectionLog.objects.filter(user=rider, client_event_id__in=client_ids)
-        .order_by()
+        .order_by("-recorded_at", "-id")
         .values_list("client_event_id", "id", "event_type", "occurred_at", "metrics", "room_id")
     )
+    # Oldest last, so it is the one left in the dict: the first row stored is kept.
     return {
         client_id: (row_id, _Content(event_type, occurred_at, metrics, room_id))
         for client_id, row_id, event_type, occurred_at, metrics, room_id in rows
     }
 
 
-def _existing_if_same(log: ConnectionLog, *, compare_time: bool) -> ConnectionLog:
-    existing = ConnectionLog.objects.get(user=log.user, client_event_id=log.client_event_id)
-
+def _existing_if_same(
+    existing: ConnectionLog, log: ConnectionLog, *, compare_time: bool
+) -> ConnectionLog:
     def content(row: ConnectionLog) -> _Content:
         moment = row.occurred_at if compare_time else None
         return _Content(row.event_type, moment, row.metrics, row.room_id)

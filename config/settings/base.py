@@ -95,7 +95,9 @@ TELEMETRY_MAX_CLOCK_SKEW_SECONDS = env_int(
 )
 
 # Daily partitions of the connection log are created this many days ahead of today.
-TELEMETRY_PARTITION_DAYS_AHEAD = env_int("TELEMETRY_PARTITION_DAYS_AHEAD", 7, minimum=1, maximum=366)
+TELEMETRY_PARTITION_DAYS_AHEAD = env_int(
+    "TELEMETRY_PARTITION_DAYS_AHEAD", 7, minimum=1, maximum=366
+)
 
 # --- REST API -----------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576, minimum=1024, maximum=104_857_600)
