@@ -115,7 +115,7 @@ def test_bob_sees_only_his_two_reports(ride):
     assert stats.total_events == 2
     assert stats.events_by_type == zero_counts(quality_report=2)
     assert (stats.rtt_ms.samples, stats.rtt_ms.average) == (2, pytest.approx(35, abs=1e-9))
-    assert stats.jitter_ms == MetricSummary(samples=1, average=3.0, p50=3.0, p95=3.0)
+    assert stats.jitter_ms == MetricSummary(samples=1, average=3.0, p50=3.0, p95=3.0, p99=3.0)
 
 
 def test_the_window_includes_its_start_and_excludes_its_end(ride):
@@ -127,7 +127,9 @@ def test_the_window_includes_its_start_and_excludes_its_end(ride):
         room=ride["room"], since=UNTIL, until=UNTIL + timedelta(minutes=1)
     )
     assert end_only.total_events == 1
-    assert end_only.rtt_ms == MetricSummary(samples=1, average=1000.0, p50=1000.0, p95=1000.0)
+    assert end_only.rtt_ms == MetricSummary(
+        samples=1, average=1000.0, p50=1000.0, p95=1000.0, p99=1000.0
+    )
 
 
 def test_an_empty_window_has_every_type_at_zero_and_no_figures(ride, exact_queries):
