@@ -426,26 +426,28 @@ def _insert_unknown_ids(
 ) -> tuple[dict[str, UUID], dict[str, tuple[UUID, _Content]]]:
     """One statement: look up the batch's client ids, insert the rows of the unknown ones.
 
-    The rows travel as one array per column (``unnest``), which PostgreSQL parses far faster
-    than thousands of scalar parameters. Returns ({client id: id} of the rows inserted,
+    The rows travel as one JSON document (``jsonb_to_recordset``): one parameter to quote and
+    parse instead of thousands. Returns ({client id: id} of the rows inserted,
     {client id: (id, content)} of the rows that already held an id, oldest first).
     """
     table = connection.ops.quote_name(ConnectionLog._meta.db_table)
-    client_ids = [item.event.client_event_id for item in items]
     sql = f"""
-        WITH incoming AS (
-            SELECT * FROM unnest(
-                %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]
-            ) AS u(id, room_id, event_type, metrics, occurred_at, client_event_id)
-        ), known AS (
+        WITH incoming AS MATERIALIZED (
+            SELECT * FROM jsonb_to_recordset(%s::jsonb) AS u(
+                id uuid, room_id uuid, event_type text, metrics jsonb, occurred_at timestamptz,
+                client_event_id text
+            )
+        ), known AS MATERIALIZED (
             SELECT client_event_id, id, event_type, occurred_at, metrics, room_id, recorded_at
-            FROM {table} WHERE user_id = %s AND client_event_id = ANY(%s::text[])
+            FROM {table}
+            WHERE user_id = %s
+                AND client_event_id = ANY(ARRAY(SELECT client_event_id FROM incoming))
         ), stored AS (
             INSERT INTO {table} (
                 id, user_id, room_id, event_type, metrics, occurred_at, recorded_at,
                 client_event_id
             )
-            SELECT i.id, %s, i.room_id, i.event_type, i.metrics::jsonb, i.occurred_at, %s,
+            SELECT i.id, %s, i.room_id, i.event_type, i.metrics, i.occurred_at, %s,
                 i.client_event_id
             FROM incoming i
             WHERE NOT EXISTS (SELECT FROM known k WHERE k.client_event_id = i.client_event_id)
@@ -457,18 +459,21 @@ def _insert_unknown_ids(
         SELECT false, client_event_id, id, event_type, occurred_at, metrics, room_id, recorded_at
         FROM known
     """
-    params = [
-        [new_log_id() for _ in items],
-        [item.room_id for item in items],
-        [item.event.event_type for item in items],
-        [json.dumps(item.event.metrics, allow_nan=False) for item in items],
-        [item.event.occurred_at for item in items],
-        client_ids,
-        rider.pk,
-        client_ids,
-        rider.pk,
-        now,
-    ]
+    rows_json = json.dumps(
+        [
+            {
+                "id": str(new_log_id()),
+                "room_id": None if item.room_id is None else str(item.room_id),
+                "event_type": item.event.event_type,
+                "metrics": item.event.metrics,
+                "occurred_at": item.event.occurred_at.isoformat(),
+                "client_event_id": item.event.client_event_id,
+            }
+            for item in items
+        ],
+        allow_nan=False,
+    )
+    params = [rows_json, rider.pk, rider.pk, now]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
