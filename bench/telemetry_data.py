@@ -15,15 +15,15 @@ def prepare_database() -> None:
     connection_log_partitions_ensure()
 
 
-def riders_and_rooms(riders: int, rooms: int):
+def riders_and_rooms(riders: int, rooms: int, *, prefix: str = "tb"):
     """Bench riders (in bulk, no password hashing) and rides; returns (riders, rooms)."""
     from riders.models import Rider
     from rooms.services import room_create
 
-    run = uuid.uuid4().hex[:6]
+    run = prefix + uuid.uuid4().hex[:6]
     made = Rider.objects.bulk_create(
         [
-            Rider(username=f"tb{run}{n}", email=f"tb{run}{n}@bench.convoy", password="!")
+            Rider(username=f"{run}{n}", email=f"{run}{n}@bench.convoy", password="!")
             for n in range(riders)
         ],
         batch_size=1000,

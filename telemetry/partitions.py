@@ -140,7 +140,9 @@ def _create_partition(day: date, start: datetime, end: datetime) -> None:
         # The default partition holds rows of this day: move them into a new table, then
         # attach it. The CHECK spares ATTACH a scan of the new table to prove its range.
         check = quote(f"{name}_range")
-        cursor.execute(f"CREATE TABLE {quote(name)} (LIKE {quote(TABLE)} INCLUDING DEFAULTS)")
+        cursor.execute(
+            f"CREATE TABLE {quote(name)} (LIKE {quote(TABLE)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        )
         cursor.execute(
             f"ALTER TABLE {quote(name)} ADD CONSTRAINT {check} "
             "CHECK (occurred_at >= %s AND occurred_at < %s)",

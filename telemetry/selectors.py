@@ -255,31 +255,34 @@ def _report_sql() -> str:
     extract = ",\n".join(f"(metrics ->> '{m}')::float8 AS {m}" for m in SUMMARISED_METRICS)
     mos = mos_sql("rtt_ms", "jitter_ms", "packet_loss_pct")
     return f"""
-        WITH scoped AS (
+        WITH scoped AS MATERIALIZED (
             SELECT occurred_at, event_type, user_id, {{start}} AS start, {extract}
             FROM {{table}}
             WHERE {{subject}} = %(subject)s AND occurred_at >= %(since)s
                 AND occurred_at < %(until)s
-        ), timed AS (
-            SELECT *, {mos} AS mos,
-                CASE WHEN event_type = 'reconnected' AND lag(event_type) OVER w = 'reconnecting'
-                    THEN extract(epoch FROM occurred_at - lag(occurred_at) OVER w) * 1000
-                END AS reconnect_ms
-            FROM scoped
-            WINDOW w AS (
-                PARTITION BY user_id, event_type IN ('reconnecting', 'reconnected')
-                ORDER BY occurred_at
-            )
+        ), figures AS (
+            SELECT {{is_total}} AS is_total, {{start_out}} AS start, count(*) AS total,
+                {type_counts},
+                {metrics},
+                count(*) FILTER (WHERE event_type = 'reconnected') AS reconnects,
+                count(mos) AS mos_samples, avg(mos) AS mos
+            FROM scoped CROSS JOIN LATERAL (SELECT {mos} AS mos) AS quality
+            GROUP BY {{grouping}}
+        ), reconnect_times AS (
+            -- Only the few reconnect events are sorted by rider and time.
+            SELECT start, CASE WHEN event_type = 'reconnected'
+                    AND lag(event_type) OVER w = 'reconnecting'
+                THEN extract(epoch FROM occurred_at - lag(occurred_at) OVER w) * 1000 END AS ms
+            FROM scoped WHERE event_type IN ('reconnecting', 'reconnected')
+            WINDOW w AS (PARTITION BY user_id ORDER BY occurred_at)
+        ), reconnects AS (
+            SELECT {{is_total}} AS is_total, {{start_out}} AS start, avg(ms) AS reconnect_ms
+            FROM reconnect_times GROUP BY {{grouping}}
         )
-        SELECT {{is_total}} AS is_total, {{start_out}} AS start, count(*) AS total,
-            {type_counts},
-            {metrics},
-            count(*) FILTER (WHERE event_type = 'reconnected') AS reconnects,
-            avg(reconnect_ms) AS reconnect_ms,
-            count(mos) AS mos_samples, avg(mos) AS mos
-        FROM timed
-        GROUP BY {{grouping}}
-        ORDER BY 2 NULLS FIRST
+        SELECT figures.*, reconnects.reconnect_ms
+        FROM figures LEFT JOIN reconnects ON reconnects.is_total = figures.is_total
+            AND reconnects.start IS NOT DISTINCT FROM figures.start
+        ORDER BY figures.start NULLS FIRST
     """
 
 
