@@ -1,3 +1,6 @@
+import os
+import time
+
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
@@ -24,6 +27,21 @@ class EventType(models.TextChoices):
 def new_log_id():
     # UUIDv7 is time-ordered, so new rows append to the right edge of the primary key index.
     return uuid7()
+
+
+def new_log_ids_hex(count: int) -> list[str]:
+    """``count`` UUIDv7 of the current millisecond as 32 hex digits, for bulk inserts.
+
+    The same layout as :func:`new_log_id` (48-bit Unix milliseconds, version 7, 74 random
+    bits with the RFC 4122 variant) at a fraction of its cost per id.
+    """
+    head = (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | 0b10 << 62
+    noise = os.urandom(10 * count)
+    ids = []
+    for n in range(count):
+        rand = int.from_bytes(noise[10 * n : 10 * n + 10]) & ((1 << 74) - 1)
+        ids.append(f"{head | (rand >> 62) << 64 | (rand & ((1 << 62) - 1)):032x}")
+    return ids
 
 
 class ConnectionLog(models.Model):

@@ -25,7 +25,7 @@ from telemetry.errors import (
     InvalidCleanupRequest,
     InvalidEvent,
 )
-from telemetry.models import ConnectionLog, EventType, new_log_id
+from telemetry.models import ConnectionLog, EventType, new_log_ids_hex
 from telemetry.validation import MetricValue, ValidEvent, clean_event
 
 MAX_BATCH_SIZE = 500
@@ -459,17 +459,18 @@ def _insert_unknown_ids(
         SELECT false, client_event_id, id, event_type, occurred_at, metrics, room_id, recorded_at
         FROM known
     """
+    ids = new_log_ids_hex(len(items))
     rows_json = json.dumps(
         [
             {
-                "id": str(new_log_id()),
+                "id": row_id,
                 "room_id": None if item.room_id is None else str(item.room_id),
                 "event_type": item.event.event_type,
                 "metrics": item.event.metrics,
                 "occurred_at": item.event.occurred_at.isoformat(),
                 "client_event_id": item.event.client_event_id,
             }
-            for item in items
+            for row_id, item in zip(ids, items, strict=True)
         ],
         allow_nan=False,
     )
