@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import OperationalError, connection, transaction
 
+from telemetry.models import ConnectionLog
+
 TABLE = "telemetry_connectionlog"
 DEFAULT_PARTITION = f"{TABLE}_default"
 LOCK_TIMEOUT_MS = 200
@@ -141,17 +143,21 @@ def _create_partition(day: date, start: datetime, end: datetime) -> None:
         # attach it. The CHECK spares ATTACH a scan of the new table to prove its range.
         check = quote(f"{name}_range")
         cursor.execute(
-            f"CREATE TABLE {quote(name)} (LIKE {quote(TABLE)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            f"CREATE TABLE {quote(name)} (LIKE {quote(TABLE)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED)"
         )
         cursor.execute(
             f"ALTER TABLE {quote(name)} ADD CONSTRAINT {check} "
             "CHECK (occurred_at >= %s AND occurred_at < %s)",
             [start, end],
         )
+        # Generated columns are computed again on insert; every other column is copied.
+        columns = ", ".join(
+            quote(f.column) for f in ConnectionLog._meta.concrete_fields if not f.generated
+        )
         cursor.execute(
             f"WITH moved AS (DELETE FROM {quote(DEFAULT_PARTITION)} "
-            "WHERE occurred_at >= %s AND occurred_at < %s RETURNING *) "
-            f"INSERT INTO {quote(name)} SELECT * FROM moved",
+            f"WHERE occurred_at >= %s AND occurred_at < %s RETURNING {columns}) "
+            f"INSERT INTO {quote(name)} ({columns}) SELECT {columns} FROM moved",
             [start, end],
         )
         cursor.execute(
