@@ -437,11 +437,19 @@ def _insert_unknown_ids(
                 id uuid, room_id uuid, event_type text, metrics jsonb, occurred_at timestamptz,
                 client_event_id text
             )
-        ), known AS MATERIALIZED (
-            SELECT client_event_id, id, event_type, occurred_at, metrics, room_id, recorded_at
-            FROM {table}
+        ), known_keys AS MATERIALIZED (
+            -- Read the rider's own (client id, time) keys from the unique index and match
+            -- them against the batch in a hash: one short index range per day, where
+            -- "client_event_id = ANY(batch)" would descend every day's index once per event.
+            -- (The || '' keeps the planner from turning the match back into descents.)
+            SELECT client_event_id, occurred_at FROM {table}
             WHERE user_id = %s
-                AND client_event_id = ANY(ARRAY(SELECT client_event_id FROM incoming))
+                AND client_event_id || '' IN (SELECT client_event_id FROM incoming)
+        ), known AS MATERIALIZED (
+            SELECT l.client_event_id, l.id, l.event_type, l.occurred_at, l.metrics, l.room_id,
+                l.recorded_at
+            FROM known_keys k JOIN {table} l ON l.user_id = %s
+                AND l.client_event_id = k.client_event_id AND l.occurred_at = k.occurred_at
         ), stored AS (
             INSERT INTO {table} (
                 id, user_id, room_id, event_type, metrics, occurred_at, recorded_at,
@@ -474,7 +482,7 @@ def _insert_unknown_ids(
         ],
         allow_nan=False,
     )
-    params = [rows_json, rider.pk, rider.pk, now]
+    params = [rows_json, rider.pk, rider.pk, rider.pk, now]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
