@@ -25,6 +25,8 @@ TABLE = "telemetry_connectionlog"
 DEFAULT_PARTITION = f"{TABLE}_default"
 LOCK_TIMEOUT_MS = 200
 LOCK_ATTEMPTS = 25
+# Partitions the planner believes hold at least this many rows are reported by estimate.
+EXACT_COUNT_BELOW = 10_000
 _RETRY_PAUSE_SECONDS = 0.2
 _BOUNDS = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
 
@@ -93,21 +95,30 @@ def expired_partitions(cutoff: datetime) -> list[Partition]:
     return [p for p in partitions() if not p.is_default and p.end <= cutoff]
 
 
-def partition_row_count(name: str) -> int:
+def partition_row_count(name: str) -> tuple[int, bool]:
+    """(rows, estimated): the planner's estimate for a large analysed partition (counting a
+    day of a busy weekend would take longer than dropping it), an exact count otherwise."""
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [name])
+        (estimate,) = cursor.fetchone()
+        if estimate >= EXACT_COUNT_BELOW:
+            return estimate, True
         cursor.execute(f"SELECT count(*) FROM {quote(name)}")
-        return cursor.fetchone()[0]
+        return cursor.fetchone()[0], False
 
 
-def drop_partition(name: str) -> None:
-    """Detach the partition from the table, then drop it.
+def drop_partitions(names: list[str]) -> None:
+    """Detach the partitions from the table in one transaction, then drop them one by one.
 
     The detach is a catalog change under a brief lock on the parent (bounded by the lock
-    timeout); the drop, which removes the files, then only locks the detached table, which
-    no query reaches any more. ``DETACH ... CONCURRENTLY`` is not available because the table
-    has a default partition (PostgreSQL refuses the combination).
+    timeout), taken once for all of them; each drop, which removes the files, then only
+    locks its detached table, which no query reaches any more. ``DETACH ... CONCURRENTLY``
+    is not available because the table has a default partition (PostgreSQL refuses the
+    combination).
     """
+    if not names:
+        return
     quote = connection.ops.quote_name
 
     def detach():
@@ -115,11 +126,13 @@ def drop_partition(name: str) -> None:
             # Deferred foreign-key checks of rows written earlier in the same transaction
             # would otherwise forbid the drop; run them now.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"ALTER TABLE {quote(TABLE)} DETACH PARTITION {quote(name)}")
+            for name in names:
+                cursor.execute(f"ALTER TABLE {quote(TABLE)} DETACH PARTITION {quote(name)}")
 
     _with_lock_retries(detach)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {quote(name)}")
+    for name in names:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {quote(name)}")
 
 
 def _create_partition(day: date, start: datetime, end: datetime) -> None:

@@ -63,6 +63,7 @@ class DroppedPartition:
     name: str
     day_start: datetime
     rows: int
+    estimated: bool = False  # rows is the planner's estimate (large partitions)
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,9 @@ def connection_log_cleanup(
 ) -> CleanupResult:
     """Remove logs whose occurred_at is before now - older_than.
 
-    Daily partitions that lie wholly before the cutoff are detached and dropped: no row is
-    touched, so the time is the same for ten rows or ten million. What remains before the
+    Daily partitions that lie wholly before the cutoff are detached (all in one short
+    transaction) and dropped: no row is touched, so the time is the same for ten rows or ten
+    million. Their row counts are the planner's estimates when they are large. What remains before the
     cutoff (the part of the day the cutoff falls in, and strays in the default partition) is
     deleted batch_size rows at a time, each batch its own short transaction, so an interrupted
     run keeps what it removed. Uploads keep going meanwhile (see telemetry.partitions).
@@ -227,44 +229,43 @@ def connection_log_cleanup(
     cutoff = timezone.now() - older_than
     expired = partitions.expired_partitions(cutoff)
     whole = tuple(
-        DroppedPartition(p.name, p.start, partitions.partition_row_count(p.name)) for p in expired
+        DroppedPartition(p.name, p.start, *partitions.partition_row_count(p.name)) for p in expired
     )
-    remainder = _count_remainder(cutoff, skip={p.name for p in expired})
+    remainder = _remainder_by_partition(cutoff, skip={p.name for p in expired})
     dropped_rows = sum(p.rows for p in whole)
+    remainder_rows = sum(count for _, count in remainder)
     if dry_run:
-        batches = math.ceil(remainder / batch_size)
-        return CleanupResult(dropped_rows + remainder, cutoff, batches, True, whole)
+        batches = sum(math.ceil(count / batch_size) for _, count in remainder)
+        return CleanupResult(dropped_rows + remainder_rows, cutoff, batches, True, whole)
 
-    total = dropped_rows + remainder
-    done = 0
-    for partition in whole:
-        partitions.drop_partition(partition.name)
-        done += partition.rows
-        if progress is not None and partition.rows:
-            progress(done, total)
+    total = dropped_rows + remainder_rows
+    partitions.drop_partitions([p.name for p in whole])
+    done = dropped_rows
+    if progress is not None and dropped_rows:
+        progress(done, total)
 
-    table = connection.ops.quote_name(ConnectionLog._meta.db_table)
-    # occurred_at in both halves lets PostgreSQL prune to the partitions that hold such rows,
-    # and (id, occurred_at) is the table's primary key in the database.
-    sql = (
-        f"DELETE FROM {table} WHERE occurred_at < %s AND (id, occurred_at) IN "
-        f"(SELECT id, occurred_at FROM {table} WHERE occurred_at < %s LIMIT %s)"
-    )
+    quote = connection.ops.quote_name
     deleted = batches = 0
-    while True:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [cutoff, cutoff, batch_size])
-            removed = cursor.rowcount
-        if removed == 0:
-            break
-        deleted += removed
-        done += removed
-        batches += 1
-        if progress is not None:
-            # Rows of the past can still arrive while we delete; never report above 100%.
-            progress(done, max(total, done))
-        if removed < batch_size:
-            break
+    for name, _ in remainder:
+        # Within one partition, by physical row address: no join, no rescan of the table.
+        sql = (
+            f"DELETE FROM {quote(name)} WHERE ctid = ANY(ARRAY("
+            f"SELECT ctid FROM {quote(name)} WHERE occurred_at < %s LIMIT %s))"
+        )
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, [cutoff, batch_size])
+                removed = cursor.rowcount
+            if removed == 0:
+                break
+            deleted += removed
+            done += removed
+            batches += 1
+            if progress is not None:
+                # Rows of the past can still arrive while we delete; never above 100%.
+                progress(done, max(total, done))
+            if removed < batch_size:
+                break
     return CleanupResult(dropped_rows + deleted, cutoff, batches, False, whole)
 
 
@@ -282,10 +283,10 @@ def connection_log_partitions_ensure(*, days_ahead: int | None = None) -> list[s
     return partitions.ensure_partitions(first, today + timedelta(days=days_ahead))
 
 
-def _count_remainder(cutoff: datetime, *, skip: set[str]) -> int:
-    """Rows before the cutoff outside the partitions about to be dropped, partition by partition."""
+def _remainder_by_partition(cutoff: datetime, *, skip: set[str]) -> list[tuple[str, int]]:
+    """(partition, rows before the cutoff) outside the partitions about to be dropped."""
     quote = connection.ops.quote_name
-    total = 0
+    found = []
     with connection.cursor() as cursor:
         for partition in partitions.partitions():
             if partition.name in skip or (partition.start and partition.start >= cutoff):
@@ -293,8 +294,10 @@ def _count_remainder(cutoff: datetime, *, skip: set[str]) -> int:
             cursor.execute(
                 f"SELECT count(*) FROM {quote(partition.name)} WHERE occurred_at < %s", [cutoff]
             )
-            total += cursor.fetchone()[0]
-    return total
+            count = cursor.fetchone()[0]
+            if count:
+                found.append((partition.name, count))
+    return found
 
 
 def _clean_batch_event(raw: object, *, now: datetime) -> tuple[ValidEvent, str | UUID | None]:

@@ -90,7 +90,7 @@ def _summary(result: CleanupResult, *, seconds: float) -> str:
         verb = "Would drop" if result.dry_run else "Dropped"
         lines.append(
             f"{verb} partition {partition.name} ({partition.day_start:%Y-%m-%d}, "
-            f"{partition.rows:,} logs)"
+            f"{'about ' if partition.estimated else ''}{partition.rows:,} logs)"
         )
     split = ""
     if result.partitions:
