@@ -99,19 +99,8 @@ def main() -> None:
     idle = loop.samples
     keep = timedelta(days=args.days - args.expire_days)
     started = time.perf_counter()
-    marks: list[float] = []
-    result = loop.measure(
-        lambda: connection_log_cleanup(
-            older_than=keep, batch_size=5000, progress=lambda *_: marks.append(time.perf_counter())
-        )
-    )
+    result = loop.measure(lambda: connection_log_cleanup(older_than=keep, batch_size=5000))
     cleanup_s = time.perf_counter() - started
-    dropped_count = sum(1 for p in result.partitions if p.rows)
-    phases = (
-        f"counting {marks[0] - started if marks else cleanup_s:.2f} s (to the first drop), "
-        f"partitions {marks[dropped_count - 1] - started if dropped_count else 0:.2f} s "
-        f"(end of the last drop)"
-    )
     busy = loop.samples
     time.sleep(0.5)
     loop.stop.set()
@@ -124,7 +113,6 @@ def main() -> None:
         f"{result.deleted_in_batches:,} logs in {result.batches} batches; "
         f"rows {before:,} -> {after:,}"
     )
-    print(f"phases: {phases}")
     print(
         f"{'ingest loop':<28} {'batches':>8} {'batch/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7}"
     )

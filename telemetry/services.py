@@ -231,7 +231,10 @@ def connection_log_cleanup(
     whole = tuple(
         DroppedPartition(p.name, p.start, *partitions.partition_row_count(p.name)) for p in expired
     )
-    remainder = _remainder_by_partition(cutoff, skip={p.name for p in expired})
+    # Counting the remainder costs a scan; it is only needed for a dry run or progress.
+    remainder = _remainder_by_partition(
+        cutoff, skip={p.name for p in expired}, count=dry_run or progress is not None
+    )
     dropped_rows = sum(p.rows for p in whole)
     remainder_rows = sum(count for _, count in remainder)
     if dry_run:
@@ -283,20 +286,28 @@ def connection_log_partitions_ensure(*, days_ahead: int | None = None) -> list[s
     return partitions.ensure_partitions(first, today + timedelta(days=days_ahead))
 
 
-def _remainder_by_partition(cutoff: datetime, *, skip: set[str]) -> list[tuple[str, int]]:
-    """(partition, rows before the cutoff) outside the partitions about to be dropped."""
+def _remainder_by_partition(
+    cutoff: datetime, *, skip: set[str], count: bool
+) -> list[tuple[str, int]]:
+    """(partition, rows before the cutoff) outside the partitions about to be dropped.
+
+    Without count, every partition that may hold such rows is listed with 0.
+    """
     quote = connection.ops.quote_name
     found = []
     with connection.cursor() as cursor:
         for partition in partitions.partitions():
             if partition.name in skip or (partition.start and partition.start >= cutoff):
                 continue
+            if not count:
+                found.append((partition.name, 0))
+                continue
             cursor.execute(
                 f"SELECT count(*) FROM {quote(partition.name)} WHERE occurred_at < %s", [cutoff]
             )
-            count = cursor.fetchone()[0]
-            if count:
-                found.append((partition.name, count))
+            rows = cursor.fetchone()[0]
+            if rows:
+                found.append((partition.name, rows))
     return found
 
 
