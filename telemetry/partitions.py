@@ -129,7 +129,21 @@ def drop_partitions(names: list[str]) -> None:
             for name in names:
                 cursor.execute(f"ALTER TABLE {quote(TABLE)} DETACH PARTITION {quote(name)}")
 
+    def unlink_foreign_keys():
+        # A detached table keeps its foreign keys, whose triggers live on riders and rooms:
+        # dropping it would lock those tables (and so every upload's key check) for as long
+        # as the drop takes. Dropping the keys first is a catalog change under the timeout.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT conrelid::regclass::text, conname FROM pg_constraint "
+                "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[])",
+                [names],
+            )
+            for table, constraint in cursor.fetchall():
+                cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(constraint)}")
+
     _with_lock_retries(detach)
+    _with_lock_retries(unlink_foreign_keys)
     # One statement and one commit for all of them: most of a drop's cost is per transaction.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {', '.join(quote(name) for name in names)}")
