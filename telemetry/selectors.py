@@ -1,29 +1,23 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection
+from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import (
     Aggregate,
-    Avg,
-    Count,
-    DateTimeField,
-    DurationField,
-    F,
     FloatField,
-    Func,
     Max,
     Min,
     Q,
     QuerySet,
-    Value,
 )
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from riders.models import Rider
 from rooms.models import Room
 from telemetry.errors import InvalidTimeWindow
 from telemetry.models import ConnectionLog, EventType
+from telemetry.quality import mos_sql, rating
 
 MAX_STATS_WINDOW = timedelta(days=366)
 BUCKET_SIZES = {
@@ -35,7 +29,10 @@ BUCKET_SIZES = {
     "1d": timedelta(days=1),
 }
 MAX_BUCKETS = 2000
-SUMMARISED_METRICS = ("rtt_ms", "jitter_ms", "packet_loss_pct")
+SUMMARISED_METRICS = ("rtt_ms", "jitter_ms", "packet_loss_pct", "bitrate_kbps")
+WORST_SEGMENTS = 5
+# EventType.values builds a new list on every access; a report reads it once per bucket.
+_TYPE_COLUMNS = tuple((t, f"type_{t}") for t in EventType.values)
 
 
 class PercentileCont(Aggregate):
@@ -64,6 +61,19 @@ class MetricSummary:
     average: float | None
     p50: float | None
     p95: float | None
+    p99: float | None = None
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    """The mean MOS (telemetry.quality) of the events that carry rtt, jitter or loss."""
+
+    samples: int
+    mos: float | None
+    rating: str | None
+
+
+NO_QUALITY = QualitySummary(samples=0, mos=None, rating=None)
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,11 @@ class ConnectionStats:
     rtt_ms: MetricSummary
     jitter_ms: MetricSummary
     packet_loss_pct: MetricSummary
+    bitrate_kbps: MetricSummary | None = None
+    reconnects: int = 0  # "reconnected" events
+    # Mean time from a rider's "reconnecting" to their next "reconnected", in milliseconds.
+    mean_time_to_reconnect_ms: float | None = None
+    quality: QualitySummary = NO_QUALITY
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,21 @@ class StatsBucket:
     rtt_ms: MetricSummary
     jitter_ms: MetricSummary
     packet_loss_pct: MetricSummary
+    bitrate_kbps: MetricSummary | None = None
+    reconnects: int = 0
+    mean_time_to_reconnect_ms: float | None = None
+    quality: QualitySummary = NO_QUALITY
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One of the worst stretches of a ride: a bucket with a low mean MOS."""
+
+    start: datetime
+    end: datetime
+    quality: QualitySummary
+    packet_loss_pct: MetricSummary
+    reconnects: int
 
 
 @dataclass(frozen=True)
@@ -98,23 +128,12 @@ class StatsReport:
     rtt_ms: MetricSummary
     jitter_ms: MetricSummary
     packet_loss_pct: MetricSummary
-
-
-_FIGURE_NAMES = ("total_events", "events_by_type", *SUMMARISED_METRICS)
-
-
-class DateBin(Func):
-    """PostgreSQL's ``date_bin(stride, source, origin)``: the start of the bucket of a time."""
-
-    function = "date_bin"
-    output_field = DateTimeField()
-
-    def __init__(self, stride: timedelta, expression: str, origin: datetime):
-        super().__init__(
-            Value(stride, output_field=DurationField()),
-            F(expression),
-            Value(origin, output_field=DateTimeField()),
-        )
+    bitrate_kbps: MetricSummary | None = None
+    reconnects: int = 0
+    mean_time_to_reconnect_ms: float | None = None
+    quality: QualitySummary = NO_QUALITY
+    # The buckets of lowest mean MOS, worst first (only with a bucket size).
+    worst_segments: list[Segment] = field(default_factory=list)
 
 
 def connection_log_stats_for_rider(
@@ -122,7 +141,7 @@ def connection_log_stats_for_rider(
 ) -> ConnectionStats:
     """Statistics of the rider's events with since <= occurred_at < until, in one query."""
     _check_window(since, until, bounded=True)
-    return _stats(ConnectionLog.objects.filter(user=rider), since=since, until=until)
+    return _stats(("user_id", rider.pk), since=since, until=until)
 
 
 def connection_log_stats_for_room(
@@ -130,7 +149,7 @@ def connection_log_stats_for_room(
 ) -> ConnectionStats:
     """Statistics of the room's events with since <= occurred_at < until, in one query."""
     _check_window(since, until, bounded=True)
-    return _stats(ConnectionLog.objects.filter(room=room), since=since, until=until)
+    return _stats(("room_id", room.pk), since=since, until=until)
 
 
 def connection_log_report(
@@ -143,21 +162,15 @@ def connection_log_report(
 ) -> StatsReport:
     """Totals over the window and, with a bucket size, the same figures per time bucket.
 
-    Two queries: one for the totals, one grouped by ``date_bin(bucket, occurred_at, since)``
-    so buckets line up with the start of the window.
+    One query: totals and, grouped by ``date_bin(bucket, occurred_at, since)`` so buckets
+    line up with the start of the window, the buckets; then the worst segments among them.
     """
     if (rider is None) == (room is None):
         raise ValueError("A report is of exactly one rider or one room.")
     _check_window(since, until, bounded=True)
     if bucket is not None and bucket not in BUCKET_SIZES:
         raise InvalidTimeWindow(fields={"bucket": [f"One of {', '.join(BUCKET_SIZES)}."]})
-    logs = (
-        ConnectionLog.objects.filter(user=rider)
-        if rider
-        else ConnectionLog.objects.filter(room=room)
-    )
-    totals = _stats(logs, since=since, until=until)
-    series: list[StatsBucket] = []
+    width = None
     if bucket is not None:
         width = BUCKET_SIZES[bucket]
         if (until - since) / width > MAX_BUCKETS:
@@ -165,20 +178,16 @@ def connection_log_report(
                 f"At most {MAX_BUCKETS} buckets per report: widen the bucket or narrow the window."
             )
             raise InvalidTimeWindow(problem, fields={"bucket": [problem]})
-        rows = (
-            _within(logs, since, until)
-            .annotate(start=DateBin(width, "occurred_at", since))
-            .values("start")
-            .annotate(**_figure_aggregates())
-            .order_by("start")
-        )
-        series = [StatsBucket(start=row["start"], **_figures(row)) for row in rows]
+    subject = ("user_id", rider.pk) if rider is not None else ("room_id", room.pk)
+    totals, rows = _figures_by_bucket(subject, since=since, until=until, width=width)
+    series = [StatsBucket(start=start, **figures) for start, figures in rows]
     return StatsReport(
         since=since,
         until=until,
         bucket=bucket,
         buckets=series,
-        **{name: getattr(totals, name) for name in _FIGURE_NAMES},
+        worst_segments=_worst_segments(series, width),
+        **totals,
     )
 
 
@@ -200,40 +209,155 @@ def connection_logs_for_room(
     return _within(logs, since, until).order_by("-occurred_at")
 
 
-def _stats(logs: QuerySet[ConnectionLog], *, since: datetime, until: datetime) -> ConnectionStats:
-    row = _within(logs, since, until).aggregate(**_figure_aggregates())
-    return ConnectionStats(since=since, until=until, **_figures(row))
+def _stats(subject: tuple[str, object], *, since: datetime, until: datetime) -> ConnectionStats:
+    totals, _ = _figures_by_bucket(subject, since=since, until=until, width=None)
+    return ConnectionStats(since=since, until=until, **totals)
 
 
-def _figure_aggregates() -> dict:
-    aggregates = {"total": Count("id")}
-    for event_type in EventType.values:
-        aggregates[f"type_{event_type}"] = Count("id", filter=Q(event_type=event_type))
-    for metric in SUMMARISED_METRICS:
-        # metrics->>'rtt_ms' is NULL when the event lacks the key, so it drops out of each one.
-        value = Cast(KeyTextTransform(metric, "metrics"), FloatField())
-        aggregates[f"{metric}_samples"] = Count(value)
-        aggregates[f"{metric}_average"] = Avg(value)
-        aggregates[f"{metric}_p50"] = PercentileCont(value, fraction=0.5)
-        aggregates[f"{metric}_p95"] = PercentileCont(value, fraction=0.95)
-    return aggregates
+def _figures_by_bucket(
+    subject: tuple[str, object], *, since: datetime, until: datetime, width: timedelta | None
+) -> tuple[dict, list[tuple[datetime, dict]]]:
+    """One query: the window's figures, and with a width the same per date_bin bucket.
+
+    ``GROUPING SETS ((), (start))`` computes the totals and the buckets in one pass over the
+    rows, which the (subject, occurred_at) index finds in the partitions the window touches.
+    """
+    column, value = subject
+    params: dict[str, object] = {"subject": value, "since": since, "until": until}
+    shape = {"start": "NULL::timestamptz", "grouping": "()", "is_total": "true"}
+    shape["start_out"] = shape["start"]
+    if width is not None:
+        shape = {
+            "start": "date_bin(%(width)s, occurred_at, %(since)s)",
+            "grouping": "GROUPING SETS ((), (start))",
+            "is_total": "grouping(start) = 1",
+            "start_out": "start",
+        }
+        params["width"] = width
+    with _prepared_cursor() as cursor:
+        cursor.execute(
+            _REPORT_SQL.format(
+                table=connection.ops.quote_name(ConnectionLog._meta.db_table),
+                subject=column,
+                **shape,
+            ),
+            params,
+        )
+        columns = [col.name for col in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    totals = next(_figures(row) for row in rows if row["is_total"])
+    series = [(row["start"], _figures(row)) for row in rows if not row["is_total"]]
+    return totals, series
+
+
+class _PreparedCursor(ServerBindingCursor):
+    """Server-side parameters, and the statement prepared on its connection.
+
+    A report's SQL text is one of a handful (rider or room, with or without buckets), so
+    PostgreSQL plans it once per pooled connection instead of on every call: planning a
+    statement over some forty daily partitions costs several milliseconds, as much as
+    running it for an hour's window. Partitions are still pruned, at execution time.
+    """
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _prepared_cursor():
+    connection.ensure_connection()
+    raw = _PreparedCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
+
+
+def _report_sql() -> str:
+    type_counts = ",\n".join(
+        f"count(*) FILTER (WHERE event_type = '{t}') AS type_{t}" for t in EventType.values
+    )
+    metrics = ",\n".join(
+        f"count({m}) AS {m}_samples, avg({m}) AS {m}_average, "
+        f"percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY {m}) AS {m}_pct"
+        for m in SUMMARISED_METRICS
+    )
+    # Generated columns of metrics' figures, carried by the (subject, occurred_at) indexes.
+    extract = ", ".join(SUMMARISED_METRICS)
+    mos = mos_sql("rtt_ms", "jitter_ms", "packet_loss_pct")
+    return f"""
+        WITH scoped AS MATERIALIZED (
+            SELECT occurred_at, event_type, user_id, {{start}} AS start, {extract}
+            FROM {{table}}
+            WHERE {{subject}} = %(subject)s AND occurred_at >= %(since)s
+                AND occurred_at < %(until)s
+        ), figures AS (
+            SELECT {{is_total}} AS is_total, {{start_out}} AS start, count(*) AS total,
+                {type_counts},
+                {metrics},
+                count(*) FILTER (WHERE event_type = 'reconnected') AS reconnects,
+                count(mos) AS mos_samples, avg(mos) AS mos
+            FROM scoped CROSS JOIN LATERAL (SELECT {mos} AS mos) AS quality
+            GROUP BY {{grouping}}
+        ), reconnect_times AS (
+            -- Only the few reconnect events are sorted by rider and time.
+            SELECT start, CASE WHEN event_type = 'reconnected'
+                    AND lag(event_type) OVER w = 'reconnecting'
+                THEN extract(epoch FROM occurred_at - lag(occurred_at) OVER w) * 1000 END AS ms
+            FROM scoped WHERE event_type IN ('reconnecting', 'reconnected')
+            WINDOW w AS (PARTITION BY user_id ORDER BY occurred_at)
+        ), reconnects AS (
+            SELECT {{is_total}} AS is_total, {{start_out}} AS start, avg(ms) AS reconnect_ms
+            FROM reconnect_times GROUP BY {{grouping}}
+        )
+        SELECT figures.*, reconnects.reconnect_ms
+        FROM figures LEFT JOIN reconnects ON reconnects.is_total = figures.is_total
+            AND reconnects.start IS NOT DISTINCT FROM figures.start
+        ORDER BY figures.start NULLS FIRST
+    """
 
 
 def _figures(row: dict) -> dict:
-    summaries = {
-        metric: MetricSummary(
+    summaries = {}
+    for metric in SUMMARISED_METRICS:
+        p50, p95, p99 = row[f"{metric}_pct"] or (None, None, None)
+        summaries[metric] = MetricSummary(
             samples=row[f"{metric}_samples"],
             average=row[f"{metric}_average"],
-            p50=row[f"{metric}_p50"],
-            p95=row[f"{metric}_p95"],
+            p50=p50,
+            p95=p95,
+            p99=p99,
         )
-        for metric in SUMMARISED_METRICS
-    }
     return {
         "total_events": row["total"],
-        "events_by_type": {t: row[f"type_{t}"] for t in EventType.values},
+        "events_by_type": {t: row[column] for t, column in _TYPE_COLUMNS},
         **summaries,
+        "reconnects": row["reconnects"],
+        "mean_time_to_reconnect_ms": _float(row["reconnect_ms"]),
+        "quality": QualitySummary(
+            samples=row["mos_samples"], mos=_float(row["mos"]), rating=rating(_float(row["mos"]))
+        ),
     }
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _worst_segments(series: list[StatsBucket], width: timedelta | None) -> list[Segment]:
+    scored = [b for b in series if b.quality.mos is not None]
+    scored.sort(key=lambda b: (b.quality.mos, b.start))
+    return [
+        Segment(
+            start=b.start,
+            end=b.start + width,
+            quality=b.quality,
+            packet_loss_pct=b.packet_loss_pct,
+            reconnects=b.reconnects,
+        )
+        for b in scored[:WORST_SEGMENTS]
+    ]
+
+
+_REPORT_SQL = _report_sql()
 
 
 def _within(logs: QuerySet[ConnectionLog], since, until) -> QuerySet[ConnectionLog]:
@@ -284,9 +408,9 @@ def connection_problems_for_rider(
     """The rider's most recent connection problems: drops, failed links, and quality reports
     with heavy packet loss or a slow round trip. One query on the (rider, time) index, bounded
     to the last ``within`` so a rider without problems does not cost a scan of all their logs."""
-    # Compared as jsonb, so a malformed value (text, a list) is not a number and never errors.
+    # The typed columns PostgreSQL derives from metrics, which the (rider, time) index carries.
     poor_quality = Q(event_type=EventType.QUALITY_REPORT) & (
-        Q(metrics__packet_loss_pct__gte=POOR_PACKET_LOSS_PCT) | Q(metrics__rtt_ms__gte=POOR_RTT_MS)
+        Q(packet_loss_pct__gte=POOR_PACKET_LOSS_PCT) | Q(rtt_ms__gte=POOR_RTT_MS)
     )
     return list(
         ConnectionLog.objects.filter(user=rider, occurred_at__gte=timezone.now() - within)

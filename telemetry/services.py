@@ -2,21 +2,22 @@ import json
 import math
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
-from django.db import IntegrityError, connection, transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from config.errors import DomainError
 from config.identifiers import parse_uuid
-from config.integrity import violated_constraint
 from riders.models import Rider
 from rooms.errors import RoomNotFound
 from rooms.models import Room
 from rooms.selectors import normalize_room_code
+from telemetry import partitions
 from telemetry.errors import (
     BatchTooLarge,
     ClientEventConflict,
@@ -24,14 +25,15 @@ from telemetry.errors import (
     InvalidCleanupRequest,
     InvalidEvent,
 )
-from telemetry.models import ConnectionLog, EventType, new_log_id
+from telemetry.models import ConnectionLog, EventType, new_log_ids_hex
 from telemetry.validation import MetricValue, ValidEvent, clean_event
 
 MAX_BATCH_SIZE = 500
 BATCH_EVENT_KEYS = frozenset(
     {"event_type", "occurred_at", "client_event_id", "metrics", "room_code", "room_id"}
 )
-_CLIENT_EVENT_UNIQUE = "log_client_event_unique_per_rider"
+# Namespace (first key) of the advisory locks that serialise one rider's uploads.
+_RIDER_LOCK_CLASS = 73_100_001
 
 OutcomeStatus = Literal["stored", "duplicate", "rejected", "conflict"]
 # Given a batch's room codes and room ids, return (id, code) of the rooms among them that
@@ -57,11 +59,24 @@ class EventOutcome:
 
 
 @dataclass(frozen=True)
+class DroppedPartition:
+    name: str
+    day_start: datetime
+    rows: int
+    estimated: bool = False  # rows is the planner's estimate (large partitions)
+
+
+@dataclass(frozen=True)
 class CleanupResult:
-    count: int  # deleted, or that would be deleted on a dry run
+    count: int  # removed (dropped with partitions or deleted), or that would be on a dry run
     cutoff: datetime
-    batches: int
+    batches: int  # DELETE batches of the rows outside whole expired partitions
     dry_run: bool
+    partitions: tuple[DroppedPartition, ...] = ()  # dropped, or that would be on a dry run
+
+    @property
+    def deleted_in_batches(self) -> int:
+        return self.count - sum(p.rows for p in self.partitions)
 
 
 @dataclass(frozen=True)
@@ -119,14 +134,20 @@ def connection_log_record(
         recorded_at=now,
         client_event_id=event.client_event_id,
     )
-    try:
-        with transaction.atomic():
+    if event.client_event_id is None:
+        log.save(force_insert=True)
+        return log
+    with transaction.atomic():
+        _lock_rider(rider.pk)
+        existing = (
+            ConnectionLog.objects.filter(user=rider, client_event_id=event.client_event_id)
+            .order_by("recorded_at", "id")
+            .first()
+        )
+        if existing is None:
             log.save(force_insert=True)
-    except IntegrityError as exc:
-        if violated_constraint(exc) != _CLIENT_EVENT_UNIQUE:
-            raise
-        return _existing_if_same(log, compare_time=occurred_at is not None)
-    return log
+            return log
+    return _existing_if_same(existing, log, compare_time=occurred_at is not None)
 
 
 def quality_report_record(
@@ -191,39 +212,103 @@ def connection_log_cleanup(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> CleanupResult:
-    """Delete logs whose occurred_at is before now - older_than, batch_size rows at a time.
+    """Remove logs whose occurred_at is before now - older_than.
 
-    Each batch is its own short transaction, so the table is never locked for long and an
-    interrupted run keeps what it deleted. ``progress(done, total)`` follows every batch.
+    Daily partitions that lie wholly before the cutoff are detached (all in one short
+    transaction) and dropped: no row is touched, so the time is the same for ten rows or ten
+    million. Their row counts are the planner's estimates when they are large. What remains before the
+    cutoff (the part of the day the cutoff falls in, and strays in the default partition) is
+    deleted batch_size rows at a time, each batch its own short transaction, so an interrupted
+    run keeps what it removed. Uploads keep going meanwhile (see telemetry.partitions).
+    ``progress(done, total)`` follows every dropped partition and every batch.
     """
     if not isinstance(older_than, timedelta) or older_than <= timedelta(0):
         raise InvalidCleanupRequest(fields={"older_than": ["Give a positive age."]})
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidCleanupRequest(fields={"batch_size": ["Give a batch size of at least 1."]})
     cutoff = timezone.now() - older_than
-    total = ConnectionLog.objects.filter(occurred_at__lt=cutoff).count()
-    if dry_run:
-        return CleanupResult(total, cutoff, math.ceil(total / batch_size), dry_run=True)
-
-    table = connection.ops.quote_name(ConnectionLog._meta.db_table)
-    sql = (
-        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE occurred_at < %s LIMIT %s)"
+    expired = partitions.expired_partitions(cutoff)
+    whole = tuple(
+        DroppedPartition(p.name, p.start, *partitions.partition_row_count(p.name)) for p in expired
     )
+    # Counting the remainder costs a scan; it is only needed for a dry run or progress.
+    remainder = _remainder_by_partition(
+        cutoff, skip={p.name for p in expired}, count=dry_run or progress is not None
+    )
+    dropped_rows = sum(p.rows for p in whole)
+    remainder_rows = sum(count for _, count in remainder)
+    if dry_run:
+        batches = sum(math.ceil(count / batch_size) for _, count in remainder)
+        return CleanupResult(dropped_rows + remainder_rows, cutoff, batches, True, whole)
+
+    total = dropped_rows + remainder_rows
+    partitions.drop_partitions([p.name for p in whole])
+    done = dropped_rows
+    if progress is not None and dropped_rows:
+        progress(done, total)
+
+    quote = connection.ops.quote_name
     deleted = batches = 0
-    while True:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [cutoff, batch_size])
-            removed = cursor.rowcount
-        if removed == 0:
-            break
-        deleted += removed
-        batches += 1
-        if progress is not None:
-            # Rows of the past can still arrive while we delete; never report above 100%.
-            progress(deleted, max(total, deleted))
-        if removed < batch_size:
-            break
-    return CleanupResult(deleted, cutoff, batches, dry_run=False)
+    for name, _ in remainder:
+        # Within one partition, by physical row address: no join, no rescan of the table.
+        sql = (
+            f"DELETE FROM {quote(name)} WHERE ctid = ANY(ARRAY("
+            f"SELECT ctid FROM {quote(name)} WHERE occurred_at < %s LIMIT %s))"
+        )
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, [cutoff, batch_size])
+                removed = cursor.rowcount
+            if removed == 0:
+                break
+            deleted += removed
+            done += removed
+            batches += 1
+            if progress is not None:
+                # Rows of the past can still arrive while we delete; never above 100%.
+                progress(done, max(total, done))
+            if removed < batch_size:
+                break
+    return CleanupResult(dropped_rows + deleted, cutoff, batches, False, whole)
+
+
+def connection_log_partitions_ensure(*, days_ahead: int | None = None) -> list[str]:
+    """Create the daily partitions from the retention horizon to days_ahead days from today.
+
+    Safe to run any number of times; returns the names of the partitions it created.
+    """
+    if days_ahead is None:
+        days_ahead = settings.TELEMETRY_PARTITION_DAYS_AHEAD
+    if isinstance(days_ahead, bool) or not isinstance(days_ahead, int) or days_ahead < 0:
+        raise InvalidCleanupRequest(fields={"days_ahead": ["Give a whole number of days >= 0."]})
+    today = timezone.now().astimezone(UTC).date()
+    first = today - timedelta(days=settings.TELEMETRY_RETENTION_DAYS)
+    return partitions.ensure_partitions(first, today + timedelta(days=days_ahead))
+
+
+def _remainder_by_partition(
+    cutoff: datetime, *, skip: set[str], count: bool
+) -> list[tuple[str, int]]:
+    """(partition, rows before the cutoff) outside the partitions about to be dropped.
+
+    Without count, every partition that may hold such rows is listed with 0.
+    """
+    quote = connection.ops.quote_name
+    found = []
+    with connection.cursor() as cursor:
+        for partition in partitions.partitions():
+            if partition.name in skip or (partition.start and partition.start >= cutoff):
+                continue
+            if not count:
+                found.append((partition.name, 0))
+                continue
+            cursor.execute(
+                f"SELECT count(*) FROM {quote(partition.name)} WHERE occurred_at < %s", [cutoff]
+            )
+            rows = cursor.fetchone()[0]
+            if rows:
+                found.append((partition.name, rows))
+    return found
 
 
 def _clean_batch_event(raw: object, *, now: datetime) -> tuple[ValidEvent, str | UUID | None]:
@@ -309,9 +394,12 @@ def _store_pending(*, rider: Rider, pending: list[_Pending], now: datetime) -> l
     for item in pending:
         offered.setdefault(item.event.client_event_id, item)
     with transaction.atomic():
-        inserted = _insert_ignoring_known_ids(rider=rider, items=list(offered.values()), now=now)
-        kept = _stored_contents(rider=rider, client_ids=[c for c in offered if c not in inserted])
-    # Every offered id is now held by a row: ON CONFLICT skipped only ids a committed row has.
+        _lock_rider(rider.pk)
+        inserted, kept = _insert_unknown_ids(rider=rider, items=list(offered.values()), now=now)
+        missing = [c for c in offered if c not in inserted and c not in kept]
+        # Only rows written without the rider lock (fixtures, imports) can make ON CONFLICT
+        # skip an id the lookup did not see; read what holds those ids.
+        kept |= _stored_contents(rider=rider, client_ids=missing)
     for client_id, item in offered.items():
         if client_id in inserted:
             kept[client_id] = (inserted[client_id], item.content)
@@ -333,43 +421,102 @@ def _store_pending(*, rider: Rider, pending: list[_Pending], now: datetime) -> l
     return outcomes
 
 
-def _insert_ignoring_known_ids(
+def _lock_rider(rider_id: UUID) -> None:
+    """Serialise the writes of one rider's client event ids until the transaction ends.
+
+    The unique key (user, client_event_id, occurred_at) cannot see a client id reused for
+    another time (it lives in another partition), so "is this id known?" and "store it" must
+    not interleave between two uploads of the same rider. One rider's phone uploads one batch
+    at a time, so this lock is almost never contended; other riders never wait on it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_RIDER_LOCK_CLASS, str(rider_id)]
+        )
+
+
+def _insert_unknown_ids(
     *, rider: Rider, items: list[_Pending], now: datetime
-) -> dict[str, UUID]:
-    """One multi-row INSERT; returns {client_event_id: id} of the rows it actually stored."""
-    quote = connection.ops.quote_name
-    columns = (
-        "id",
-        "user_id",
-        "room_id",
-        "event_type",
-        "metrics",
-        "occurred_at",
-        "recorded_at",
-        "client_event_id",
+) -> tuple[dict[str, UUID], dict[str, tuple[UUID, _Content]]]:
+    """One statement: look up the batch's client ids, insert the rows of the unknown ones.
+
+    The rows travel as one JSON document (``jsonb_to_recordset``): one parameter to quote and
+    parse instead of thousands. Returns ({client id: id} of the rows inserted,
+    {client id: (id, content)} of the rows that already held an id, oldest first).
+    """
+    table = connection.ops.quote_name(ConnectionLog._meta.db_table)
+    sql = f"""
+        WITH incoming AS MATERIALIZED (
+            SELECT * FROM jsonb_to_recordset(%s::jsonb) AS u(
+                id uuid, room_id uuid, event_type text, metrics jsonb, occurred_at timestamptz,
+                client_event_id text
+            )
+        ), known_keys AS MATERIALIZED (
+            -- Read the rider's own (client id, time) keys from the unique index and match
+            -- them against the batch in a hash: one short index range per day, where
+            -- "client_event_id = ANY(batch)" would descend every day's index once per event.
+            -- (The || '' keeps the planner from turning the match back into descents.)
+            SELECT client_event_id, occurred_at FROM {table}
+            WHERE user_id = %s
+                AND client_event_id || '' IN (SELECT client_event_id FROM incoming)
+        ), known AS MATERIALIZED (
+            SELECT l.client_event_id, l.id, l.event_type, l.occurred_at, l.metrics, l.room_id,
+                l.recorded_at
+            FROM known_keys k JOIN {table} l ON l.user_id = %s
+                AND l.client_event_id = k.client_event_id AND l.occurred_at = k.occurred_at
+        ), stored AS (
+            INSERT INTO {table} (
+                id, user_id, room_id, event_type, metrics, occurred_at, recorded_at,
+                client_event_id
+            )
+            SELECT i.id, %s, i.room_id, i.event_type, i.metrics, i.occurred_at, %s,
+                i.client_event_id
+            FROM incoming i
+            WHERE NOT EXISTS (SELECT FROM known k WHERE k.client_event_id = i.client_event_id)
+            ON CONFLICT (user_id, client_event_id, occurred_at) DO NOTHING
+            RETURNING client_event_id, id
+        )
+        SELECT true, client_event_id, id, NULL, NULL, NULL, NULL, NULL FROM stored
+        UNION ALL
+        SELECT false, client_event_id, id, event_type, occurred_at, metrics, room_id, recorded_at
+        FROM known
+    """
+    ids = new_log_ids_hex(len(items))
+    rows_json = json.dumps(
+        [
+            {
+                "id": row_id,
+                "room_id": None if item.room_id is None else str(item.room_id),
+                "event_type": item.event.event_type,
+                "metrics": item.event.metrics,
+                "occurred_at": item.event.occurred_at.isoformat(),
+                "client_event_id": item.event.client_event_id,
+            }
+            for row_id, item in zip(ids, items, strict=True)
+        ],
+        allow_nan=False,
     )
-    row = "(%s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
-    sql = (
-        f"INSERT INTO {quote(ConnectionLog._meta.db_table)} "
-        f"({', '.join(quote(c) for c in columns)}) VALUES {', '.join([row] * len(items))} "
-        "ON CONFLICT (user_id, client_event_id) DO NOTHING RETURNING id, client_event_id"
-    )
-    params: list[object] = []
-    for item in items:
-        event = item.event
-        params += [
-            new_log_id(),
-            rider.pk,
-            item.room_id,
-            event.event_type,
-            json.dumps(event.metrics, allow_nan=False),
-            event.occurred_at,
-            now,
-            event.client_event_id,
-        ]
+    params = [rows_json, rider.pk, rider.pk, rider.pk, now]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {client_id: row_id for row_id, client_id in cursor.fetchall()}
+        rows = cursor.fetchall()
+    inserted: dict[str, UUID] = {}
+    known: list[tuple] = []
+    for is_new, client_id, row_id, event_type, occurred_at, metrics, room_id, recorded in rows:
+        if is_new:
+            inserted[client_id] = row_id
+        else:
+            known.append((recorded, row_id, client_id, event_type, occurred_at, metrics, room_id))
+    kept: dict[str, tuple[UUID, _Content]] = {}
+    for _, row_id, client_id, event_type, occurred_at, metrics, room_id in sorted(known):
+        if client_id not in kept:  # the first row stored under the id is the one kept
+            content = _Content(event_type, occurred_at, _json(metrics), room_id)
+            kept[client_id] = (row_id, content)
+    return inserted, kept
+
+
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _stored_contents(*, rider: Rider, client_ids: list[str]) -> dict[str, tuple[UUID, _Content]]:
@@ -377,18 +524,19 @@ def _stored_contents(*, rider: Rider, client_ids: list[str]) -> dict[str, tuple[
         return {}
     rows = (
         ConnectionLog.objects.filter(user=rider, client_event_id__in=client_ids)
-        .order_by()
+        .order_by("-recorded_at", "-id")
         .values_list("client_event_id", "id", "event_type", "occurred_at", "metrics", "room_id")
     )
+    # Oldest last, so it is the one left in the dict: the first row stored is kept.
     return {
         client_id: (row_id, _Content(event_type, occurred_at, metrics, room_id))
         for client_id, row_id, event_type, occurred_at, metrics, room_id in rows
     }
 
 
-def _existing_if_same(log: ConnectionLog, *, compare_time: bool) -> ConnectionLog:
-    existing = ConnectionLog.objects.get(user=log.user, client_event_id=log.client_event_id)
-
+def _existing_if_same(
+    existing: ConnectionLog, log: ConnectionLog, *, compare_time: bool
+) -> ConnectionLog:
     def content(row: ConnectionLog) -> _Content:
         moment = row.occurred_at if compare_time else None
         return _Content(row.event_type, moment, row.metrics, row.room_id)

@@ -148,8 +148,11 @@ def clean_event(
     )
 
 
+_EVENT_TYPES = frozenset(EventType.values)  # EventType.values builds a new list each time
+
+
 def clean_event_type(value: object) -> str:
-    if not isinstance(value, str) or value not in EventType.values:
+    if not isinstance(value, str) or value not in _EVENT_TYPES:
         problem = (
             f"Unknown event type {_show(value)}; expected one of {', '.join(EventType.values)}."
         )

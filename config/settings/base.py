@@ -95,6 +95,11 @@ TELEMETRY_MAX_CLOCK_SKEW_SECONDS = env_int(
     "TELEMETRY_MAX_CLOCK_SKEW_SECONDS", 300, minimum=0, maximum=86400
 )
 
+# Daily partitions of the connection log are created this many days ahead of today.
+TELEMETRY_PARTITION_DAYS_AHEAD = env_int(
+    "TELEMETRY_PARTITION_DAYS_AHEAD", 7, minimum=1, maximum=366
+)
+
 # --- REST API -----------------------------------------------------------------------------
 # Threads per server worker that run HTTP requests (config/asgi_handler.py); each holds at
 # most one database connection while it serves a request.

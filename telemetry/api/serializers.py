@@ -7,6 +7,7 @@ from rest_framework import serializers
 from config.api.serializers import StrictSerializer
 from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
 from telemetry.models import CLIENT_EVENT_ID_MAX_LENGTH, ConnectionLog, EventType
+from telemetry.quality import metrics_mos, rating
 from telemetry.selectors import BUCKET_SIZES
 from telemetry.validation import NUMBER_METRICS, TEXT_METRICS
 
@@ -121,8 +122,25 @@ class BatchResultSerializer(serializers.Serializer):
         }
 
 
+class QualitySerializer(serializers.Serializer):
+    samples = serializers.IntegerField(help_text="Events carrying rtt, jitter or loss.")
+    mos = serializers.FloatField(
+        allow_null=True, help_text="Mean opinion score, 1 to 4.5 (E-model simplification)."
+    )
+    rating = serializers.ChoiceField(choices=["excellent", "good", "poor", "lost"], allow_null=True)
+
+
 class ConnectionLogSerializer(serializers.ModelSerializer):
     room_code = serializers.CharField(source="room.code", allow_null=True, default=None)
+    quality = serializers.SerializerMethodField()
+
+    @extend_schema_field(QualitySerializer(allow_null=True))
+    def get_quality(self, log) -> dict | None:
+        """The event's MOS and rating, or null when it carries no rtt, jitter or loss."""
+        score = metrics_mos(log.metrics or {})
+        if score is None:
+            return None
+        return {"samples": 1, "mos": score, "rating": rating(score)}
 
     class Meta:
         model = ConnectionLog
@@ -134,6 +152,7 @@ class ConnectionLogSerializer(serializers.ModelSerializer):
             "recorded_at",
             "client_event_id",
             "room_code",
+            "quality",
         ]
         read_only_fields = fields
 
@@ -166,6 +185,7 @@ class MetricSummarySerializer(serializers.Serializer):
     average = serializers.FloatField(allow_null=True)
     p50 = serializers.FloatField(allow_null=True)
     p95 = serializers.FloatField(allow_null=True)
+    p99 = serializers.FloatField(allow_null=True)
 
 
 class _FiguresSerializer(serializers.Serializer):
@@ -174,6 +194,21 @@ class _FiguresSerializer(serializers.Serializer):
     rtt_ms = MetricSummarySerializer()
     jitter_ms = MetricSummarySerializer()
     packet_loss_pct = MetricSummarySerializer()
+    bitrate_kbps = MetricSummarySerializer()
+    reconnects = serializers.IntegerField(help_text="Reconnected events.")
+    mean_time_to_reconnect_ms = serializers.FloatField(
+        allow_null=True,
+        help_text="Mean time from a rider's reconnecting event to their next reconnected one.",
+    )
+    quality = QualitySerializer()
+
+
+class SegmentSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    quality = QualitySerializer()
+    packet_loss_pct = MetricSummarySerializer()
+    reconnects = serializers.IntegerField()
 
 
 class StatsBucketSerializer(_FiguresSerializer):
@@ -185,3 +220,6 @@ class StatsSerializer(_FiguresSerializer):
     until = serializers.DateTimeField()
     bucket = serializers.CharField(allow_null=True)
     buckets = StatsBucketSerializer(many=True)
+    worst_segments = SegmentSerializer(
+        many=True, help_text="Up to 5 buckets of lowest mean MOS, worst first."
+    )

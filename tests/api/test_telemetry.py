@@ -276,6 +276,7 @@ def test_list_events_shows_only_the_riders_own_newest_first(auth_client, rider, 
         "recorded_at",
         "client_event_id",
         "room_code",
+        "quality",
     }
     assert body["next"] is None
 
@@ -419,8 +420,23 @@ def test_stats_of_the_riders_own_events(auth_client, rider):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["total_events"] == 3
-    assert body["packet_loss_pct"] == {"samples": 3, "average": 2.0, "p50": 2.0, "p95": 3.8}
-    assert body["rtt_ms"] == {"samples": 0, "average": None, "p50": None, "p95": None}
+    assert body["packet_loss_pct"] == {
+        "samples": 3,
+        "average": 2.0,
+        "p50": 2.0,
+        "p95": 3.8,
+        "p99": pytest.approx(3.96),
+    }
+    assert body["rtt_ms"] == {"samples": 0, "average": None, "p50": None, "p95": None, "p99": None}
+    # Loss alone: R = 93.2 - 10/40 - 2.5 * loss; the mean of the three events' MOS.
+    assert body["quality"]["samples"] == 3
+    assert body["quality"]["rating"] == "excellent"
+    assert body["reconnects"] == 0
+    assert body["mean_time_to_reconnect_ms"] is None
+    assert [segment["start"] for segment in body["worst_segments"]] == [
+        body["buckets"][1]["start"],
+        body["buckets"][0]["start"],
+    ]
     assert [bucket["total_events"] for bucket in body["buckets"]] == [2, 1]
     assert set(body["events_by_type"]) == set(EventType.values)
 

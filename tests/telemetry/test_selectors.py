@@ -6,6 +6,8 @@ from telemetry.errors import InvalidTimeWindow
 from telemetry.models import EventType
 from telemetry.selectors import (
     MetricSummary,
+    QualitySummary,
+    connection_log_report,
     connection_log_stats_for_rider,
     connection_log_stats_for_room,
     connection_logs_for_rider,
@@ -115,7 +117,7 @@ def test_bob_sees_only_his_two_reports(ride):
     assert stats.total_events == 2
     assert stats.events_by_type == zero_counts(quality_report=2)
     assert (stats.rtt_ms.samples, stats.rtt_ms.average) == (2, pytest.approx(35, abs=1e-9))
-    assert stats.jitter_ms == MetricSummary(samples=1, average=3.0, p50=3.0, p95=3.0)
+    assert stats.jitter_ms == MetricSummary(samples=1, average=3.0, p50=3.0, p95=3.0, p99=3.0)
 
 
 def test_the_window_includes_its_start_and_excludes_its_end(ride):
@@ -127,7 +129,9 @@ def test_the_window_includes_its_start_and_excludes_its_end(ride):
         room=ride["room"], since=UNTIL, until=UNTIL + timedelta(minutes=1)
     )
     assert end_only.total_events == 1
-    assert end_only.rtt_ms == MetricSummary(samples=1, average=1000.0, p50=1000.0, p95=1000.0)
+    assert end_only.rtt_ms == MetricSummary(
+        samples=1, average=1000.0, p50=1000.0, p95=1000.0, p99=1000.0
+    )
 
 
 def test_an_empty_window_has_every_type_at_zero_and_no_figures(ride, exact_queries):
@@ -228,3 +232,83 @@ def test_log_listings_refuse_a_bad_window(rider, since, until):
         connection_logs_for_rider(rider=rider, since=since, until=until)
     with pytest.raises(InvalidTimeWindow):
         connection_logs_for_room(room=RoomFactory(), since=since, until=until)
+
+
+# --- reconnects, bitrate, quality, worst segments -------------------------------------------
+
+
+@pytest.fixture
+def rough_ride():
+    """Two hours of one room, hand-checked, in 1-hour buckets.
+
+    08:00-09:00  alice: reconnecting 08:10:00, reconnected 08:10:04 (4 s);
+                 bob:   reconnecting 08:20:00, quality report, reconnected 08:20:10 (10 s);
+                 reports rtt 80 / jitter 5 / loss 1 (MOS 4.318910784) and bitrate 32, 48
+    09:00-10:00  alice: reconnected 09:30 with no reconnecting before it (no time);
+                 one report rtt 100 / jitter 0 / loss 20 (MOS 2.148074809), bitrate 24
+    """
+    alice, bob = RiderFactory(), RiderFactory()
+    room = RoomFactory(creator=alice)
+    good = {"rtt_ms": 80, "jitter_ms": 5, "packet_loss_pct": 1}
+    rows = [
+        (alice, 10, EventType.RECONNECTING, {}),
+        (alice, 10 + 4 / 60, EventType.RECONNECTED, {}),
+        (bob, 20, EventType.RECONNECTING, {}),
+        (bob, 20 + 5 / 60, EventType.QUALITY_REPORT, {**good, "bitrate_kbps": 32}),
+        (bob, 20 + 10 / 60, EventType.RECONNECTED, {}),
+        (alice, 40, EventType.QUALITY_REPORT, {**good, "bitrate_kbps": 48}),
+        (alice, 90, EventType.RECONNECTED, {}),
+        (
+            alice,
+            100,
+            EventType.QUALITY_REPORT,
+            {"rtt_ms": 100, "jitter_ms": 0, "packet_loss_pct": 20, "bitrate_kbps": 24},
+        ),
+    ]
+    for rider, minute, kind, metrics in rows:
+        at(minute, user=rider, room=room, event_type=kind, metrics=metrics)
+    return room
+
+
+def test_report_reconnects_bitrate_quality_and_worst_segments(rough_ride, exact_queries):
+    with exact_queries(1):
+        report = connection_log_report(
+            since=SINCE, until=SINCE + timedelta(hours=2), bucket="1h", room=rough_ride
+        )
+    first, second = report.buckets
+    assert (first.start, second.start) == (SINCE, SINCE + timedelta(hours=1))
+    assert (report.reconnects, first.reconnects, second.reconnects) == (3, 2, 1)
+    assert report.mean_time_to_reconnect_ms == pytest.approx(7000, abs=1e-6)
+    assert first.mean_time_to_reconnect_ms == pytest.approx(7000, abs=1e-6)
+    assert second.mean_time_to_reconnect_ms is None
+    # bitrate 24, 32, 48: p50 32, p95 = 32 + 0.9 * 16, p99 = 32 + 0.98 * 16
+    assert report.bitrate_kbps == MetricSummary(
+        samples=3,
+        average=pytest.approx(104 / 3),
+        p50=32.0,
+        p95=pytest.approx(46.4),
+        p99=pytest.approx(47.68),
+    )
+    assert first.quality == QualitySummary(
+        samples=2, mos=pytest.approx(4.318910784), rating="excellent"
+    )
+    assert second.quality == QualitySummary(
+        samples=1, mos=pytest.approx(2.148074809), rating="lost"
+    )
+    total_mos = (2 * 4.318910784 + 2.148074809) / 3  # 3.5953: just under "good"
+    assert report.quality == QualitySummary(samples=3, mos=pytest.approx(total_mos), rating="poor")
+    worst = report.worst_segments
+    assert [(s.start, s.end) for s in worst] == [
+        (SINCE + timedelta(hours=1), SINCE + timedelta(hours=2)),
+        (SINCE, SINCE + timedelta(hours=1)),
+    ]
+    assert worst[0].quality.rating == "lost"
+    assert worst[0].packet_loss_pct.average == 20
+    assert worst[0].reconnects == 1
+
+
+def test_a_report_without_buckets_has_no_segments(rough_ride):
+    report = connection_log_report(since=SINCE, until=SINCE + timedelta(hours=2), room=rough_ride)
+    assert report.buckets == []
+    assert report.worst_segments == []
+    assert report.total_events == 8

@@ -1,4 +1,5 @@
-"""Delete connection logs past their retention, in batches, with progress on a terminal."""
+"""Remove connection logs past their retention: drop whole expired daily partitions, delete
+the remainder in batches, with progress on a terminal."""
 
 import re
 import time
@@ -31,7 +32,10 @@ def parse_age(text: str) -> timedelta:
 
 
 class Command(BaseCommand):
-    help = "Delete connection logs older than a given age (default: TELEMETRY_RETENTION_DAYS)."
+    help = (
+        "Remove connection logs older than a given age (default: TELEMETRY_RETENTION_DAYS): "
+        "drop the daily partitions wholly past it, delete the rest in batches."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -42,7 +46,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=int, default=5000, metavar="N")
         parser.add_argument(
-            "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
+            "--dry-run",
+            action="store_true",
+            help="List the partitions that would be dropped and count what would be deleted; "
+            "change nothing.",
         )
 
     def handle(self, *args, older_than, batch_size, dry_run, **options):
@@ -78,12 +85,28 @@ def _summary(result: CleanupResult, *, seconds: float) -> str:
     logs = "connection log" if result.count == 1 else "connection logs"
     batches = "batch" if result.batches == 1 else "batches"
     cutoff = result.cutoff.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = []
+    for partition in result.partitions:
+        verb = "Would drop" if result.dry_run else "Dropped"
+        lines.append(
+            f"{verb} partition {partition.name} ({partition.day_start:%Y-%m-%d}, "
+            f"{'about ' if partition.estimated else ''}{partition.rows:,} logs)"
+        )
+    split = ""
+    if result.partitions:
+        dropped = len(result.partitions)
+        split = (
+            f" ({dropped} whole {'partition' if dropped == 1 else 'partitions'}, "
+            f"{result.deleted_in_batches:,} rows deleted)"
+        )
     if result.dry_run:
-        return (
-            f"Would delete {result.count:,} {logs} older than {cutoff} "
+        lines.append(
+            f"Would delete {result.count:,} {logs} older than {cutoff}{split} "
             f"in {result.batches} {batches} (dry run: nothing deleted)."
         )
-    return (
-        f"Deleted {result.count:,} {logs} older than {cutoff} "
-        f"in {result.batches} {batches} ({seconds:.1f} s)."
-    )
+    else:
+        lines.append(
+            f"Deleted {result.count:,} {logs} older than {cutoff}{split} "
+            f"in {result.batches} {batches} ({seconds:.1f} s)."
+        )
+    return "\n".join(lines)

@@ -1,0 +1,185 @@
+"""Bulk ingest through the telemetry service against bare COPY into the same table.
+
+    .venv/bin/python -m bench.ingest [--events 200000] [--batch 500] [--riders 400]
+
+Builds realistic phone batches (quality reports every few seconds with rtt, jitter, loss,
+bitrate and network; now and then a reconnect or a network change), then, in the same run:
+1. COPY of the same rows with psycopg into telemetry_connectionlog: the ceiling;
+2. the table emptied, every batch through ``connection_log_ingest_batch`` (validation,
+   room lookup, rider lock, lookup + insert statement), one batch at a time;
+3. every batch uploaded a second time: nothing may be stored.
+Rows of the bench riders are counted after each step: none lost, none doubled. Other rows
+stay: run it on an empty table or after bench.stats to ingest beside millions of rows. Use a
+database of its own (DATABASE_URL=.../convoy_bench_tel).
+"""
+
+import argparse
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench.harness import setup_django
+
+
+def make_batches(riders, rooms, events: int, batch: int) -> list[tuple[object, list[dict]]]:
+    """Per rider, consecutive events of the last hours, cut into batches of ``batch``."""
+    rng = random.Random(7)
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    per_rider = max(1, events // len(riders))
+    batches = []
+    made = 0
+    for r_index, rider in enumerate(riders):
+        room = rooms[r_index % len(rooms)]
+        count = min(per_rider, events - made)
+        if count <= 0:
+            break
+        start = now - timedelta(seconds=5 * count)
+        stream = []
+        for n in range(count):
+            kind = rng.random()
+            if kind < 0.94:
+                event = {
+                    "event_type": "quality_report",
+                    "metrics": {
+                        "rtt_ms": round(rng.lognormvariate(4.3, 0.5), 1),
+                        "jitter_ms": round(rng.expovariate(1 / 8), 2),
+                        "packet_loss_pct": round(min(100, rng.expovariate(1 / 1.5)), 2),
+                        "bitrate_kbps": rng.randint(16, 64),
+                        "network_type": rng.choice(["4g", "5g", "3g"]),
+                    },
+                }
+            elif kind < 0.97:
+                event = {"event_type": rng.choice(["reconnecting", "reconnected"]), "metrics": {}}
+            else:
+                event = {
+                    "event_type": "network_changed",
+                    "metrics": {"network_type": rng.choice(["4g", "3g"]), "signal_level": 2},
+                }
+            event["occurred_at"] = (start + timedelta(seconds=5 * n)).isoformat()
+            event["client_event_id"] = f"ph{r_index}:{n}"
+            event["room_code"] = room.code
+            stream.append(event)
+        made += count
+        for i in range(0, len(stream), batch):
+            batches.append((rider, stream[i : i + batch]))
+    return batches
+
+
+def copy_rows(batches) -> float:
+    """COPY the same events with psycopg (no validation, no lookups): the ceiling."""
+    from django.db import connection
+    from uuid6 import uuid7
+
+    room_ids = {}
+    from rooms.models import Room
+
+    for pk, code in Room.objects.values_list("pk", "code"):
+        room_ids[code] = pk
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(
+            "COPY telemetry_connectionlog (id, user_id, room_id, event_type, metrics, "
+            "occurred_at, recorded_at, client_event_id) FROM STDIN"
+        ) as copy:
+            for rider, events in batches:
+                for e in events:
+                    copy.write_row(
+                        (
+                            uuid7(),
+                            rider.pk,
+                            room_ids[e["room_code"]],
+                            e["event_type"],
+                            json.dumps(e["metrics"]),
+                            e["occurred_at"],
+                            now,
+                            e["client_event_id"],
+                        )
+                    )
+    return time.perf_counter() - started
+
+
+def run_service(batches) -> tuple[float, dict[str, int]]:
+    from telemetry.services import connection_log_ingest_batch
+
+    tally: dict[str, int] = {}
+    started = time.perf_counter()
+    for rider, events in batches:
+        for outcome in connection_log_ingest_batch(rider=rider, events=events):
+            tally[outcome.status] = tally.get(outcome.status, 0) + 1
+    return time.perf_counter() - started, tally
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--riders", type=int, default=400)
+    parser.add_argument("--rooms", type=int, default=60)
+    args = parser.parse_args()
+
+    setup_django()
+    from django.db import connection
+
+    from bench.telemetry_data import prepare_database, riders_and_rooms
+    from rooms.models import RoomParticipant
+
+    prepare_database()
+    riders, rooms = riders_and_rooms(args.riders, args.rooms)
+    RoomParticipant.objects.bulk_create(
+        [
+            RoomParticipant(
+                room=rooms[i % len(rooms)], user=rider, is_active=False, left_at=datetime.now(UTC)
+            )
+            for i, rider in enumerate(riders)
+        ],
+        ignore_conflicts=True,
+    )
+    batches = make_batches(riders, rooms, args.events, args.batch)
+    total = sum(len(events) for _, events in batches)
+    print(f"Telemetry ingest: {total:,} events in {len(batches)} batches of <= {args.batch}")
+
+    rider_ids = [rider.pk for rider in riders]
+
+    def bench_rows() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM telemetry_connectionlog WHERE user_id = ANY(%s)", [rider_ids]
+            )
+            return cursor.fetchone()[0]
+
+    def forget_bench_rows() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM telemetry_connectionlog WHERE user_id = ANY(%s)", [rider_ids]
+            )
+            cursor.execute("VACUUM ANALYZE telemetry_connectionlog")
+
+    copy_s = copy_rows(batches)
+    copied = bench_rows()
+    forget_bench_rows()
+    service_s, tally = run_service(batches)
+    stored_rows = bench_rows()
+    again_s, again = run_service(batches)
+    after_rows = bench_rows()
+
+    print(f"{'path':<34} {'seconds':>8} {'events/s':>10}")
+    print(f"{'COPY (ceiling)':<34} {copy_s:>8.2f} {total / copy_s:>10,.0f}")
+    print(f"{'service, first upload':<34} {service_s:>8.2f} {total / service_s:>10,.0f}")
+    print(f"{'service, same batches again':<34} {again_s:>8.2f} {total / again_s:>10,.0f}")
+    print(f"first upload outcomes: {tally}; second upload outcomes: {again}")
+    print(
+        f"rows after COPY {copied:,}; after upload {stored_rows:,}; after re-upload {after_rows:,}"
+    )
+    lost = total - stored_rows
+    print(
+        f"service at {copy_s / service_s:.2f}x COPY throughput (goal >= 0.5x); "
+        f"lost {lost}, duplicated {after_rows - stored_rows} (goal 0, 0); "
+        f"stored on re-upload {again.get('stored', 0)} (goal 0)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Shared set-up of the telemetry benchmarks: a migrated database, riders and rooms."""
+
+import uuid
+
+from django.core.management import call_command
+from django.db import connection
+
+
+def prepare_database() -> None:
+    """Create and migrate the database named by DATABASE_URL; create partitions ahead."""
+    call_command("create_database", verbosity=0)
+    call_command("migrate", verbosity=0)
+    from telemetry.services import connection_log_partitions_ensure
+
+    connection_log_partitions_ensure()
+
+
+def riders_and_rooms(riders: int, rooms: int, *, prefix: str = "tb"):
+    """Bench riders (in bulk, no password hashing) and rides; returns (riders, rooms)."""
+    from riders.models import Rider
+    from rooms.services import room_create
+
+    run = prefix + uuid.uuid4().hex[:6]
+    made = Rider.objects.bulk_create(
+        [
+            Rider(username=f"{run}{n}", email=f"{run}{n}@bench.convoy", password="!")
+            for n in range(riders)
+        ],
+        batch_size=1000,
+    )
+    rides = [
+        room_create(creator=made[n % riders], name=f"Bench {run} {n}", max_participants=50)
+        for n in range(rooms)
+    ]
+    return made, rides
+
+
+def table_rows() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM telemetry_connectionlog")
+        return cursor.fetchone()[0]
+
+
+def truncate_logs() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE telemetry_connectionlog")
