@@ -1,5 +1,8 @@
+from datetime import date, timedelta
+
 from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from config.admin_console import ConsoleModelAdmin, UncountedPaginationMixin, json_table
@@ -7,6 +10,7 @@ from config.errors import DomainError
 from riders.selectors import rider_find_by_email, rider_find_by_username
 from rooms.selectors import normalize_room_code
 from telemetry.models import ConnectionLog
+from telemetry.partitions import day_start, partitions
 
 SUMMARY_METRICS = (
     ("rtt_ms", "rtt {} ms"),
@@ -76,6 +80,36 @@ class RiderUsernameFilter(InputFilter):
         return queryset.filter(user=rider)
 
 
+class PartitionDayFilter(admin.SimpleListFilter):
+    """Day by day, newest first: the console's date hierarchy over the table's daily
+    partitions. The days come from PostgreSQL's catalog, never from the logs (Django's
+    date_hierarchy would run SELECT DISTINCT over every row for its year and month links), and
+    a chosen day reads that day's partition alone."""
+
+    title = "day"
+    parameter_name = "day"
+
+    def lookups(self, request, model_admin):
+        today = timezone.now().date()
+        days = [
+            part.start.date()
+            for part in partitions()
+            if not part.is_default and part.start.date() <= today
+        ]
+        return [(day.isoformat(), day.strftime("%a %d %b %Y")) for day in reversed(days)]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            day = date.fromisoformat(self.value())
+        except ValueError:
+            messages.warning(request, f"{self.value()[:32]!r} is not a day (YYYY-MM-DD).")
+            return queryset.none()
+        start = day_start(day)
+        return queryset.filter(occurred_at__gte=start, occurred_at__lt=start + timedelta(days=1))
+
+
 @admin.register(ConnectionLog)
 class ConnectionLogAdmin(UncountedPaginationMixin, ConsoleModelAdmin):
     """Millions of rows: no count, no search box; filters that hit the (room|rider, time) and
@@ -87,6 +121,7 @@ class ConnectionLogAdmin(UncountedPaginationMixin, ConsoleModelAdmin):
         "event_type",
         RideCodeFilter,
         RiderUsernameFilter,
+        PartitionDayFilter,
         ("occurred_at", admin.DateFieldListFilter),
     )
     list_select_related = ("user", "room")

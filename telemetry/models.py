@@ -4,8 +4,10 @@ import time
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models import Func
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from uuid6 import uuid7
 
@@ -50,8 +52,18 @@ _STATS_COLUMNS = ("rtt_ms", "jitter_ms", "packet_loss_pct", "bitrate_kbps")
 
 
 def _metric_column(key: str) -> models.GeneratedField:
+    # NULL unless the value is a JSON number: a row written around the ingest's validation
+    # (a console fix, a script) with "rtt_ms": "fast" is still stored, and counts as missing.
+    is_number = Exact(
+        Func(
+            KeyTransform(key, "metrics"), function="jsonb_typeof", output_field=models.CharField()
+        ),
+        "number",
+    )
     return models.GeneratedField(
-        expression=Cast(KeyTextTransform(key, "metrics"), models.FloatField()),
+        expression=models.Case(
+            models.When(is_number, then=Cast(KeyTextTransform(key, "metrics"), models.FloatField()))
+        ),
         output_field=models.FloatField(),
         db_persist=True,
     )

@@ -2,14 +2,41 @@
 
 import django.db.models.fields.json
 import django.db.models.functions.comparison
+import django.db.models.lookups
 from django.conf import settings
 from django.db import migrations, models
 
 
 def _column(key):
+    # NULL unless the value is a JSON number, so no stored row can make the column fail.
     return (
-        f"ADD COLUMN {key} double precision "
-        f"GENERATED ALWAYS AS (((metrics ->> '{key}'))::double precision) STORED"
+        f"ADD COLUMN {key} double precision GENERATED ALWAYS AS (CASE WHEN "
+        f"jsonb_typeof(metrics -> '{key}') = 'number' THEN (metrics ->> '{key}')::double precision "
+        f"END) STORED"
+    )
+
+
+def _metric_field(key):
+    is_number = django.db.models.lookups.Exact(
+        models.Func(
+            django.db.models.fields.json.KeyTransform(key, "metrics"),
+            function="jsonb_typeof",
+            output_field=models.CharField(),
+        ),
+        "number",
+    )
+    return models.GeneratedField(
+        db_persist=True,
+        expression=models.Case(
+            models.When(
+                is_number,
+                then=django.db.models.functions.comparison.Cast(
+                    django.db.models.fields.json.KeyTextTransform(key, "metrics"),
+                    models.FloatField(),
+                ),
+            )
+        ),
+        output_field=models.FloatField(),
     )
 
 
@@ -63,22 +90,22 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='connectionlog',
             name='bitrate_kbps',
-            field=models.GeneratedField(db_persist=True, expression=django.db.models.functions.comparison.Cast(django.db.models.fields.json.KeyTextTransform('bitrate_kbps', 'metrics'), models.FloatField()), output_field=models.FloatField()),
+            field=_metric_field('bitrate_kbps'),
         ),
         migrations.AddField(
             model_name='connectionlog',
             name='jitter_ms',
-            field=models.GeneratedField(db_persist=True, expression=django.db.models.functions.comparison.Cast(django.db.models.fields.json.KeyTextTransform('jitter_ms', 'metrics'), models.FloatField()), output_field=models.FloatField()),
+            field=_metric_field('jitter_ms'),
         ),
         migrations.AddField(
             model_name='connectionlog',
             name='packet_loss_pct',
-            field=models.GeneratedField(db_persist=True, expression=django.db.models.functions.comparison.Cast(django.db.models.fields.json.KeyTextTransform('packet_loss_pct', 'metrics'), models.FloatField()), output_field=models.FloatField()),
+            field=_metric_field('packet_loss_pct'),
         ),
         migrations.AddField(
             model_name='connectionlog',
             name='rtt_ms',
-            field=models.GeneratedField(db_persist=True, expression=django.db.models.functions.comparison.Cast(django.db.models.fields.json.KeyTextTransform('rtt_ms', 'metrics'), models.FloatField()), output_field=models.FloatField()),
+            field=_metric_field('rtt_ms'),
         ),
         migrations.AddIndex(
             model_name='connectionlog',
