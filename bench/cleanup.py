@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from bench.harness import Samples, setup_django
+from bench.telemetry_data import add_generation_arguments
 
 
 class IngestLoop(threading.Thread):
@@ -70,10 +71,7 @@ class IngestLoop(threading.Thread):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--riders", type=int, default=2000)
-    parser.add_argument("--rooms", type=int, default=300)
+    add_generation_arguments(parser)
     parser.add_argument("--expire-days", type=int, default=20)
     parser.add_argument("--idle-seconds", type=float, default=10)
     args = parser.parse_args()

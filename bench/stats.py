@@ -20,6 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from bench.harness import setup_django
+from bench.telemetry_data import add_generation_arguments
 
 GENERATE = """
 INSERT INTO telemetry_connectionlog
@@ -129,10 +130,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--riders", type=int, default=2000)
-    parser.add_argument("--rooms", type=int, default=300)
+    add_generation_arguments(parser)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="reuse the rows already generated")
     args = parser.parse_args()

@@ -1,9 +1,19 @@
 """Shared set-up of the telemetry benchmarks: a migrated database, riders and rooms."""
 
+import argparse
 import uuid
 
 from django.core.management import call_command
 from django.db import connection
+
+
+def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The size of the generated log table, shared by bench.stats and bench.cleanup so both
+    run on the same rows."""
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--riders", type=int, default=2000)
+    parser.add_argument("--rooms", type=int, default=300)
 
 
 def prepare_database() -> None:
