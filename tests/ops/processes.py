@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 
@@ -48,15 +48,18 @@ def run_manage(
     )
 
 
-def database_url_for(name: str) -> str:
-    """A DATABASE_URL for the named database on the server the tests use."""
+def database_url_for(name: str, **params: str) -> str:
+    """A DATABASE_URL for the named database on the server the tests use, with ``params``
+    (application_name=...) as its query string."""
     db = settings.DATABASES["default"]
     user = quote(db["USER"] or "postgres", safe="")
     credentials = f"{user}:{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else user
     host, port = db["HOST"] or "localhost", db["PORT"] or 5432
     if host.startswith("/"):  # the embedded server's socket directory
-        return f"postgresql://{credentials}@:{port}/{quote(name)}?host={quote(host, safe='')}"
-    return f"postgresql://{credentials}@{host}:{port}/{quote(name)}"
+        params = {"host": host, **params}
+        host = ""
+    query = f"?{urlencode(params)}" if params else ""
+    return f"postgresql://{credentials}@{host}:{port}/{quote(name)}{query}"
 
 
 def server_environment(database_url: str | None = None, **extra: str) -> dict[str, str]:

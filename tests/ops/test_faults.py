@@ -100,7 +100,7 @@ def test_killed_database_connections_fail_requests_cleanly_and_the_next_ones_suc
 ):
     room, _riders, keys, _ = riders_and_ride
     env = server_environment(
-        database_url_for(settings.DATABASES["default"]["NAME"]) + f"?application_name={APP_NAME}",
+        database_url_for(settings.DATABASES["default"]["NAME"], application_name=APP_NAME),
         DB_POOL_TIMEOUT="3",
     )
 
