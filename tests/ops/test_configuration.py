@@ -34,6 +34,7 @@ _CLOSED_REDIS = {"REDIS_URL": CLOSED_REDIS_URL}
         ("DATABASE_URL", {"DATABASE_URL": "postgresql://127.0.0.1:5432", **_CLOSED_REDIS}),
         ("LOG_LEVEL", {"LOG_LEVEL": "LOUD", **_CLOSED_SERVERS}),
         ("LOG_FORMAT", {"LOG_FORMAT": "xml", **_CLOSED_SERVERS}),
+        ("HTTP_THREADS_PER_WORKER", {"HTTP_THREADS_PER_WORKER": "0", **_CLOSED_SERVERS}),
         (
             "METRICS_ALLOWED_NETWORKS",
             {"METRICS_ALLOWED_NETWORKS": "10.0.0.0/33", **_CLOSED_SERVERS},
@@ -72,6 +73,11 @@ def test_malformed_variable_stops_start_up_with_one_line(variable, environment):
             (),
             {"CONVOY_SHUTDOWN_TIMEOUT_SECONDS": "0"},
             "CONVOY_SHUTDOWN_TIMEOUT_SECONDS must be an integer from 1 to 600, got '0'",
+        ),
+        (
+            (),
+            {"HTTP_KEEP_ALIVE_SECONDS": "forever"},
+            "HTTP_KEEP_ALIVE_SECONDS must be an integer from 1 to 3600, got 'forever'",
         ),
     ],
 )

@@ -41,6 +41,7 @@ class Command(BaseCommand):
             shutdown_seconds = env_int(
                 "CONVOY_SHUTDOWN_TIMEOUT_SECONDS", 20, minimum=1, maximum=600
             )
+            keep_alive_seconds = env_int("HTTP_KEEP_ALIVE_SECONDS", 75, minimum=1, maximum=3600)
             if workers > 1:
                 _fresh_metrics_directory()
         except ImproperlyConfigured as exc:
@@ -66,6 +67,10 @@ class Command(BaseCommand):
             log_level=settings.LOG_LEVEL.lower(),
             access_log=False,
             timeout_graceful_shutdown=shutdown_seconds,
+            # An idle keep-alive connection must outlive the load balancer's (60 s on most):
+            # a server that closes first races the next request sent on it, which the client
+            # then sees fail with nothing read.
+            timeout_keep_alive=keep_alive_seconds,
         )
         run_server(config)
 
