@@ -18,8 +18,12 @@ from redis.asyncio import Redis as AsyncRedis
 from sessions_rt import keys, validation
 from sessions_rt.client import async_redis_client, realtime_available, redis_client
 from sessions_rt.clock import from_ms, iso, to_ms
-from sessions_rt.errors import InvalidRealtimeData, NoReferencePosition, NotLiveMember
-from sessions_rt.scripts import run_room_script, run_room_script_async
+from sessions_rt.errors import InvalidRealtimeData, NoReferencePosition
+from sessions_rt.scripts import (
+    raise_unless_member,
+    run_room_script,
+    run_room_script_async,
+)
 from sessions_rt.validation import MAX_SPEED_KMH, canonical_id
 
 # The Earth radius Redis uses for GEODIST and GEOSEARCH, so distances computed here agree
@@ -62,7 +66,7 @@ def location_update(
 ) -> RiderLocation:
     """Store the rider's latest position (counts as a heartbeat) and return it to broadcast."""
     fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now)
-    _require_member(run_room_script(client=redis_client(client), **call))
+    raise_unless_member(run_room_script(client=redis_client(client), **call))
     return fix
 
 
@@ -79,7 +83,7 @@ async def location_update_async(
 ) -> RiderLocation:
     """location_update on the event loop, for the ride socket."""
     fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now)
-    _require_member(await run_room_script_async(client=async_redis_client(client), **call))
+    raise_unless_member(await run_room_script_async(client=async_redis_client(client), **call))
     return fix
 
 
@@ -119,11 +123,6 @@ def _location(
         "args": (rider, repr(fix.lon), repr(fix.lat), json.dumps(details)),
     }
     return fix, call
-
-
-def _require_member(reply) -> None:
-    if reply[0] == b"not_member":
-        raise NotLiveMember()
 
 
 def riders_within(

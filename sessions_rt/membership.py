@@ -16,7 +16,7 @@ from sessions_rt.client import realtime_available, redis_client
 from sessions_rt.clock import from_ms, to_ms
 from sessions_rt.errors import InvalidSweep, NotLiveMember, NotRideLeader
 from sessions_rt.events import Event, event_from_json, event_or_none
-from sessions_rt.scripts import run_room_script
+from sessions_rt.scripts import raise_unless_member, run_room_script
 from sessions_rt.validation import (
     APP_VERSION_MAX_LENGTH,
     DEVICE_MAX_LENGTH,
@@ -108,8 +108,7 @@ def member_mark_reconnecting(
     reply = run_room_script(
         "reconnecting", client=redis_client(client), room_id=room, now_ms=to_ms(now), args=(rider,)
     )
-    if reply[0] == b"not_member":
-        raise NotLiveMember()
+    raise_unless_member(reply)
     return event_or_none(room, reply[1])
 
 

@@ -13,9 +13,12 @@ from redis.asyncio import Redis as AsyncRedis
 from sessions_rt import validation
 from sessions_rt.client import async_redis_client, redis_client
 from sessions_rt.clock import to_ms
-from sessions_rt.errors import NotLiveMember
 from sessions_rt.events import Event, event_or_none
-from sessions_rt.scripts import run_room_script, run_room_script_async
+from sessions_rt.scripts import (
+    raise_unless_member,
+    run_room_script,
+    run_room_script_async,
+)
 from sessions_rt.validation import (
     CLIENT_STATUSES,
     NetworkType,
@@ -57,7 +60,7 @@ def presence_update(
         now_ms=to_ms(now),
         args=(rider, new_status.value, battery, network),
     )
-    _require_member(reply)
+    raise_unless_member(reply)
     return event_or_none(room, reply[1])
 
 
@@ -72,7 +75,7 @@ def heartbeat(
 
     Raises NotLiveMember when the rider is no longer live (e.g. timed out): the phone rejoins.
     """
-    _require_member(
+    raise_unless_member(
         run_room_script(client=redis_client(client), **_heartbeat(room_id, rider_id, now))
     )
 
@@ -88,15 +91,10 @@ async def heartbeat_async(
     reply = await run_room_script_async(
         client=async_redis_client(client), **_heartbeat(room_id, rider_id, now)
     )
-    _require_member(reply)
+    raise_unless_member(reply)
 
 
 def _heartbeat(room_id, rider_id, now: datetime | None) -> dict:
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
     return {"name": "heartbeat", "room_id": room, "now_ms": to_ms(now), "args": (rider,)}
-
-
-def _require_member(reply) -> None:
-    if reply[0] == b"not_member":
-        raise NotLiveMember()

@@ -15,6 +15,7 @@ from redis.exceptions import NoScriptError
 
 from sessions_rt import keys, retention
 from sessions_rt.client import realtime_available
+from sessions_rt.errors import NotLiveMember
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -98,6 +99,12 @@ async def run_room_script_async(name: str, *, client: AsyncRedis, **call_options
             await client.script_load(call.script.source)
             pipe = _queued(client.pipeline(transaction=False), call)
             return _first_error_raised(await pipe.execute(raise_on_error=False))
+
+
+def raise_unless_member(reply) -> None:
+    """Raise NotLiveMember when a script answered that the rider is not live in the room."""
+    if reply[0] == b"not_member":
+        raise NotLiveMember()
 
 
 def _queued(pipe, call: RoomScriptCall):
