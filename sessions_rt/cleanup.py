@@ -37,7 +37,7 @@ def cleanup_expired_sessions(
             room_id=room,
             now_ms=now_ms,
             args=(presence_cutoff_ms, grace_cutoff_ms),
-            activity=False,
+            index="skip",
         )
         if status in (b"gone", b"closed"):
             with realtime_available():

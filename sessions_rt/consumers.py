@@ -28,6 +28,7 @@ from sessions_rt import services
 from sessions_rt.close_codes import CloseCode
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.groups import rider_group, room_group
+from sessions_rt.heartbeats import PresenceRefresh
 from sessions_rt.rate_limit import MessageRateLimiter
 from sessions_rt.sockets import socket_closed, socket_opened
 
@@ -86,6 +87,7 @@ class RideConsumer(AsyncWebsocketConsumer):
         self.limiter = MessageRateLimiter(
             per_second=settings.WS_MESSAGES_PER_SECOND, burst=settings.WS_MESSAGE_BURST
         )
+        self.presence_refresh = PresenceRefresh(settings.WS_HEARTBEAT_REFRESH_SECONDS)
         offered = self.scope.get("subprotocols") or []
         await self.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
         self.accepted = True
@@ -257,7 +259,9 @@ class RideConsumer(AsyncWebsocketConsumer):
     # --- Messages from the phone -------------------------------------------------------------
 
     async def _on_heartbeat(self, message):
-        await services.heartbeat(room=self.room, rider=self.rider)
+        if self.presence_refresh.due():
+            await services.heartbeat(room=self.room, rider=self.rider)
+            self.presence_refresh.done()
         await self._send({"type": "heartbeat_ack", "ref": message.get("ref")})
 
     async def _on_status(self, message):
@@ -268,6 +272,7 @@ class RideConsumer(AsyncWebsocketConsumer):
             battery_pct=message.get("battery_pct"),
             network_type=message.get("network_type"),
         )
+        self.presence_refresh.done()
 
     async def _on_location(self, message):
         await services.location_report(
@@ -278,6 +283,7 @@ class RideConsumer(AsyncWebsocketConsumer):
             speed_kmh=message.get("speed_kmh"),
             heading_deg=message.get("heading_deg"),
         )
+        self.presence_refresh.done()
 
     async def _on_connection_state(self, message):
         await services.connection_state_report(
@@ -347,7 +353,7 @@ class RideConsumer(AsyncWebsocketConsumer):
         await self._send(message["event"])
 
     async def room_location(self, message):
-        await self._send({"type": "location", **message["location"]})
+        await self.send(text_data=message["frame"])
 
     async def room_closed(self, message):
         await self._send({"type": "room_closed"})

@@ -89,7 +89,7 @@ def events_since(
         room_id=room,
         now_ms=to_ms(None),
         args=(seq, session_id),
-        activity=False,
+        index="skip",
     )
     if kind == b"events":
         return EventsSince(events=[event_from_json(room, raw) for raw in content])

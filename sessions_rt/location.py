@@ -121,6 +121,7 @@ def _location(
         "room_id": room,
         "now_ms": to_ms(fix.at),
         "args": (rider, repr(fix.lon), repr(fix.lat), json.dumps(details)),
+        "index": "periodic",
     }
     return fix, call
 

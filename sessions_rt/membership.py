@@ -144,9 +144,7 @@ def room_close(room_id: uuid.UUID | str, *, client: Redis | None = None) -> list
     """
     room = canonical_id(room_id, field="room_id")
     redis = redis_client(client)
-    riders = run_room_script(
-        "close", client=redis, room_id=room, now_ms=to_ms(None), activity=False
-    )
+    riders = run_room_script("close", client=redis, room_id=room, now_ms=to_ms(None), index="skip")
     _forget_room(redis, room)
     return [rider.decode() for rider in riders]
 

@@ -97,4 +97,10 @@ async def heartbeat_async(
 def _heartbeat(room_id, rider_id, now: datetime | None) -> dict:
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
-    return {"name": "heartbeat", "room_id": room, "now_ms": to_ms(now), "args": (rider,)}
+    return {
+        "name": "heartbeat",
+        "room_id": room,
+        "now_ms": to_ms(now),
+        "args": (rider,),
+        "index": "periodic",
+    }

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -18,6 +19,16 @@ from sessions_rt.client import realtime_available
 from sessions_rt.errors import NotLiveMember
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
+
+# How a script run keeps the room in the live-rooms index (keys.py): "write" on every run (a
+# room may have just come alive), "periodic" at most once per INDEX_REFRESH_MS from this
+# process (heartbeats and positions, a thousand a second: the entry exists, a lost write heals
+# at the next refresh), "skip" for reads and for the cleanup itself.
+IndexRefresh = Literal["write", "periodic", "skip"]
+INDEX_REFRESH_MS = 30_000
+# Rooms whose index entry this process wrote, and when (ms); forgotten wholesale past the cap.
+_index_written: dict[str, int] = {}
+_INDEX_WRITTEN_CAP = 10_000
 
 
 @dataclass(frozen=True)
@@ -56,25 +67,38 @@ def room_script_call(
     room_id: str,
     now_ms: int,
     args: tuple[str | int, ...] = (),
-    activity: bool = True,
+    index: IndexRefresh = "write",
 ) -> RoomScriptCall:
     room_ttl_ms = retention.room_session_ttl_seconds() * 1000
     return RoomScriptCall(
         script=lua_script(name),
         room_keys=tuple(keys.room_keys(room_id)),
         argv=(now_ms, room_ttl_ms, retention.event_log_length(), *args),
-        index_score={room_id: now_ms} if activity else None,
+        index_score={room_id: now_ms} if _index_due(index, room_id, now_ms) else None,
         room_ttl_ms=room_ttl_ms,
     )
+
+
+def _index_due(index: IndexRefresh, room_id: str, now_ms: int) -> bool:
+    if index == "skip":
+        return False
+    if index == "periodic":
+        written = _index_written.get(room_id)
+        if written is not None and 0 <= now_ms - written < INDEX_REFRESH_MS:
+            return False
+    if len(_index_written) >= _INDEX_WRITTEN_CAP:
+        _index_written.clear()
+    _index_written[room_id] = now_ms
+    return True
 
 
 def run_room_script(name: str, *, client: Redis, **call_options):
     """Run one script on a room's keys and return its reply.
 
-    With ``activity`` (default) the room's entry in the live-rooms index is refreshed in the
-    same round trip (a pipeline, not a transaction: the index lives in another cluster slot).
-    EVALSHA avoids sending the source each time; a Redis that forgot the script (a restart, a
-    failover) gets it loaded once more.
+    When ``index`` asks for it (see IndexRefresh), the room's entry in the live-rooms index is
+    written in the same round trip (a pipeline, not a transaction: the index lives in another
+    cluster slot). EVALSHA avoids sending the source each time; a Redis that forgot the script
+    (a restart, a failover) gets it loaded once more.
     """
     call = room_script_call(name, **call_options)
     with realtime_available():
@@ -89,16 +113,22 @@ def run_room_script(name: str, *, client: Redis, **call_options):
 
 async def run_room_script_async(name: str, *, client: AsyncRedis, **call_options):
     """run_room_script on the event loop: the ride socket's hot paths (heartbeats, positions)
-    skip the hop to a worker thread and back that a blocking client costs."""
+    skip the hop to a worker thread and back that a blocking client costs, and without an
+    index write they send the script alone, with no pipeline to build."""
     call = room_script_call(name, **call_options)
     with realtime_available():
-        try:
-            pipe = _queued(client.pipeline(transaction=False), call)
-            return _first_error_raised(await pipe.execute(raise_on_error=False))
-        except NoScriptError:
-            await client.script_load(call.script.source)
-            pipe = _queued(client.pipeline(transaction=False), call)
-            return _first_error_raised(await pipe.execute(raise_on_error=False))
+        for attempt in (1, 2):
+            try:
+                if call.index_score is None:
+                    return await client.evalsha(
+                        call.script.sha, len(call.room_keys), *call.room_keys, *call.argv
+                    )
+                pipe = _queued(client.pipeline(transaction=False), call)
+                return _first_error_raised(await pipe.execute(raise_on_error=False))
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await client.script_load(call.script.source)
 
 
 def raise_unless_member(reply) -> None:

@@ -7,6 +7,7 @@ move on, and phones rebuild the live state with their next heartbeats.
 """
 
 import asyncio
+import json
 import logging
 import uuid
 
@@ -161,7 +162,10 @@ async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, head
     fix = await state.location_update_async(
         room.pk, rider.pk, lat=lat, lon=lon, speed_kmh=speed_kmh, heading_deg=heading_deg
     )
-    await _publish(room_group(room.pk), {"type": "room.location", "location": fix.as_dict()})
+    # Every socket of the ride gets the same frame: it is encoded here, once, rather than by
+    # each receiving socket (ten per ride, each position every second).
+    frame = json.dumps({"type": "location", **fix.as_dict()}, separators=(",", ":"))
+    await _publish(room_group(room.pk), {"type": "room.location", "frame": frame})
 
 
 async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_name, ice_state):

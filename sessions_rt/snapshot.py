@@ -19,7 +19,7 @@ def snapshot(room_id: uuid.UUID | str, *, client: Redis | None = None) -> dict:
     """
     room = canonical_id(room_id, field="room_id")
     dump = run_room_script(
-        "read", client=redis_client(client), room_id=room, now_ms=to_ms(None), activity=False
+        "read", client=redis_client(client), room_id=room, now_ms=to_ms(None), index="skip"
     )
     return snapshot_from_dump(room, dump)
 

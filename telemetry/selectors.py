@@ -2,7 +2,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import (
     Aggregate,
     FloatField,
@@ -17,6 +16,7 @@ from riders.models import Rider
 from rooms.models import Room
 from telemetry.errors import InvalidTimeWindow
 from telemetry.models import ConnectionLog, EventType
+from telemetry.prepared import prepared_cursor
 from telemetry.quality import mos_sql, rating
 
 MAX_STATS_WINDOW = timedelta(days=366)
@@ -234,7 +234,7 @@ def _figures_by_bucket(
             "start_out": "start",
         }
         params["width"] = width
-    with _prepared_cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _REPORT_SQL.format(
                 table=connection.ops.quote_name(ConnectionLog._meta.db_table),
@@ -248,27 +248,6 @@ def _figures_by_bucket(
     totals = next(_figures(row) for row in rows if row["is_total"])
     series = [(row["start"], _figures(row)) for row in rows if not row["is_total"]]
     return totals, series
-
-
-class _PreparedCursor(ServerBindingCursor):
-    """Server-side parameters, and the statement prepared on its connection.
-
-    A report's SQL text is one of a handful (rider or room, with or without buckets), so
-    PostgreSQL plans it once per pooled connection instead of on every call: planning a
-    statement over some forty daily partitions costs several milliseconds, as much as
-    running it for an hour's window. Partitions are still pruned, at execution time.
-    """
-
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)
-
-
-def _prepared_cursor():
-    connection.ensure_connection()
-    raw = _PreparedCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
 
 
 def _report_sql() -> str:

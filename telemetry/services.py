@@ -26,6 +26,7 @@ from telemetry.errors import (
     InvalidEvent,
 )
 from telemetry.models import ConnectionLog, EventType, new_log_ids_hex
+from telemetry.prepared import prepared_cursor
 from telemetry.validation import MetricValue, ValidEvent, clean_event
 
 MAX_BATCH_SIZE = 500
@@ -191,9 +192,10 @@ def connection_log_ingest_batch(
     now = timezone.now()
     outcomes: dict[int, EventOutcome] = {}
     parsed: list[tuple[int, ValidEvent, str | UUID | None]] = []
+    room_refs: dict[tuple, str | UUID | None] = {}  # a phone's batch names one or two rides
     for index, raw in enumerate(events):
         try:
-            event, room_ref = _clean_batch_event(raw, now=now)
+            event, room_ref = _clean_batch_event(raw, now=now, room_refs=room_refs)
         except DomainError as exc:
             outcomes[index] = EventOutcome.refused(index, "rejected", exc)
         else:
@@ -311,11 +313,13 @@ def _remainder_by_partition(
     return found
 
 
-def _clean_batch_event(raw: object, *, now: datetime) -> tuple[ValidEvent, str | UUID | None]:
+def _clean_batch_event(
+    raw: object, *, now: datetime, room_refs: dict[tuple, str | UUID | None]
+) -> tuple[ValidEvent, str | UUID | None]:
     if not isinstance(raw, dict):
         raise InvalidEvent("Each event must be an object.")
-    unknown = sorted(str(key) for key in raw if key not in BATCH_EVENT_KEYS)
-    if unknown:
+    if not raw.keys() <= BATCH_EVENT_KEYS:
+        unknown = sorted(str(key) for key in raw if key not in BATCH_EVENT_KEYS)
         problem = f"Unknown event field(s): {', '.join(unknown)}."
         raise InvalidEvent(problem, fields={key: ["Unknown field."] for key in unknown})
     event = clean_event(
@@ -326,7 +330,14 @@ def _clean_batch_event(raw: object, *, now: datetime) -> tuple[ValidEvent, str |
         now=now,
         require_client_event_id=True,
     )
-    return event, _room_reference(raw.get("room_code"), raw.get("room_id"))
+    reference = (raw.get("room_code"), raw.get("room_id"))
+    try:
+        return event, room_refs[reference]
+    except KeyError:
+        room_refs[reference] = _room_reference(*reference)
+        return event, room_refs[reference]
+    except TypeError:  # a list or an object where a code belongs: reported by the check
+        return event, _room_reference(*reference)
 
 
 def _room_reference(room_code: object, room_id: object) -> str | UUID | None:
@@ -497,7 +508,7 @@ def _insert_unknown_ids(
         allow_nan=False,
     )
     params = [rows_json, rider.pk, rider.pk, rider.pk, now]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     inserted: dict[str, UUID] = {}

@@ -228,13 +228,17 @@ def _metric_problem(key: object, value: object) -> str | None:
 
 
 def _number_problem(key: str, rule: NumberRule, value: object) -> str | None:
+    # The common case first, with no message built: a batch checks thousands of figures.
+    # NaN and the infinities fail the range check and are reported below.
+    plain = type(value) is int or (type(value) is float and not rule.integer)
+    if plain and rule.low <= value <= rule.high:
+        return None
     kind = "a whole number" if rule.integer else "a finite number"
     expected = f"{key} must be {kind} from {rule.low:g} to {rule.high:g} ({rule.unit})"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"{expected}; got {_show(value)}."
     if rule.integer and not isinstance(value, int):
         return f"{expected}; got {_show(value)}."
-    # An int is always finite (and may be too large to turn into a float to ask).
     if isinstance(value, float) and not math.isfinite(value):
         return f"{expected}; got {value}."
     if not rule.low <= value <= rule.high:

@@ -150,6 +150,11 @@ WS_AUTH_TIMEOUT_SECONDS = env_int("WS_AUTH_TIMEOUT_SECONDS", 5, minimum=1, maxim
 WS_MAX_MESSAGE_CHARS = env_int("WS_MAX_MESSAGE_CHARS", 32_768, minimum=1024, maximum=1_048_576)
 WS_MESSAGES_PER_SECOND = env_int("WS_MESSAGES_PER_SECOND", 20, minimum=1, maximum=1000)
 WS_MESSAGE_BURST = env_int("WS_MESSAGE_BURST", 60, minimum=1, maximum=10000)
+# A heartbeat this soon after the rider's presence was last refreshed (by a heartbeat, a
+# position or a status) is acknowledged without a Redis write; 0 refreshes on every one.
+WS_HEARTBEAT_REFRESH_SECONDS = env_int(
+    "WS_HEARTBEAT_REFRESH_SECONDS", 2, minimum=0, maximum=PRESENCE_TTL_SECONDS // 3
+)
 
 # --- Internationalisation, static files ---------------------------------------------------
 LANGUAGE_CODE = "en-us"

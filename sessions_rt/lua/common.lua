@@ -56,14 +56,35 @@ local function emit(kind, rider, payload)
 end
 
 -- Activity keeps the whole room alive: every key gets the full TTL again, so a room's keys
--- always expire together and nothing outlives a room whose phones all died. SESSION comes
--- first in KEYS, so its deadline is never later than another key's: a room whose session
--- exists has all its keys.
+-- always expire together and nothing outlives a room whose phones all died. Renewing a dozen
+-- TTLs on every heartbeat would be a dozen writes per message, each replicated and logged, so
+-- they are renewed together once SESSION's has run down by a tenth (or the configured TTL
+-- changed); in between, a key the script may have created gets its TTL if it has none. SESSION
+-- comes first in KEYS and is renewed with all the others, so its deadline is never later
+-- than another key's: a room whose session exists has all its keys.
+local function renew_ttls(written)
+  local session_ttl = redis.call('PTTL', SESSION)
+  if session_ttl < room_ttl_ms * 0.9 or session_ttl > room_ttl_ms then
+    for _, key in ipairs(KEYS) do
+      redis.call('PEXPIRE', key, room_ttl_ms)
+    end
+    return
+  end
+  for _, key in ipairs(written) do
+    if redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, room_ttl_ms) end
+  end
+end
+
+-- After a change to the room's members or their state: any key may be new.
 local function touch()
   redis.call('HSET', SESSION, 'last_activity', now, 'member_count', redis.call('ZCARD', MEMBERS))
-  for _, key in ipairs(KEYS) do
-    redis.call('PEXPIRE', key, room_ttl_ms)
-  end
+  renew_ttls(KEYS)
+end
+
+-- After a heartbeat or a position: the members are unchanged and only ``written`` may be new.
+local function touch_seen(written)
+  redis.call('HSET', SESSION, 'last_activity', now)
+  renew_ttls(written)
 end
 
 local function mark_seen(rider)

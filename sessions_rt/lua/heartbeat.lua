@@ -2,5 +2,5 @@
 local rider = ARGV[4]
 if not is_live_member(rider) then return {'not_member'} end
 mark_seen(rider)
-touch()
+touch_seen({LAST_SEEN})
 return {'ok'}

@@ -6,5 +6,5 @@ if not is_live_member(rider) then return {'not_member'} end
 redis.call('GEOADD', LOCATIONS, ARGV[5], ARGV[6], rider)
 redis.call('HSET', LOCATION_DETAILS, rider, ARGV[7])
 mark_seen(rider)
-touch()
+touch_seen({LOCATIONS, LOCATION_DETAILS, LAST_SEEN})
 return {'ok'}

@@ -6,7 +6,9 @@ from contextlib import AsyncExitStack
 
 import pytest
 from asgiref.sync import sync_to_async
+from django_redis import get_redis_connection
 
+from sessions_rt import keys
 from tests.sessions_rt.test_consumer import (
     connect_all,
     connection_logs,
@@ -271,3 +273,40 @@ async def test_heartbeats_and_positions_never_wait_for_the_database_thread():
 
     assert ack == {"type": "heartbeat_ack", "ref": "hb"}
     assert (location["type"], location["rider_id"]) == ("location", ride.members[1].id)
+
+
+def _last_seen_ms(ride, member) -> float | None:
+    redis = get_redis_connection("default")
+    return redis.zscore(keys.room_keys(str(ride.room.pk)).last_seen, member.id)
+
+
+async def test_a_heartbeat_soon_after_a_position_is_acknowledged_without_a_redis_write(settings):
+    settings.WS_HEARTBEAT_REFRESH_SECONDS = 30
+    ride = await make_ride(riders=1)
+    [member] = ride.members
+    async with AsyncExitStack() as stack:
+        [socket], _ = await connect_all(stack, ride)
+        await socket.send_json_to({"type": "location", "lat": 45.5, "lon": 6.9})
+        assert (await receive(socket))["type"] == "location"
+        seen = await sync_to_async(_last_seen_ms)(ride, member)
+        await asyncio.sleep(0.05)
+
+        await socket.send_json_to({"type": "heartbeat", "ref": "hb"})
+        assert await receive(socket) == {"type": "heartbeat_ack", "ref": "hb"}
+        assert await sync_to_async(_last_seen_ms)(ride, member) == seen
+
+
+async def test_with_no_refresh_interval_every_heartbeat_marks_the_rider_seen(settings):
+    settings.WS_HEARTBEAT_REFRESH_SECONDS = 0
+    ride = await make_ride(riders=1)
+    [member] = ride.members
+    async with AsyncExitStack() as stack:
+        [socket], _ = await connect_all(stack, ride)
+        seen = []
+        for ref in ("hb-1", "hb-2"):
+            await asyncio.sleep(0.05)
+            await socket.send_json_to({"type": "heartbeat", "ref": ref})
+            assert await receive(socket) == {"type": "heartbeat_ack", "ref": ref}
+            seen.append(await sync_to_async(_last_seen_ms)(ride, member))
+
+    assert seen[0] < seen[1]

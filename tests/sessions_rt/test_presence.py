@@ -129,6 +129,41 @@ def test_activity_of_one_rider_keeps_the_whole_room_alive(redis, settings, room_
             assert redis.pttl(key) > 590_000, key
 
 
+def test_a_heartbeat_renews_the_ttls_only_once_a_tenth_of_the_room_ttl_has_run_down(
+    redis, settings, room_id, live
+):
+    settings.ROOM_SESSION_TTL_SECONDS = 600
+    state.heartbeat(room_id, live)  # the TTL setting changed: every key is renewed to it
+    present = [key for key in keys.room_keys(room_id) if redis.exists(key)]
+    for key in present:
+        redis.pexpire(key, 580_000)
+
+    state.heartbeat(room_id, live)
+    for key in present:
+        assert redis.pttl(key) <= 580_000, key  # still fresh: no write per key
+
+    for key in present:
+        redis.pexpire(key, 530_000)
+    state.heartbeat(room_id, live)
+    for key in present:
+        assert redis.pttl(key) > 590_000, key
+
+
+def test_a_key_a_position_creates_between_renewals_gets_the_room_ttl(
+    redis, settings, room_id, live
+):
+    room_keys = keys.room_keys(room_id)
+    assert not redis.exists(room_keys.locations)
+    full = settings.ROOM_SESSION_TTL_SECONDS * 1000
+
+    state.location_update(room_id, live, lat=45.0, lon=7.0)
+
+    for key in (room_keys.locations, room_keys.location_details):
+        assert full * 0.9 < redis.pttl(key) <= full, key
+    # The session still expires first: a room whose session exists has all its keys.
+    assert redis.pttl(room_keys.session) <= redis.pttl(room_keys.locations)
+
+
 def test_connection_states_are_recorded_per_direction_with_the_time_of_change(room_id, live, t0):
     peer = new_id()
     state.member_join(room_id, peer, leader_id=live, now=t0)

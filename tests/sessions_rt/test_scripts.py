@@ -2,6 +2,7 @@
 
 import hashlib
 import uuid
+from datetime import timedelta
 
 from sessions_rt import keys, scripts, state
 from sessions_rt.scripts import LuaScript, lua_script
@@ -30,3 +31,28 @@ def test_a_script_redis_has_not_seen_is_loaded_and_run(monkeypatch, redis, room_
 
     assert event.type == "member_joined"
     assert redis.script_exists(sha) == [True]
+
+
+def test_heartbeats_rewrite_the_live_rooms_entry_at_most_once_per_refresh_interval(
+    redis, room_id, leader_id, t0
+):
+    index = keys.live_rooms_key()
+    state.member_join(room_id, leader_id, leader_id=leader_id, now=t0)
+    redis.zrem(index, room_id)  # a lost write
+
+    state.heartbeat(room_id, leader_id, now=t0 + timedelta(seconds=1))
+    assert redis.zscore(index, room_id) is None
+
+    later = t0 + timedelta(milliseconds=scripts.INDEX_REFRESH_MS)
+    state.heartbeat(room_id, leader_id, now=later)
+    assert redis.zscore(index, room_id) == later.timestamp() * 1000
+
+
+def test_a_join_always_writes_the_live_rooms_entry(redis, room_id, leader_id, t0):
+    index = keys.live_rooms_key()
+    state.member_join(room_id, leader_id, leader_id=leader_id, now=t0)
+    redis.zrem(index, room_id)  # the cleanup closed the room a moment ago
+
+    state.member_join(room_id, str(uuid.uuid4()), leader_id=leader_id, now=t0)
+
+    assert redis.zscore(index, room_id) == t0.timestamp() * 1000
