@@ -8,6 +8,7 @@ import json
 import math
 import statistics
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -66,6 +67,7 @@ def location_update(
 ) -> RiderLocation:
     """Store the rider's latest position (counts as a heartbeat) and return it to broadcast."""
     fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now)
+    call["args"] = (*call["args"], "", b"")  # nothing to publish
     raise_unless_member(run_room_script(client=redis_client(client), **call))
     return fix
 
@@ -80,9 +82,17 @@ async def location_update_async(
     heading_deg: float | None = None,
     now: datetime | None = None,
     client: AsyncRedis | None = None,
+    publish: Callable[[RiderLocation], tuple[str, bytes]] | None = None,
 ) -> RiderLocation:
-    """location_update on the event loop, for the ride socket."""
+    """location_update on the event loop, for the ride socket.
+
+    With ``publish``, ``publish(fix)`` gives a pub/sub channel and a message that the same
+    script publishes once the position is stored (and only if the rider is live): one round
+    trip for the position and its fan-out.
+    """
     fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now)
+    channel, message = publish(fix) if publish is not None else ("", b"")
+    call["args"] = (*call["args"], channel, message)
     raise_unless_member(await run_room_script_async(client=async_redis_client(client), **call))
     return fix
 

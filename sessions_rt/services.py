@@ -14,6 +14,7 @@ import uuid
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from redis.exceptions import RedisError
 
 from riders.models import Rider
@@ -159,13 +160,36 @@ async def heartbeat(*, room: Room, rider: Rider) -> None:
 
 
 async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, heading_deg) -> None:
-    fix = await state.location_update_async(
-        room.pk, rider.pk, lat=lat, lon=lon, speed_kmh=speed_kmh, heading_deg=heading_deg
-    )
+    """Store the rider's position and send it to every socket of the ride.
+
+    With the Redis pub/sub channel layer, the script that stores the position also publishes
+    it on the ride's group channel: one round trip a position instead of two, and no turn to
+    wait for the layer's single publishing connection per worker.
+    """
+    group = room_group(room.pk)
+    layer = get_channel_layer()
+    position = {"room_id": room.pk, "rider_id": rider.pk, "lat": lat, "lon": lon}
+    position.update(speed_kmh=speed_kmh, heading_deg=heading_deg)
+    if isinstance(layer, RedisPubSubChannelLayer):
+        await state.location_update_async(
+            **position, publish=lambda fix: _group_publication(layer, group, _location_message(fix))
+        )
+        return
+    fix = await state.location_update_async(**position)
+    await _publish(group, _location_message(fix))
+
+
+def _location_message(fix) -> dict:
     # Every socket of the ride gets the same frame: it is encoded here, once, rather than by
     # each receiving socket (ten per ride, each position every second).
     frame = json.dumps({"type": "location", **fix.as_dict()}, separators=(",", ":"))
-    await _publish(room_group(room.pk), {"type": "room.location", "frame": frame})
+    return {"type": "room.location", "frame": frame}
+
+
+def _group_publication(layer: RedisPubSubChannelLayer, group: str, message: dict):
+    """The channel and bytes ``layer.group_send(group, message)`` would PUBLISH (channels_redis
+    names a group's channel and serializes the message; encryption keys included)."""
+    return layer._get_group_channel_name(group), layer.serialize(message)
 
 
 async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_name, ice_state):

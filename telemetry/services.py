@@ -3,11 +3,11 @@ import math
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -27,7 +27,7 @@ from telemetry.errors import (
 )
 from telemetry.models import ConnectionLog, EventType, new_log_ids_hex
 from telemetry.prepared import prepared_cursor
-from telemetry.validation import MetricValue, ValidEvent, clean_event
+from telemetry.validation import MetricValue, OccurrenceWindow, ValidEvent, clean_event
 
 MAX_BATCH_SIZE = 500
 BATCH_EVENT_KEYS = frozenset(
@@ -90,8 +90,7 @@ class _Content:
     room_id: UUID | None
 
 
-@dataclass(frozen=True)
-class _Pending:
+class _Pending(NamedTuple):
     index: int
     event: ValidEvent
     room_id: UUID | None
@@ -190,12 +189,13 @@ def connection_log_ingest_batch(
             received=len(events),
         )
     now = timezone.now()
+    window = OccurrenceWindow.at(now)
     outcomes: dict[int, EventOutcome] = {}
     parsed: list[tuple[int, ValidEvent, str | UUID | None]] = []
     room_refs: dict[tuple, str | UUID | None] = {}  # a phone's batch names one or two rides
     for index, raw in enumerate(events):
         try:
-            event, room_ref = _clean_batch_event(raw, now=now, room_refs=room_refs)
+            event, room_ref = _clean_batch_event(raw, window=window, room_refs=room_refs)
         except DomainError as exc:
             outcomes[index] = EventOutcome.refused(index, "rejected", exc)
         else:
@@ -314,7 +314,7 @@ def _remainder_by_partition(
 
 
 def _clean_batch_event(
-    raw: object, *, now: datetime, room_refs: dict[tuple, str | UUID | None]
+    raw: object, *, window: OccurrenceWindow, room_refs: dict[tuple, str | UUID | None]
 ) -> tuple[ValidEvent, str | UUID | None]:
     if not isinstance(raw, dict):
         raise InvalidEvent("Each event must be an object.")
@@ -327,7 +327,7 @@ def _clean_batch_event(
         occurred_at=raw.get("occurred_at"),
         metrics=raw.get("metrics"),
         client_event_id=raw.get("client_event_id"),
-        now=now,
+        now=window,
         require_client_event_id=True,
     )
     reference = (raw.get("room_code"), raw.get("room_id"))
@@ -404,24 +404,36 @@ def _store_pending(*, rider: Rider, pending: list[_Pending], now: datetime) -> l
     offered: dict[str, _Pending] = {}
     for item in pending:
         offered.setdefault(item.event.client_event_id, item)
-    with transaction.atomic():
-        _lock_rider(rider.pk)
-        inserted, kept = _insert_unknown_ids(rider=rider, items=list(offered.values()), now=now)
-        missing = [c for c in offered if c not in inserted and c not in kept]
-        # Only rows written without the rider lock (fixtures, imports) can make ON CONFLICT
-        # skip an id the lookup did not see; read what holds those ids.
-        kept |= _stored_contents(rider=rider, client_ids=missing)
-    for client_id, item in offered.items():
-        if client_id in inserted:
-            kept[client_id] = (inserted[client_id], item.content)
+    items = list(offered.values())
+    try:
+        with transaction.atomic():
+            _lock_rider(rider.pk)
+            inserted, kept = _insert_unknown_ids(rider=rider, items=items, now=now)
+    except IntegrityError:
+        # Under the rider lock the statement's own lookup sees every stored id, so a plain
+        # INSERT (cheaper than ON CONFLICT's speculative one) is enough. Only a row written
+        # without the lock (an import) can collide; then the batch is written again,
+        # skipping what is taken, and what holds those ids is read.
+        with transaction.atomic():
+            _lock_rider(rider.pk)
+            inserted, kept = _insert_unknown_ids(
+                rider=rider, items=items, now=now, skip_conflicts=True
+            )
+            missing = [c for c in offered if c not in inserted and c not in kept]
+            kept |= _stored_contents(rider=rider, client_ids=missing)
 
     outcomes = []
     for item in pending:
         client_id = item.event.client_event_id
-        row_id, content = kept[client_id]
-        if client_id in inserted and offered[client_id] is item:
-            outcomes.append(EventOutcome(item.index, "stored", row_id))
-        elif content == item.content:
+        if client_id in inserted:
+            first = offered[client_id]
+            if first is item:
+                outcomes.append(EventOutcome(item.index, "stored", inserted[client_id]))
+                continue
+            row_id, content = inserted[client_id], first.content  # the id twice in one batch
+        else:
+            row_id, content = kept[client_id]
+        if content == item.content:
             outcomes.append(EventOutcome(item.index, "duplicate", row_id))
         else:
             conflict = ClientEventConflict(
@@ -447,7 +459,7 @@ def _lock_rider(rider_id: UUID) -> None:
 
 
 def _insert_unknown_ids(
-    *, rider: Rider, items: list[_Pending], now: datetime
+    *, rider: Rider, items: list[_Pending], now: datetime, skip_conflicts: bool = False
 ) -> tuple[dict[str, UUID], dict[str, tuple[UUID, _Content]]]:
     """One statement: look up the batch's client ids, insert the rows of the unknown ones.
 
@@ -456,6 +468,9 @@ def _insert_unknown_ids(
     {client id: (id, content)} of the rows that already held an id, oldest first).
     """
     table = connection.ops.quote_name(ConnectionLog._meta.db_table)
+    on_conflict = (
+        "ON CONFLICT (user_id, client_event_id, occurred_at) DO NOTHING" if skip_conflicts else ""
+    )
     sql = f"""
         WITH incoming AS MATERIALIZED (
             SELECT * FROM jsonb_to_recordset(%s::jsonb) AS u(
@@ -484,7 +499,7 @@ def _insert_unknown_ids(
                 i.client_event_id
             FROM incoming i
             WHERE NOT EXISTS (SELECT FROM known k WHERE k.client_event_id = i.client_event_id)
-            ON CONFLICT (user_id, client_event_id, occurred_at) DO NOTHING
+            {on_conflict}
             RETURNING client_event_id, id
         )
         SELECT true, client_event_id, id, NULL, NULL, NULL, NULL, NULL FROM stored
@@ -493,11 +508,13 @@ def _insert_unknown_ids(
         FROM known
     """
     ids = new_log_ids_hex(len(items))
+    room_text = {room_id: str(room_id) for room_id in {item.room_id for item in items}}
+    room_text[None] = None
     rows_json = json.dumps(
         [
             {
                 "id": row_id,
-                "room_id": None if item.room_id is None else str(item.room_id),
+                "room_id": room_text[item.room_id],
                 "event_type": item.event.event_type,
                 "metrics": item.event.metrics,
                 "occurred_at": item.event.occurred_at.isoformat(),

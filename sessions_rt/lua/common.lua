@@ -81,14 +81,16 @@ local function touch()
   renew_ttls(KEYS)
 end
 
--- After a heartbeat or a position: the members are unchanged and only ``written`` may be new.
+-- After a heartbeat or a position: the members are unchanged and only ``written`` (the keys
+-- that just gained a member or field, so may have just been created) can lack a TTL.
 local function touch_seen(written)
   redis.call('HSET', SESSION, 'last_activity', now)
   renew_ttls(written)
 end
 
+-- Returns whether the rider was new to LAST_SEEN (which may then have just been created).
 local function mark_seen(rider)
-  redis.call('ZADD', LAST_SEEN, now, rider)
+  return redis.call('ZADD', LAST_SEEN, now, rider) == 1
 end
 
 -- Takes the rider out of every structure of the room and logs member_left. The payload says

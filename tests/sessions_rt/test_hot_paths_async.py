@@ -81,3 +81,25 @@ async def test_an_unreachable_async_client_raises_realtime_unavailable(room_id, 
     with pytest.raises(RealtimeUnavailable):
         await calls[name]()
     await client.aclose()
+
+
+async def test_a_position_is_published_by_the_script_that_stores_it_and_only_then(
+    redis, room_id, leader_id
+):
+    state.member_join(room_id, leader_id, leader_id=leader_id)
+    channel = f"{keys.key_prefix()}:test-fan-out"
+    listener = redis.pubsub()
+    listener.subscribe(channel)
+    assert listener.get_message(timeout=1)["type"] == "subscribe"
+
+    def publication(fix):
+        return channel, f"{fix.rider_id} at {fix.lat}".encode()
+
+    await state.location_update_async(room_id, leader_id, lat=45.5, lon=7, publish=publication)
+    with pytest.raises(NotLiveMember):
+        await state.location_update_async(room_id, new_id(), lat=45.6, lon=7, publish=publication)
+
+    received = listener.get_message(timeout=1)
+    assert received["data"] == f"{leader_id} at 45.5".encode()
+    assert listener.get_message(timeout=0.3) is None  # nothing for the rider who is not live
+    listener.close()

@@ -1,13 +1,17 @@
 """Uploads of one rider racing each other on real threads and real transactions."""
 
-from datetime import timedelta
+import threading
+import time
+from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from telemetry.models import ConnectionLog
 from telemetry.services import connection_log_ingest_batch
 from tests.racing import race
+from tests.telemetry.factories import ConnectionLogFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,3 +71,45 @@ def test_one_id_racing_at_two_times_is_stored_once_and_the_other_conflicts(rider
     )
     assert sorted(outcomes[0].status for outcomes in results) == ["conflict", "stored"]
     assert ConnectionLog.objects.filter(user=rider, client_event_id="same-id").count() == 1
+
+
+def test_an_id_a_writer_without_the_rider_lock_holds_is_reported_not_a_failed_batch(rider):
+    """An import writes logs without the rider lock. An upload inserting an id the import has
+    just written (not yet committed) waits for it, then answers duplicate for that event and
+    stores the rest, instead of failing the whole batch."""
+    batch = events(["imp-1", "imp-2"])
+    moment = datetime.fromisoformat(batch[0]["occurred_at"])
+    written = threading.Event()
+
+    def importer():
+        with transaction.atomic():
+            ConnectionLogFactory(
+                user=rider,
+                room=None,
+                event_type="quality_report",
+                occurred_at=moment,
+                client_event_id="imp-1",
+                metrics={"rtt_ms": 40},
+            )
+            written.set()
+            # Commit only once the upload is waiting on this row's key.
+            with connection.cursor() as cursor:
+                for _ in range(200):
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                    if cursor.fetchone()[0]:
+                        break
+                    time.sleep(0.05)
+                else:
+                    raise AssertionError("the upload never waited for the import's row")
+
+    def uploader():
+        assert written.wait(10)
+        return connection_log_ingest_batch(rider=rider, events=batch)
+
+    imported, outcomes = race([importer, uploader])
+    assert imported is None
+    assert [o.status for o in outcomes] == ["duplicate", "stored"]
+    assert ConnectionLog.objects.filter(user=rider).count() == 2
