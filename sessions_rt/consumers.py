@@ -136,7 +136,7 @@ class RideConsumer(AsyncWebsocketConsumer):
             await self._error("rate_limited", "Too many messages; this one was dropped.")
             return
         try:
-            message = json.loads(text_data, parse_constant=_not_json, parse_float=_finite_float)
+            message = _STRICT_JSON.decode(text_data)
         except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
             await self._error("invalid_json", "Each message is one JSON object.")
             return
@@ -428,6 +428,10 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{text} is out of range")
     return number
+
+
+# One decoder for every frame: json.loads with hooks builds a new one per call.
+_STRICT_JSON = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite_float)
 
 
 def _names_rider(value, rider_id: uuid.UUID) -> bool:
