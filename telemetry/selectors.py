@@ -16,8 +16,8 @@ from riders.models import Rider
 from rooms.models import Room
 from telemetry.errors import InvalidTimeWindow
 from telemetry.models import ConnectionLog, EventType
-from telemetry.prepared import prepared_cursor
 from telemetry.quality import mos_sql, rating
+from telemetry.server_binding import server_binding_cursor
 
 MAX_STATS_WINDOW = timedelta(days=366)
 BUCKET_SIZES = {
@@ -53,7 +53,9 @@ class PercentileCont(Aggregate):
         super().__init__(expression, fraction=float(fraction), **extra)
 
 
-@dataclass(frozen=True)
+# A report builds several of these per bucket: plain slotted dataclasses, which are created
+# several times faster than frozen ones. Nothing changes them after the report is built.
+@dataclass(slots=True)
 class MetricSummary:
     """A metric over the events that carry it; the figures are None when no event does."""
 
@@ -92,7 +94,7 @@ class ConnectionStats:
     quality: QualitySummary = NO_QUALITY
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StatsBucket:
     start: datetime
     total_events: int
@@ -234,7 +236,7 @@ def _figures_by_bucket(
             "start_out": "start",
         }
         params["width"] = width
-    with prepared_cursor() as cursor:
+    with server_binding_cursor(binary=True) as cursor:
         cursor.execute(
             _REPORT_SQL.format(
                 table=connection.ops.quote_name(ConnectionLog._meta.db_table),
@@ -294,17 +296,15 @@ def _report_sql() -> str:
     """
 
 
+# (metric, its percentiles, samples and average columns) of the report's rows.
+_METRIC_COLUMNS = tuple((m, f"{m}_pct", f"{m}_samples", f"{m}_average") for m in SUMMARISED_METRICS)
+
+
 def _figures(row: dict) -> dict:
     summaries = {}
-    for metric in SUMMARISED_METRICS:
-        p50, p95, p99 = row[f"{metric}_pct"] or (None, None, None)
-        summaries[metric] = MetricSummary(
-            samples=row[f"{metric}_samples"],
-            average=row[f"{metric}_average"],
-            p50=p50,
-            p95=p95,
-            p99=p99,
-        )
+    for metric, percentiles, samples, average in _METRIC_COLUMNS:
+        p50, p95, p99 = row[percentiles] or (None, None, None)
+        summaries[metric] = MetricSummary(row[samples], row[average], p50, p95, p99)
     return {
         "total_events": row["total"],
         "events_by_type": {t: row[column] for t, column in _TYPE_COLUMNS},

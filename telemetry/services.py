@@ -26,7 +26,7 @@ from telemetry.errors import (
     InvalidEvent,
 )
 from telemetry.models import ConnectionLog, EventType, new_log_ids_hex
-from telemetry.prepared import prepared_cursor
+from telemetry.server_binding import server_binding_cursor
 from telemetry.validation import MetricValue, OccurrenceWindow, ValidEvent, clean_event
 
 MAX_BATCH_SIZE = 500
@@ -525,7 +525,7 @@ def _insert_unknown_ids(
         allow_nan=False,
     )
     params = [rows_json, rider.pk, rider.pk, rider.pk, now]
-    with prepared_cursor() as cursor:
+    with server_binding_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     inserted: dict[str, UUID] = {}
