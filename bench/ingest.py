@@ -1,6 +1,6 @@
 """Bulk ingest through the telemetry service against bare COPY into the same table.
 
-    .venv/bin/python -m bench.ingest [--events 200000] [--batch 500] [--riders 400]
+    .venv/bin/python -m bench.ingest [--events 200000] [--batch 500] [--riders 400] [--streams 1]
 
 Builds realistic phone batches (quality reports every few seconds with rtt, jitter, loss,
 bitrate and network; now and then a reconnect or a network change), then, in the same run:
@@ -8,6 +8,8 @@ bitrate and network; now and then a reconnect or a network change), then, in the
 2. the table emptied, every batch through ``connection_log_ingest_batch`` (validation,
    room lookup, rider lock, lookup + insert statement), one batch at a time;
 3. every batch uploaded a second time: nothing may be stored.
+With ``--streams N`` each step runs on N threads at once (N COPY streams for the ceiling), as
+N server workers take uploads from many phones.
 Rows of the bench riders are counted after each step: none lost, none doubled. Other rows
 stay: run it on an empty table or after bench.stats to ingest beside millions of rows. Use a
 database of its own (DATABASE_URL=.../convoy_bench_tel).
@@ -17,6 +19,8 @@ import argparse
 import json
 import random
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from bench.harness import setup_django
@@ -66,18 +70,32 @@ def make_batches(riders, rooms, events: int, batch: int) -> list[tuple[object, l
     return batches
 
 
-def copy_rows(batches) -> float:
+def in_parallel(work, batches, streams: int) -> tuple[float, Counter]:
+    """Run ``work(share)`` on ``streams`` threads, each with its own database connection and
+    every streams-th batch; return the wall time of the slowest and the sum of what each
+    returned (a Counter, or None)."""
+    from django.db import connection
+
+    shares = [batches[n::streams] for n in range(streams)]
+
+    def run(share):
+        try:
+            return work(share)
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=streams) as pool:
+        results = [future.result() for future in [pool.submit(run, s) for s in shares]]
+    return time.perf_counter() - started, sum(filter(None, results), Counter())
+
+
+def copy_rows(batches, room_ids: dict) -> None:
     """COPY the same events with psycopg (no validation, no lookups): the ceiling."""
     from django.db import connection
     from uuid6 import uuid7
 
-    room_ids = {}
-    from rooms.models import Room
-
-    for pk, code in Room.objects.values_list("pk", "code"):
-        room_ids[code] = pk
     now = datetime.now(UTC)
-    started = time.perf_counter()
     with connection.cursor() as cursor:
         raw = cursor.cursor
         with raw.copy(
@@ -98,18 +116,15 @@ def copy_rows(batches) -> float:
                             e["client_event_id"],
                         )
                     )
-    return time.perf_counter() - started
 
 
-def run_service(batches) -> tuple[float, dict[str, int]]:
+def upload(batches) -> Counter:
     from telemetry.services import connection_log_ingest_batch
 
-    tally: dict[str, int] = {}
-    started = time.perf_counter()
+    tally = Counter()
     for rider, events in batches:
-        for outcome in connection_log_ingest_batch(rider=rider, events=events):
-            tally[outcome.status] = tally.get(outcome.status, 0) + 1
-    return time.perf_counter() - started, tally
+        tally.update(o.status for o in connection_log_ingest_batch(rider=rider, events=events))
+    return tally
 
 
 def main() -> None:
@@ -118,7 +133,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--riders", type=int, default=400)
     parser.add_argument("--rooms", type=int, default=60)
+    parser.add_argument(
+        "--streams",
+        type=int,
+        default=1,
+        help="uploads (and COPY streams) at once, as several server workers would run them",
+    )
     args = parser.parse_args()
+    if args.streams < 1:
+        parser.error("--streams must be at least 1")
 
     setup_django()
     from django.db import connection
@@ -139,7 +162,13 @@ def main() -> None:
     )
     batches = make_batches(riders, rooms, args.events, args.batch)
     total = sum(len(events) for _, events in batches)
-    print(f"Telemetry ingest: {total:,} events in {len(batches)} batches of <= {args.batch}")
+    print(
+        f"Telemetry ingest: {total:,} events in {len(batches)} batches of <= {args.batch}, "
+        f"{args.streams} stream(s) at once"
+    )
+    from rooms.models import Room
+
+    room_ids = dict(Room.objects.values_list("code", "pk"))
 
     rider_ids = [rider.pk for rider in riders]
 
@@ -157,19 +186,19 @@ def main() -> None:
             )
             cursor.execute("VACUUM ANALYZE telemetry_connectionlog")
 
-    copy_s = copy_rows(batches)
+    copy_s, _ = in_parallel(lambda share: copy_rows(share, room_ids), batches, args.streams)
     copied = bench_rows()
     forget_bench_rows()
-    service_s, tally = run_service(batches)
+    service_s, tally = in_parallel(upload, batches, args.streams)
     stored_rows = bench_rows()
-    again_s, again = run_service(batches)
+    again_s, again = in_parallel(upload, batches, args.streams)
     after_rows = bench_rows()
 
     print(f"{'path':<34} {'seconds':>8} {'events/s':>10}")
     print(f"{'COPY (ceiling)':<34} {copy_s:>8.2f} {total / copy_s:>10,.0f}")
     print(f"{'service, first upload':<34} {service_s:>8.2f} {total / service_s:>10,.0f}")
     print(f"{'service, same batches again':<34} {again_s:>8.2f} {total / again_s:>10,.0f}")
-    print(f"first upload outcomes: {tally}; second upload outcomes: {again}")
+    print(f"first upload outcomes: {dict(tally)}; second upload outcomes: {dict(again)}")
     print(
         f"rows after COPY {copied:,}; after upload {stored_rows:,}; after re-upload {after_rows:,}"
     )
