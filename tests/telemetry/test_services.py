@@ -496,10 +496,24 @@ def test_cleanup_works_in_batches_and_reports_progress(rider):
         )
     assert (result.count, result.batches) == (7, 3)
     assert calls == [(3, 7), (6, 7), (7, 7)]
-    deletes = [q["sql"] for q in captured if q["sql"].startswith("DELETE")]
+    deletes = [q["sql"] for q in captured if "DELETE FROM" in q["sql"]]
     assert len(deletes) == 3
     assert all("LIMIT 3" in sql for sql in deletes)
     assert ConnectionLog.objects.count() == 1
+
+
+def test_cleanup_batches_resume_after_the_last_row_even_among_equal_times(rider):
+    moment = ago(hours=3)
+    ConnectionLog.objects.bulk_create(
+        ConnectionLogFactory.build(user=rider, occurred_at=moment) for _ in range(7)
+    )
+    calls = []
+    result = connection_log_cleanup(
+        older_than=timedelta(hours=1), batch_size=3, progress=lambda *args: calls.append(args)
+    )
+    assert (result.count, result.batches) == (7, 3)
+    assert calls == [(3, 7), (6, 7), (7, 7)]
+    assert not ConnectionLog.objects.exists()
 
 
 def test_cleanup_stops_after_an_empty_batch_when_rows_divide_evenly(rider):
