@@ -84,11 +84,7 @@ def _index_due(index: IndexRefresh, room_id: str, now_ms: int) -> bool:
         return False
     if index == "periodic":
         written = _index_written.get(room_id)
-        if written is not None and 0 <= now_ms - written < INDEX_REFRESH_MS:
-            return False
-    if len(_index_written) >= _INDEX_WRITTEN_CAP:
-        _index_written.clear()
-    _index_written[room_id] = now_ms
+        return written is None or not 0 <= now_ms - written < INDEX_REFRESH_MS
     return True
 
 
@@ -104,11 +100,11 @@ def run_room_script(name: str, *, client: Redis, **call_options):
     with realtime_available():
         try:
             pipe = _queued(client.pipeline(transaction=False), call)
-            return _first_error_raised(pipe.execute(raise_on_error=False))
+            return _script_reply(call, pipe.execute(raise_on_error=False))
         except NoScriptError:
             client.script_load(call.script.source)
             pipe = _queued(client.pipeline(transaction=False), call)
-            return _first_error_raised(pipe.execute(raise_on_error=False))
+            return _script_reply(call, pipe.execute(raise_on_error=False))
 
 
 async def run_room_script_async(name: str, *, client: AsyncRedis, **call_options):
@@ -124,7 +120,7 @@ async def run_room_script_async(name: str, *, client: AsyncRedis, **call_options
                         call.script.sha, len(call.room_keys), *call.room_keys, *call.argv
                     )
                 pipe = _queued(client.pipeline(transaction=False), call)
-                return _first_error_raised(await pipe.execute(raise_on_error=False))
+                return _script_reply(call, await pipe.execute(raise_on_error=False))
             except NoScriptError:
                 if attempt == 2:
                     raise
@@ -145,10 +141,16 @@ def _queued(pipe, call: RoomScriptCall):
     return pipe
 
 
-def _first_error_raised(replies: list):
+def _script_reply(call: RoomScriptCall, replies: list):
+    """The script's reply from a pipeline's; the index write, if any, is remembered only now
+    that it has happened (a Redis that was down must get it at the next call)."""
     # Errors are collected rather than raised so the script's own error (NOSCRIPT above all)
     # is the one reported, not whichever command failed first.
     for outcome in replies:
         if isinstance(outcome, Exception):
             raise outcome
+    if call.index_score is not None:
+        if len(_index_written) >= _INDEX_WRITTEN_CAP:
+            _index_written.clear()
+        _index_written.update(call.index_score)
     return replies[0]

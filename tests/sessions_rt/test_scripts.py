@@ -4,7 +4,13 @@ import hashlib
 import uuid
 from datetime import timedelta
 
+import pytest
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from sessions_rt import keys, scripts, state
+from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.scripts import LuaScript, lua_script
 
 
@@ -56,3 +62,19 @@ def test_a_join_always_writes_the_live_rooms_entry(redis, room_id, leader_id, t0
     state.member_join(room_id, str(uuid.uuid4()), leader_id=leader_id, now=t0)
 
     assert redis.zscore(index, room_id) == t0.timestamp() * 1000
+
+
+def test_an_index_write_that_never_reached_redis_is_made_at_the_next_heartbeat(
+    redis, room_id, leader_id, t0
+):
+    index = keys.live_rooms_key()
+    state.member_join(room_id, leader_id, leader_id=leader_id, now=t0)
+    redis.zrem(index, room_id)
+    due = t0 + timedelta(milliseconds=scripts.INDEX_REFRESH_MS)
+    unreachable = Redis.from_url("redis://127.0.0.1:1/0", retry=Retry(NoBackoff(), 0))
+    with pytest.raises(RealtimeUnavailable):
+        state.heartbeat(room_id, leader_id, now=due, client=unreachable)
+
+    state.heartbeat(room_id, leader_id, now=due + timedelta(seconds=1))
+
+    assert redis.zscore(index, room_id) == (due + timedelta(seconds=1)).timestamp() * 1000
