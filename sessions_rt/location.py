@@ -67,7 +67,6 @@ def location_update(
 ) -> RiderLocation:
     """Store the rider's latest position (counts as a heartbeat) and return it to broadcast."""
     fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now)
-    call["args"] = (*call["args"], "", b"")  # nothing to publish
     raise_unless_member(run_room_script(client=redis_client(client), **call))
     return fix
 
@@ -90,17 +89,16 @@ async def location_update_async(
     script publishes once the position is stored (and only if the rider is live): one round
     trip for the position and its fan-out.
     """
-    fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now)
-    channel, message = publish(fix) if publish is not None else ("", b"")
-    call["args"] = (*call["args"], channel, message)
+    fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now, publish)
     raise_unless_member(await run_room_script_async(client=async_redis_client(client), **call))
     return fix
 
 
 def _location(
-    room_id, rider_id, lat, lon, speed_kmh, heading_deg, now
+    room_id, rider_id, lat, lon, speed_kmh, heading_deg, now, publish=None
 ) -> tuple[RiderLocation, dict]:
-    """The validated fix, and the script call that stores it."""
+    """The validated fix, and the script call that stores it (and publishes what
+    ``publish(fix)`` gives, if anything)."""
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
     fix = RiderLocation(
@@ -119,6 +117,7 @@ def _location(
         ),
         at=from_ms(to_ms(now)),
     )
+    channel, message = publish(fix) if publish is not None else ("", b"")
     details = {
         "lat": fix.lat,
         "lon": fix.lon,
@@ -130,7 +129,7 @@ def _location(
         "name": "location",
         "room_id": room,
         "now_ms": to_ms(fix.at),
-        "args": (rider, repr(fix.lon), repr(fix.lat), json.dumps(details)),
+        "args": (rider, repr(fix.lon), repr(fix.lat), json.dumps(details), channel, message),
         "index": "periodic",
     }
     return fix, call

@@ -162,21 +162,21 @@ async def heartbeat(*, room: Room, rider: Rider) -> None:
 async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, heading_deg) -> None:
     """Store the rider's position and send it to every socket of the ride.
 
-    With the Redis pub/sub channel layer, the script that stores the position also publishes
-    it on the ride's group channel: one round trip a position instead of two, and no turn to
-    wait for the layer's single publishing connection per worker.
+    The script that stores the position also publishes it on the ride's group channel of
+    the Redis pub/sub channel layer (config/redis_config.py): one round trip a position
+    instead of two, and no turn to wait for the layer's single publishing connection per
+    worker.
     """
-    group = room_group(room.pk)
-    layer = get_channel_layer()
-    position = {"room_id": room.pk, "rider_id": rider.pk, "lat": lat, "lon": lon}
-    position.update(speed_kmh=speed_kmh, heading_deg=heading_deg)
-    if isinstance(layer, RedisPubSubChannelLayer):
-        await state.location_update_async(
-            **position, publish=lambda fix: _group_publication(layer, group, _location_message(fix))
-        )
-        return
-    fix = await state.location_update_async(**position)
-    await _publish(group, _location_message(fix))
+    group, layer = room_group(room.pk), get_channel_layer()
+    await state.location_update_async(
+        room.pk,
+        rider.pk,
+        lat=lat,
+        lon=lon,
+        speed_kmh=speed_kmh,
+        heading_deg=heading_deg,
+        publish=lambda fix: _group_publication(layer, group, _location_message(fix)),
+    )
 
 
 def _location_message(fix) -> dict:

@@ -13,6 +13,8 @@ from django.db.backends.postgresql.base import ServerBindingCursor
 
 
 class _UnpreparedCursor(ServerBindingCursor):
+    results_binary = False
+
     def execute(self, query, params=None, *, prepare=None, binary=None):
         return super().execute(query, params, prepare=False, binary=self.results_binary)
 
