@@ -385,6 +385,15 @@ class RideConsumer(AsyncWebsocketConsumer):
             return
         if message["room_id"] != str(self.room.pk):
             return
+        try:
+            replaced = await services.session_is_replaced(
+                room=self.room, rider=self.rider, channel_name=self.channel_name
+            )
+        except RealtimeUnavailable:
+            await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
+            return
+        if not replaced:
+            return
         await self._send({"type": "session_replaced"})
         self.ended_by_server = True
         await self._close(CloseCode.DUPLICATE_SESSION, "duplicate session")

@@ -36,6 +36,7 @@ def member_join(
     device: str | None = None,
     app_version: str | None = None,
     transport: str | None = None,
+    channel: str | None = None,
     now: datetime | None = None,
     client: Redis | None = None,
 ) -> Event | None:
@@ -45,14 +46,15 @@ def member_join(
     within the grace period, or a second socket) gets no member_joined: the result is the
     presence_changed back from "reconnecting", or None when nothing changed.
     ``leader_id`` is the room's creator (None if their account is gone). Each call records
-    the new connection (device, app version, transport, connected at).
+    the new connection (device, app version, transport, connected at, and the socket's
+    ``channel`` on the channel layer, which tells the rider's current socket from older ones).
     """
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
     leader = canonical_id(leader_id, field="leader_id") if leader_id is not None else ""
     now_ms = to_ms(now)
     connection_session = _connection_session_json(
-        device=device, app_version=app_version, transport=transport, now_ms=now_ms
+        device=device, app_version=app_version, transport=transport, channel=channel, now_ms=now_ms
     )
     _, raw_event = run_room_script(
         "join",
@@ -72,6 +74,7 @@ class ConnectionSession:
     app_version: str | None
     transport: str | None
     connected_at: datetime
+    channel: str | None = None  # the socket's channel-layer name; None if recorded without
 
 
 def connection_session_get(
@@ -90,6 +93,7 @@ def connection_session_get(
         app_version=record["app_version"],
         transport=record["transport"],
         connected_at=from_ms(record["connected_at"]),
+        channel=record.get("channel"),
     )
 
 
@@ -199,7 +203,12 @@ def _forget_room(redis: Redis, room: str) -> None:
 
 
 def _connection_session_json(
-    *, device: str | None, app_version: str | None, transport: str | None, now_ms: int
+    *,
+    device: str | None,
+    app_version: str | None,
+    transport: str | None,
+    channel: str | None,
+    now_ms: int,
 ) -> str:
     return json.dumps(
         {
@@ -213,6 +222,7 @@ def _connection_session_json(
                 else None
             ),
             "connected_at": now_ms,
+            "channel": channel,
         }
     )
 

@@ -99,6 +99,7 @@ async def session_open(
         device=device,
         app_version=app_version,
         transport=transport,
+        channel=channel_name,
     )
     await _publish(
         rider_group(rider.pk),
@@ -109,6 +110,19 @@ async def session_open(
     kind = EventType.RECONNECTED if was_reconnecting else EventType.CONNECTED
     # Telemetry records the transport (cellular, wifi, bridged) as the network type.
     await _log(rider, room, kind, network_type=transport)
+
+
+async def session_is_replaced(*, room: Room, rider: Rider, channel_name: str) -> bool:
+    """Whether the rider's current socket in the room is another one than ``channel_name``.
+
+    A "session.replaced" notice can reach a socket that opened after the one it announces:
+    a phone that reconnects within milliseconds, to the same worker, subscribes to its
+    rider group before that worker has read the notice of its previous socket from Redis.
+    The connection record names the socket that opened last, so a late notice is ignored.
+    A rider with no record (gone, or the live state lost) is not replaced.
+    """
+    record = await _redis_call(state.connection_session_get)(room.pk, rider.pk)
+    return record is not None and record.channel not in (None, channel_name)
 
 
 async def session_closed_by_rider(*, room: Room, rider: Rider) -> None:

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from django.conf import settings
 from django.test import override_settings
@@ -15,6 +16,7 @@ from django.urls import path
 from rooms.services import participant_leave, participant_remove, room_deactivate
 from sessions_rt.close_codes import CloseCode
 from sessions_rt.consumers import RideConsumer
+from sessions_rt.groups import rider_group
 from tests.sessions_rt.test_consumer import (
     TIMEOUT,
     connect_all,
@@ -156,6 +158,24 @@ async def test_a_second_socket_of_the_same_rider_replaces_the_first():
         assert (await receive(second))["type"] == "heartbeat_ack"
 
     assert member_ids(snapshot) == [leader.id, rider.id]
+
+
+async def test_a_late_notice_of_an_earlier_socket_does_not_close_the_one_that_replaced_it():
+    """A phone that reconnects at once can subscribe to its rider group on a worker that has
+    not yet read the notice its previous socket sent: the notice must not close the new one."""
+    ride = await make_ride(riders=2)
+    rider = ride.members[1]
+    async with AsyncExitStack() as stack:
+        (leader_socket, rider_socket), _ = await connect_all(stack, ride)
+        await get_channel_layer().group_send(
+            rider_group(rider.id),
+            {"type": "session.replaced", "room_id": str(ride.room.pk), "channel": "specific.old"},
+        )
+        assert await rider_socket.receive_nothing(timeout=0.3)
+
+        await rider_socket.send_json_to({"type": "heartbeat"})
+        assert (await receive(rider_socket))["type"] == "heartbeat_ack"
+        assert await leader_socket.receive_nothing(timeout=0.1)
 
 
 def _kick(ride, member):

@@ -126,9 +126,21 @@ def test_a_connection_record_is_kept_per_rider_and_replaced_by_the_next_connecti
     )
 
     later = t0 + timedelta(seconds=5)
-    state.member_join(room_id, leader_id, leader_id=leader_id, transport="cellular", now=later)
+    state.member_join(
+        room_id,
+        leader_id,
+        leader_id=leader_id,
+        transport="cellular",
+        channel="specific.second-socket",
+        now=later,
+    )
     record = state.connection_session_get(room_id, leader_id)
-    assert (record.device, record.transport, record.connected_at) == (None, "cellular", later)
+    assert (record.device, record.transport, record.connected_at, record.channel) == (
+        None,
+        "cellular",
+        later,
+        "specific.second-socket",
+    )
     assert state.connection_session_get(room_id, new_id()) is None
 
 
