@@ -8,9 +8,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from riders.models import AuthToken, Rider
@@ -49,11 +50,7 @@ def token_authenticate(*, key: str) -> tuple[Rider, AuthToken] | None:
     """The rider and token for a live key of an active rider, or None."""
     if not isinstance(key, str) or not key.startswith(KEY_PREFIX) or len(key) > 128:
         return None
-    token = (
-        AuthToken.objects.select_related("user")
-        .filter(key_digest=token_digest(key), expires_at__gt=timezone.now())
-        .first()
-    )
+    token = _live_token_with_rider(token_digest(key), timezone.now())
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()
@@ -61,6 +58,66 @@ def token_authenticate(*, key: str) -> tuple[Rider, AuthToken] | None:
         AuthToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token.user, token
+
+
+def _live_token_with_rider(digest: str, now) -> AuthToken | None:
+    """The unexpired token of this digest with its rider, as
+    ``AuthToken.objects.select_related("user").filter(...).first()`` would give them.
+
+    Every authenticated request and ride socket starts here. Written as SQL because building
+    that queryset costs about 0.6 ms of Python per request, twice what the lookup itself
+    costs, and the statement never changes.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_TOKEN_WITH_RIDER.sql, [digest, now])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(_TOKEN_WITH_RIDER.token_fields)
+    token = _instance(AuthToken, _TOKEN_WITH_RIDER.token_fields, row[:split])
+    token.user = _instance(Rider, _TOKEN_WITH_RIDER.rider_fields, row[split:])
+    return token
+
+
+class _TokenWithRiderQuery:
+    """The statement of _live_token_with_rider and the fields its columns hold, built from
+    the models' metadata when first used (the app registry is ready by then)."""
+
+    @cached_property
+    def token_fields(self) -> list:
+        return AuthToken._meta.concrete_fields
+
+    @cached_property
+    def rider_fields(self) -> list:
+        return Rider._meta.concrete_fields
+
+    @cached_property
+    def sql(self) -> str:
+        quote = connection.ops.quote_name
+        columns = [f"t.{quote(f.column)}" for f in self.token_fields]
+        columns += [f"u.{quote(f.column)}" for f in self.rider_fields]
+        token_field = AuthToken._meta.get_field
+        return (
+            f"SELECT {', '.join(columns)} FROM {quote(AuthToken._meta.db_table)} t "
+            f"JOIN {quote(Rider._meta.db_table)} u "
+            f"ON u.{quote(Rider._meta.pk.column)} = t.{quote(token_field('user').column)} "
+            f"WHERE t.{quote(token_field('key_digest').column)} = %s "
+            f"AND t.{quote(token_field('expires_at').column)} > %s LIMIT 1"
+        )
+
+
+_TOKEN_WITH_RIDER = _TokenWithRiderQuery()
+
+
+def _instance(model, fields, values):
+    """A model instance from one row's columns, through each field's database converters
+    (none of these fields has one today; a field added later may)."""
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, field, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
 def token_revoke(*, token: AuthToken) -> None:
