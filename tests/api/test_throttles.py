@@ -1,0 +1,53 @@
+"""The rate limits themselves, on the real Redis every worker shares."""
+
+import time
+
+from django.test import override_settings
+from rest_framework.test import APIRequestFactory
+
+from config.api.throttles import CredentialsIPThrottle
+from tests.api.test_auth import GENEROUS_RATES
+from tests.racing import race
+
+FACTORY = APIRequestFactory()
+
+
+def _attempt_from(address: str):
+    def attempt():
+        throttle = CredentialsIPThrottle()
+        request = FACTORY.post("/api/v1/auth/login/", REMOTE_ADDR=address)
+        return throttle.allow_request(request, None), throttle.wait()
+
+    return attempt
+
+
+@override_settings(API_THROTTLE_RATES={**GENEROUS_RATES, "credentials_ip": "5/min"})
+def test_simultaneous_attempts_pass_the_limit_exactly_as_often_as_it_allows():
+    # Forty attempts at once, as from forty workers' threads: reading the history and
+    # writing it back as two steps let several through on the same count.
+    outcomes = race([_attempt_from("203.0.113.7")] * 40)
+
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+    admitted = [wait for allowed, wait in outcomes if allowed]
+    refused = [wait for allowed, wait in outcomes if not allowed]
+    assert len(admitted) == 5
+    assert len(refused) == 35
+    assert all(0 < wait <= 60 for wait in refused)
+    # Another address has its own window.
+    assert _attempt_from("203.0.113.8")()[0] is True
+
+
+@override_settings(API_THROTTLE_RATES={**GENEROUS_RATES, "credentials_ip": "2/s"})
+def test_the_window_slides_requests_pass_again_once_the_oldest_leaves_it():
+    attempt = _attempt_from("198.51.100.4")
+    assert [attempt()[0] for _ in range(3)] == [True, True, False]
+    refused_wait = attempt()[1]
+    assert 0 < refused_wait <= 1
+    time.sleep(refused_wait + 0.05)
+    assert attempt()[0] is True
+
+
+@override_settings(API_THROTTLE_RATES={**GENEROUS_RATES, "credentials_ip": None})
+def test_a_scope_without_a_rate_is_not_limited():
+    attempt = _attempt_from("192.0.2.1")
+    assert all(attempt()[0] for _ in range(50))
