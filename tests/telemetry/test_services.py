@@ -416,7 +416,7 @@ def test_room_codes_of_a_batch_are_resolved_in_one_query(rider, room):
         ("rejected", "invalid_identifier"),
         ("stored", None),
     ]
-    room_queries = [q["sql"] for q in captured if 'FROM "rooms_room"' in q["sql"]]
+    room_queries = [q["sql"] for q in captured if "FROM rooms_room" in q["sql"]]
     assert len(room_queries) == 1
     stored = dict(ConnectionLog.objects.values_list("client_event_id", "room_id"))
     assert stored == {"a": room.pk, "b": other_room.pk, "h": room.pk}
