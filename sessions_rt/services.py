@@ -11,15 +11,16 @@ import json
 import logging
 import uuid
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from redis.exceptions import RedisError
 
 from riders.models import Rider
 from rooms.models import Room
 from sessions_rt import state
+from sessions_rt.client import redis_client
 from sessions_rt.errors import InvalidRealtimeData, RealtimeUnavailable
 from sessions_rt.events import Event
 from sessions_rt.groups import rider_group, room_group
@@ -48,12 +49,11 @@ def realtime_rider_removed(*, room_id: uuid.UUID, rider_id: uuid.UUID, reason: s
     except RealtimeUnavailable:
         logger.warning("live state unavailable; %s of rider %s not broadcast", reason, rider_id)
         event = None
-    _send_sync(
-        rider_group(rider_id),
-        {"type": "rider.removed", "room_id": str(room_id), "reason": reason},
-    )
+    removed = {"type": "rider.removed", "room_id": str(room_id), "reason": reason}
+    publications = [(rider_group(rider_id), removed)]
     if event is not None:
-        _send_sync(room_group(room_id), _event_message(event))
+        publications.append((room_group(room_id), _event_message(event)))
+    _send_sync(publications)
 
 
 def realtime_room_closed(*, room_id: uuid.UUID) -> None:
@@ -62,22 +62,29 @@ def realtime_room_closed(*, room_id: uuid.UUID) -> None:
         state.room_close(room_id)
     except RealtimeUnavailable:
         logger.warning("live state unavailable; room %s closed without clearing it", room_id)
-    _send_sync(room_group(room_id), {"type": "room.closed", "room_id": str(room_id)})
+    _send_sync([(room_group(room_id), {"type": "room.closed", "room_id": str(room_id)})])
 
 
 def realtime_expire_sessions() -> list[Event]:
     """Remove members whose presence or grace period ran out, and tell their rooms."""
     removed = state.cleanup_expired_sessions()
-    for event in removed:
-        _send_sync(room_group(event.room_id), _event_message(event))
+    _send_sync([(room_group(event.room_id), _event_message(event)) for event in removed])
     return removed
 
 
-def _send_sync(group: str, message: dict) -> None:
+def _send_sync(publications: list[tuple[str, dict]]) -> None:
+    """What ``group_send(group, message)`` would PUBLISH, for each pair, in one pipelined round
+    trip on the live state's Redis client (the pub/sub channel layer's server): from sync code,
+    async_to_sync(group_send) would cost an event loop hop per message."""
+    layer = get_channel_layer()
     try:
-        async_to_sync(get_channel_layer().group_send)(group, message)
+        pipeline = redis_client(None).pipeline(transaction=False)
+        for group, message in publications:
+            pipeline.publish(*_group_publication_sync(layer, group, message))
+        pipeline.execute()
     except (RedisError, OSError) as exc:
-        logger.warning("channel layer unavailable; %s not delivered: %s", message["type"], exc)
+        kinds = ", ".join(message["type"] for _, message in publications)
+        logger.warning("channel layer unavailable; %s not delivered: %s", kinds, exc)
 
 
 # --- Awaited by the WebSocket consumer -----------------------------------------------------
@@ -204,6 +211,14 @@ def _group_publication(layer: RedisPubSubChannelLayer, group: str, message: dict
     """The channel and bytes ``layer.group_send(group, message)`` would PUBLISH (channels_redis
     names a group's channel and serializes the message; encryption keys included)."""
     return layer._get_group_channel_name(group), layer.serialize(message)
+
+
+def _group_publication_sync(layer: RedisPubSubChannelLayer, group: str, message: dict):
+    """_group_publication off the event loop. channels_redis names group channels on the layer
+    of the running loop; a loop layer built from the same configuration (it connects to
+    nothing until used) names them alike."""
+    naming = RedisPubSubLoopLayer(*layer._args, **layer._kwargs, channel_layer=layer)
+    return naming._get_group_channel_name(group), layer.serialize(message)
 
 
 async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_name, ice_state):

@@ -89,9 +89,7 @@ class RoomViewSet(ConvoyViewSet):
     )
     @action(detail=True, methods=["post"])
     def leave(self, request, code=None):
-        participant = services.participant_leave(
-            rider=request.user, room=room_get_by_code(code=code)
-        )
+        participant = services.participant_leave(rider=request.user, code=code)
         return Response(ParticipantSerializer(participant).data)
 
     @extend_schema(
@@ -145,10 +143,11 @@ class RoomViewSet(ConvoyViewSet):
         return Response(stats_payload(request, room=room))
 
 
-def _join_result(outcome) -> dict:
-    room = room_get_detail(code=outcome.participant.room.code)
+def _join_result(outcome: services.JoinOutcome) -> dict:
+    """The service's participant carries its rider and its room, and the room its creator and
+    live count: serialising them reads nothing more."""
     return {
         "participant": ParticipantSerializer(outcome.participant).data,
-        "room": RoomSerializer(room).data,
+        "room": RoomSerializer(outcome.participant.room).data,
         "left_room_code": outcome.left_room.code if outcome.left_room else None,
     }

@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from rooms.api.serializers import ParticipantSerializer, RoomSerializer
 from rooms.models import Room, RoomParticipant
+from rooms.selectors import room_get_detail
 from telemetry.models import EventType
 from tests.api.assertions import api_error
 from tests.riders.factories import RiderFactory
@@ -405,6 +407,132 @@ def test_rejoin_ended_room_is_422(auth_client, rider):
     _ended(room)
 
     api_error(auth_client(rider).post(_room(room.code, "rejoin")), 422, "room_inactive")
+
+
+def test_leave_unknown_room_is_404(auth_client, rider):
+    api_error(auth_client(rider).post(_room(_unused_code(), "leave")), 404, "room_not_found")
+
+
+@pytest.mark.parametrize("code", MALFORMED_CODES)
+def test_leave_malformed_code_is_400(auth_client, rider, code):
+    api_error(auth_client(rider).post(_room(code, "leave")), 400, "invalid_room_code")
+
+
+def test_leave_a_room_while_riding_in_another_is_409_and_changes_nothing(auth_client, rider):
+    elsewhere, room = RoomFactory(), RoomFactory()
+    _member(elsewhere, rider)
+    _member(room, rider, active=False)
+
+    api_error(auth_client(rider).post(_room(room.code.lower(), "leave")), 409, "not_in_room")
+
+    assert set(RoomParticipant.objects.filter(user=rider).values_list("room", "is_active")) == {
+        (elsewhere.pk, True),
+        (room.pk, False),
+    }
+
+
+# --- What join and leave cost, and that their answers equal a fresh read -----------------
+
+
+def _warm(client) -> None:
+    """A token's first use writes last_used_at once; take that write out of the count."""
+    assert client.get("/api/v1/riders/me/").status_code == 200
+
+
+def _fresh(room: Room, rider) -> tuple[dict, dict]:
+    """The room (with its live count) and the rider's membership as read back after commit."""
+    participant = RoomParticipant.objects.select_related("user").get(room=room, user=rider)
+    room_data = RoomSerializer(room_get_detail(code=room.code)).data
+    return room_data, ParticipantSerializer(participant).data
+
+
+def test_join_runs_six_queries(auth_client, rider, exact_queries):
+    room = RoomFactory()
+    _member(room, RiderFactory())
+    client = auth_client(rider)
+    _warm(client)
+
+    # token; begin; lock rider and room, read room and creator; count, own row, row elsewhere;
+    # insert; commit. The response reads nothing more.
+    with exact_queries(6):
+        response = client.post(_room(room.code, "join"))
+
+    assert response.status_code == 200, response.content
+    assert response.json()["room"]["active_participants"] == 2
+
+
+def test_join_moving_from_another_room_runs_seven_queries(auth_client, rider, exact_queries):
+    first, second = RoomFactory(), RoomFactory()
+    _member(first, rider)
+    _member(second, rider, active=False)
+    client = auth_client(rider)
+    _warm(client)
+
+    # As a plain join, with the other membership ended before this one is reactivated.
+    with exact_queries(7):
+        response = client.post(_room(second.code, "join"))
+
+    assert response.status_code == 200, response.content
+    assert response.json()["left_room_code"] == first.code
+
+
+def test_rejoin_runs_seven_queries(auth_client, rider, exact_queries):
+    room = RoomFactory()
+    _member(room, rider, active=False)
+    client = auth_client(rider)
+    _warm(client)
+
+    # token; the room by code; then the join's five.
+    with exact_queries(7):
+        response = client.post(_room(room.code, "rejoin"))
+
+    assert response.status_code == 200, response.content
+
+
+def test_leave_runs_two_queries(auth_client, rider, exact_queries):
+    room = RoomFactory()
+    _member(room, rider)
+    client = auth_client(rider)
+    _warm(client)
+
+    # token; one UPDATE that finds the room by code, ends the membership and returns it.
+    with exact_queries(2):
+        response = client.post(_room(room.code, "leave"))
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    "scenario", ["first join", "join again", "move", "rejoin", "creator gone", "leave"]
+)
+def test_join_and_leave_answer_exactly_what_a_fresh_read_serialises(auth_client, rider, scenario):
+    leader = RiderFactory(display_name="Lena")
+    room = RoomFactory(creator=leader, max_participants=3)
+    _member(room, leader)
+    elsewhere = RoomFactory()
+    action = "rejoin" if scenario == "rejoin" else "join"
+    if scenario in {"join again", "rejoin"}:
+        _member(room, rider, active=False)
+    if scenario in {"move", "leave"}:
+        _member(elsewhere, rider)
+    if scenario == "creator gone":
+        leader.delete()
+    if scenario == "leave":
+        room = elsewhere
+        action = "leave"
+
+    response = auth_client(rider).post(_room(room.code, action))
+
+    assert response.status_code == 200, response.content
+    fresh_room, fresh_participant = _fresh(room, rider)
+    if action == "leave":
+        assert response.json() == fresh_participant
+        return
+    assert response.json() == {
+        "participant": fresh_participant,
+        "room": fresh_room,
+        "left_room_code": elsewhere.code if scenario == "move" else None,
+    }
 
 
 def test_room_actions_need_a_token(api_client):

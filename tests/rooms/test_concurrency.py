@@ -4,11 +4,16 @@ Every worker thread opens its own pooled connection and closes it when done, so 
 (DB_CONNECTION_LIMIT, 20 by default) keeps serving the others.
 """
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 
+import psycopg
 import pytest
+from django.db import connection
 
+from config.database import direct_connection_params
 from riders.errors import EmailTaken, UsernameTaken
 from riders.models import Rider
 from riders.services import rider_create
@@ -73,6 +78,62 @@ def test_a_rider_joining_two_rooms_at_once_ends_up_in_exactly_one(repetition):
     for rider_index in range(len(riders)):
         pair = results[2 * rider_index : 2 * rider_index + 2]
         assert sorted(outcome.left_room.pk == start.pk for outcome in pair) == [False, True]
+
+
+LOCK_SQL = {
+    "rider": "SELECT 1 FROM riders_rider WHERE id = %s FOR NO KEY UPDATE",
+    "room": "SELECT 1 FROM rooms_room WHERE id = %s FOR NO KEY UPDATE",
+}
+
+
+def _wait_until_a_join_waits_for_a_lock(probe: psycopg.Connection, holder_pid: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        waiting = probe.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE '%%FOR NO KEY UPDATE%%' "
+            "AND pid <> %s AND pid <> pg_backend_pid()",
+            [holder_pid],
+        ).fetchone()[0]
+        if waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the join never waited for the held row")
+
+
+@pytest.mark.parametrize(("held", "other"), [("room", "rider"), ("rider", "room")])
+def test_a_join_locks_the_rider_before_the_room(held, other):
+    """The one order of every membership change (rooms.services._lock_rider), in the join's
+    single locking statement: a join waiting for the room already holds the rider; a join
+    waiting for the rider holds nothing yet."""
+    rider, room = RiderFactory(), RoomFactory()
+    ids = {"rider": rider.pk, "room": room.pk}
+    results = []
+
+    def join():
+        try:
+            results.append(participant_join(rider=rider, code=room.code))
+        finally:
+            connection.close()
+
+    with (
+        psycopg.connect(**direct_connection_params()) as holder,
+        psycopg.connect(**direct_connection_params(), autocommit=True) as probe,
+    ):
+        holder.execute(LOCK_SQL[held], [ids[held]])
+        joining = threading.Thread(target=join, daemon=True)
+        joining.start()
+        _wait_until_a_join_waits_for_a_lock(probe, holder.info.backend_pid)
+        try:
+            probe.execute(LOCK_SQL[other] + " NOWAIT", [ids[other]])
+            other_taken = False
+        except psycopg.errors.LockNotAvailable:
+            other_taken = True
+        holder.rollback()
+        joining.join(15)
+
+    assert other_taken is (held == "room")
+    assert [type(result) for result in results] == [JoinOutcome]
 
 
 def _case_variants(base: str, count: int) -> list[str]:

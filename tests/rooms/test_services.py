@@ -1,9 +1,13 @@
+import logging
 import re
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
+from config.redis_config import cache_settings
 from rooms import services
+from rooms.api.serializers import JoinResultSerializer, ParticipantSerializer
 from rooms.errors import (
     AlreadyInRoom,
     CodeSpaceExhausted,
@@ -31,6 +35,8 @@ from tests.rooms.factories import RoomFactory, RoomParticipantFactory
 
 pytestmark = pytest.mark.django_db
 
+CLOSED_REDIS = cache_settings("redis://127.0.0.1:1/0", "convoy-test")
+
 
 def _active_riders(room: Room) -> list:
     return list(
@@ -47,6 +53,10 @@ def _rows(rider) -> list[tuple]:
         .order_by("joined_at")
         .values_list("id", "room_id", "is_active", "left_at")
     )
+
+
+def _active_riders_of(rider) -> int:
+    return RoomParticipant.objects.filter(user=rider, is_active=True).count()
 
 
 def _ended_room(**values) -> Room:
@@ -300,7 +310,7 @@ def test_join_leaves_the_old_room_in_the_same_transaction(rider, other_rider, mo
 def test_join_again_after_leaving_reactivates_the_same_row(rider, other_rider):
     room = room_create(creator=rider, name="Alps loop")
     first = participant_join(rider=other_rider, code=room.code).participant
-    participant_leave(rider=other_rider, room=room)
+    participant_leave(rider=other_rider, code=room.code)
 
     again = participant_join(rider=other_rider, code=room.code)
 
@@ -314,6 +324,75 @@ def test_join_again_after_leaving_reactivates_the_same_row(rider, other_rider):
     assert RoomParticipant.objects.filter(room=room, user=other_rider).count() == 1
 
 
+def test_join_outcome_carries_all_its_response_shows(rider, other_rider, exact_queries):
+    first = room_create(creator=RiderFactory(display_name="Lena"), name="Morning")
+    participant_join(rider=other_rider, code=first.code)
+    room = room_create(creator=rider, name="Evening")
+
+    outcome = participant_join(rider=other_rider, code=room.code)
+
+    # The rider, the room with its creator and live count, the room left: nothing is read.
+    with exact_queries(0):
+        body = JoinResultSerializer(
+            {
+                "participant": outcome.participant,
+                "room": outcome.participant.room,
+                "left_room_code": outcome.left_room.code,
+            }
+        ).data
+    assert body["participant"]["rider"]["username"] == other_rider.username
+    assert body["room"]["creator"]["id"] == str(rider.pk)
+    assert body["room"]["active_participants"] == 2 == room_active_participant_count(room=room)
+    assert body["left_room_code"] == first.code
+    assert outcome.left_room.pk == first.pk
+
+
+def test_join_of_a_rider_whose_other_membership_just_ended_leaves_nothing(
+    rider, other_rider, monkeypatch, django_capture_on_commit_callbacks
+):
+    old = room_create(creator=rider, name="Morning")
+    participant_join(rider=other_rider, code=old.code)
+    new = room_create(creator=RiderFactory(), name="Evening")
+    read_state = services._membership_state
+
+    def ended_right_after_the_read(**kwargs):
+        # A kick or the end of the other ride locks that room, not the rider: it can commit
+        # between the read and the join's own UPDATE.
+        state = read_state(**kwargs)
+        RoomParticipant.objects.filter(room=old, user=other_rider).update(
+            is_active=False, left_at=timezone.now()
+        )
+        return state
+
+    monkeypatch.setattr(services, "_membership_state", ended_right_after_the_read)
+    removed = []
+    monkeypatch.setattr(services, "realtime_rider_removed", lambda **kw: removed.append(kw))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = participant_join(rider=other_rider, code=new.code)
+
+    # Whoever ended it tells the old ride; the join neither reports it nor tells it again.
+    assert outcome.left_room is None
+    assert removed == []
+    assert participant_current_room(rider=other_rider) == new
+
+
+def test_join_moving_rooms_tells_the_room_left_once_committed(
+    rider, other_rider, monkeypatch, django_capture_on_commit_callbacks
+):
+    old = room_create(creator=rider, name="Morning")
+    participant_join(rider=other_rider, code=old.code)
+    new = room_create(creator=RiderFactory(), name="Evening")
+    removed = []
+    monkeypatch.setattr(services, "realtime_rider_removed", lambda **kw: removed.append(kw))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        participant_join(rider=other_rider, code=new.code)
+        assert removed == []
+
+    assert removed == [{"room_id": old.pk, "rider_id": other_rider.pk, "reason": "left"}]
+
+
 # --- participant_leave --------------------------------------------------------------------
 
 
@@ -321,7 +400,7 @@ def test_leave_ends_the_participation(rider, other_rider):
     room = room_create(creator=rider, name="Alps loop")
     participant_join(rider=other_rider, code=room.code)
 
-    left = participant_leave(rider=other_rider, room=room)
+    left = participant_leave(rider=other_rider, code=room.code)
 
     assert not left.is_active
     stored = RoomParticipant.objects.get(pk=left.pk)
@@ -334,17 +413,108 @@ def test_leave_when_not_in_the_room_is_refused(rider, other_rider):
     room = room_create(creator=rider, name="Alps loop")
 
     with pytest.raises(NotInRoom) as excinfo:
-        participant_leave(rider=other_rider, room=room)
+        participant_leave(rider=other_rider, code=room.code)
 
     assert excinfo.value.code == "not_in_room"
 
 
 def test_leave_twice_is_refused(rider):
     room = room_create(creator=rider, name="Alps loop")
-    participant_leave(rider=rider, room=room)
+    participant_leave(rider=rider, code=room.code)
 
     with pytest.raises(NotInRoom):
-        participant_leave(rider=rider, room=room)
+        participant_leave(rider=rider, code=room.code)
+
+
+def test_leave_accepts_the_code_in_any_case_and_spacing(rider, other_rider):
+    room = room_create(creator=rider, name="Alps loop")
+    participant_join(rider=other_rider, code=room.code)
+
+    left = participant_leave(rider=other_rider, code=f" {room.code.lower()} ")
+
+    assert (left.room_id, left.user, left.is_active) == (room.pk, other_rider, False)
+    assert not RoomParticipant.objects.get(pk=left.pk).is_active
+
+
+def test_leave_answers_the_stored_row(rider, other_rider):
+    room = room_create(creator=rider, name="Alps loop")
+    joined = participant_join(rider=other_rider, code=room.code).participant
+
+    left = participant_leave(rider=other_rider, code=room.code)
+
+    stored = RoomParticipant.objects.select_related("user").get(pk=joined.pk)
+    assert ParticipantSerializer(left).data == ParticipantSerializer(stored).data
+    assert left.joined_at == joined.joined_at
+
+
+def test_leave_unknown_code_is_not_found(rider):
+    room_create(creator=rider, name="Alps loop")
+
+    with pytest.raises(RoomNotFound) as excinfo:
+        participant_leave(rider=rider, code="ZZZZZZ")
+
+    assert excinfo.value.code == "room_not_found"
+    assert _active_riders_of(rider) == 1
+
+
+@pytest.mark.parametrize("code", ["", "ABCDE", "ABCDE0", None])
+def test_leave_rejects_a_malformed_code(rider, code):
+    room_create(creator=rider, name="Alps loop")
+
+    with pytest.raises(InvalidRoomCode):
+        participant_leave(rider=rider, code=code)
+
+    assert _active_riders_of(rider) == 1
+
+
+def test_leave_of_another_room_leaves_the_current_one_alone(rider, other_rider):
+    current = room_create(creator=rider, name="Morning")
+    other = room_create(creator=other_rider, name="Evening")
+
+    with pytest.raises(NotInRoom):
+        participant_leave(rider=rider, code=other.code)
+
+    assert participant_current_room(rider=rider) == current
+
+
+def test_leave_tells_the_ride_once_committed_and_only_when_it_left(
+    rider, other_rider, monkeypatch, django_capture_on_commit_callbacks
+):
+    room = room_create(creator=rider, name="Alps loop")
+    participant_join(rider=other_rider, code=room.code)
+    removed = []
+    monkeypatch.setattr(services, "realtime_rider_removed", lambda **kw: removed.append(kw))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        participant_leave(rider=other_rider, code=room.code)
+        with pytest.raises(NotInRoom):
+            participant_leave(rider=other_rider, code=room.code)
+
+    assert removed == [{"room_id": room.pk, "rider_id": other_rider.pk, "reason": "left"}]
+
+
+def test_leave_and_moving_rooms_succeed_while_redis_is_down(
+    rider, other_rider, caplog, django_capture_on_commit_callbacks
+):
+    # PostgreSQL is the truth; the live state and the sockets catch up when phones return.
+    first = room_create(creator=rider, name="Morning")
+    second = room_create(creator=RiderFactory(), name="Evening")
+    participant_join(rider=other_rider, code=first.code)
+    caplog.set_level(logging.WARNING, logger="sessions_rt.services")
+
+    with (
+        override_settings(CACHES=CLOSED_REDIS),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        moved = participant_join(rider=other_rider, code=second.code)
+        participant_leave(rider=other_rider, code=second.code)
+
+    assert len(callbacks) == 2
+    assert moved.left_room.pk == first.pk
+    assert _active_riders_of(other_rider) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.name == "sessions_rt.services"]
+    assert len(warnings) == 4, warnings
+    assert sum("rider.removed not delivered" in w for w in warnings) == 2, warnings
 
 
 # --- participant_rejoin -------------------------------------------------------------------
@@ -353,7 +523,7 @@ def test_leave_twice_is_refused(rider):
 def test_rejoin_reactivates_the_old_row(rider, other_rider):
     room = room_create(creator=rider, name="Alps loop")
     first = participant_join(rider=other_rider, code=room.code).participant
-    participant_leave(rider=other_rider, room=room)
+    participant_leave(rider=other_rider, code=room.code)
 
     outcome = participant_rejoin(rider=other_rider, room=room)
 
@@ -393,7 +563,7 @@ def test_rejoin_an_ended_room_is_refused(rider, other_rider):
 def test_rejoin_a_full_room_is_refused(rider, other_rider):
     room = room_create(creator=rider, name="Pair", max_participants=2)
     participant_join(rider=other_rider, code=room.code)
-    participant_leave(rider=other_rider, room=room)
+    participant_leave(rider=other_rider, code=room.code)
     participant_join(rider=RiderFactory(), code=room.code)
 
     with pytest.raises(RoomFull):
@@ -403,7 +573,7 @@ def test_rejoin_a_full_room_is_refused(rider, other_rider):
 def test_rejoin_moves_a_rider_who_is_active_elsewhere(rider, other_rider):
     room = room_create(creator=rider, name="Alps loop")
     participant_join(rider=other_rider, code=room.code)
-    participant_leave(rider=other_rider, room=room)
+    participant_leave(rider=other_rider, code=room.code)
     elsewhere = room_create(creator=other_rider, name="Elsewhere")
 
     outcome = participant_rejoin(rider=other_rider, room=room)
@@ -414,7 +584,7 @@ def test_rejoin_moves_a_rider_who_is_active_elsewhere(rider, other_rider):
 
 def test_rejoin_a_deleted_room_is_not_found(rider):
     room = room_create(creator=rider, name="Alps loop")
-    participant_leave(rider=rider, room=room)
+    participant_leave(rider=rider, code=room.code)
     Room.objects.filter(pk=room.pk).delete()
 
     with pytest.raises(RoomNotFound):
@@ -430,7 +600,7 @@ def test_deactivate_ends_the_room_and_every_participation(rider, other_rider, st
     participant_join(rider=other_rider, code=room.code)
     earlier = RiderFactory()
     participant_join(rider=earlier, code=room.code)
-    participant_leave(rider=earlier, room=room)
+    participant_leave(rider=earlier, code=room.code)
     earlier_left_at = RoomParticipant.objects.get(room=room, user=earlier).left_at
 
     ended = room_deactivate(room=room, actor=rider if by == "creator" else staff)

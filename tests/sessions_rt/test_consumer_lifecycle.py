@@ -183,7 +183,7 @@ def _kick(ride, member):
 
 
 def _leave(ride, member):
-    participant_leave(rider=member.rider, room=ride.room)
+    participant_leave(rider=member.rider, code=ride.room.code)
 
 
 @pytest.mark.parametrize(
