@@ -1,3 +1,5 @@
+import copy
+
 from rest_framework import serializers
 
 
@@ -12,6 +14,25 @@ class StrictSerializer(serializers.Serializer):
                     {name: ["Unknown field."] for name in unknown[:20]}
                 )
         return super().to_internal_value(data)
+
+
+class ReadModelSerializer(serializers.ModelSerializer):
+    """An output ModelSerializer that reads its model's metadata once per class.
+
+    DRF builds a ModelSerializer's fields from the model's metadata for every instance it
+    makes, about 0.35 ms each; the answer to a join makes four. These serializers' fields
+    depend on neither the instance nor the request, so the fields built the first time stay
+    on the class and each instance gets fresh copies (a field is bound to one serializer and
+    cannot be shared).
+    """
+
+    def get_fields(self):
+        serializer_class = type(self)
+        template = serializer_class.__dict__.get("_fields_template")
+        if template is None:
+            template = super().get_fields()
+            serializer_class._fields_template = template
+        return copy.deepcopy(template)
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -1,7 +1,7 @@
 from django.contrib.auth.password_validation import password_validators_help_texts
 from rest_framework import serializers
 
-from config.api.serializers import StrictSerializer
+from config.api.serializers import ReadModelSerializer, StrictSerializer
 from riders.models import DISPLAY_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH, Rider
 from riders.validation import EMAIL_MAX_LENGTH, USERNAME_MIN_LENGTH
 
@@ -10,7 +10,7 @@ from riders.validation import EMAIL_MAX_LENGTH, USERNAME_MIN_LENGTH
 _TEXT = {"max_length": 1000, "trim_whitespace": False, "allow_blank": True}
 
 
-class PublicRiderSerializer(serializers.ModelSerializer):
+class PublicRiderSerializer(ReadModelSerializer):
     """What any rider may see of another: never an email or anything about passwords."""
 
     class Meta:
@@ -19,7 +19,7 @@ class PublicRiderSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PrivateRiderSerializer(serializers.ModelSerializer):
+class PrivateRiderSerializer(ReadModelSerializer):
     class Meta:
         model = Rider
         fields = ["id", "username", "email", "display_name", "created_at", "updated_at"]

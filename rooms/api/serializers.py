@@ -1,11 +1,11 @@
 from rest_framework import serializers
 
-from config.api.serializers import StrictSerializer
+from config.api.serializers import ReadModelSerializer, StrictSerializer
 from riders.api.serializers import PublicRiderSerializer
 from rooms.models import Room, RoomParticipant
 
 
-class RoomSerializer(serializers.ModelSerializer):
+class RoomSerializer(ReadModelSerializer):
     """A ride as every rider sees it; ``active_participants`` is annotated by the selector."""
 
     creator = PublicRiderSerializer(read_only=True)
@@ -27,7 +27,7 @@ class RoomSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ParticipantSerializer(serializers.ModelSerializer):
+class ParticipantSerializer(ReadModelSerializer):
     rider = PublicRiderSerializer(source="user", read_only=True)
 
     class Meta:
@@ -36,14 +36,14 @@ class ParticipantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RoomSummarySerializer(serializers.ModelSerializer):
+class RoomSummarySerializer(ReadModelSerializer):
     class Meta:
         model = Room
         fields = ["id", "code", "name", "is_active", "max_participants"]
         read_only_fields = fields
 
 
-class MembershipSerializer(serializers.ModelSerializer):
+class MembershipSerializer(ReadModelSerializer):
     """One of the rider's own rooms, with their membership in it."""
 
     room = RoomSummarySerializer(read_only=True)

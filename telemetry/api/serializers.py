@@ -4,7 +4,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api.serializers import StrictSerializer
+from config.api.serializers import ReadModelSerializer, StrictSerializer
 from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
 from telemetry.models import CLIENT_EVENT_ID_MAX_LENGTH, ConnectionLog, EventType
 from telemetry.quality import metrics_mos, rating
@@ -130,7 +130,7 @@ class QualitySerializer(serializers.Serializer):
     rating = serializers.ChoiceField(choices=["excellent", "good", "poor", "lost"], allow_null=True)
 
 
-class ConnectionLogSerializer(serializers.ModelSerializer):
+class ConnectionLogSerializer(ReadModelSerializer):
     room_code = serializers.CharField(source="room.code", allow_null=True, default=None)
     quality = serializers.SerializerMethodField()
 
