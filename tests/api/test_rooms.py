@@ -310,13 +310,15 @@ def test_join_ended_room_is_422(auth_client, rider):
     api_error(auth_client(rider).post(_room(room.code, "join")), 422, "room_inactive")
 
 
-def test_join_unknown_room_is_404(auth_client, rider):
-    api_error(auth_client(rider).post(_room(_unused_code(), "join")), 404, "room_not_found")
+@pytest.mark.parametrize("action", ["join", "leave"])
+def test_join_or_leave_unknown_room_is_404(auth_client, rider, action):
+    api_error(auth_client(rider).post(_room(_unused_code(), action)), 404, "room_not_found")
 
 
+@pytest.mark.parametrize("action", ["join", "leave"])
 @pytest.mark.parametrize("code", MALFORMED_CODES)
-def test_join_malformed_code_is_400(auth_client, rider, code):
-    api_error(auth_client(rider).post(_room(code, "join")), 400, "invalid_room_code")
+def test_join_or_leave_malformed_code_is_400(auth_client, rider, code, action):
+    api_error(auth_client(rider).post(_room(code, action)), 400, "invalid_room_code")
 
 
 def test_joining_another_room_leaves_the_first(auth_client, rider):
@@ -407,15 +409,6 @@ def test_rejoin_ended_room_is_422(auth_client, rider):
     _ended(room)
 
     api_error(auth_client(rider).post(_room(room.code, "rejoin")), 422, "room_inactive")
-
-
-def test_leave_unknown_room_is_404(auth_client, rider):
-    api_error(auth_client(rider).post(_room(_unused_code(), "leave")), 404, "room_not_found")
-
-
-@pytest.mark.parametrize("code", MALFORMED_CODES)
-def test_leave_malformed_code_is_400(auth_client, rider, code):
-    api_error(auth_client(rider).post(_room(code, "leave")), 400, "invalid_room_code")
 
 
 def test_leave_a_room_while_riding_in_another_is_409_and_changes_nothing(auth_client, rider):
