@@ -1,7 +1,7 @@
 """Statistics of riders and rooms over a large connection log, selector against hand SQL.
 
     .venv/bin/python -m bench.stats [--rows 10000000] [--days 30] [--riders 2000] [--rooms 300]
-                                    [--repeat 15] [--keep]
+                                    [--repeat 30] [--keep]
 
 Fills telemetry_connectionlog with generate_series (each rider reports every few seconds in
 one ride, 2% reconnects), unless it already holds that many bench rows (--keep reuses
