@@ -61,6 +61,10 @@ def start_postgres(root: Path) -> EmbeddedPostgres:
         raise ImproperlyConfigured(
             f"the embedded PostgreSQL in {pgdata} did not start ({exc}); see {pgdata / 'log'}"
         ) from None
+    # Runs before pgserver's own exit handler (registered earlier), which stops the server
+    # only if this process is the last one listed: a process killed meanwhile (a worker
+    # SIGKILLed) must not count.
+    atexit.register(_forget_dead_postgres_handles, pgdata)
     info = server.get_postmaster_info()
     _ensure_database(str(info.socket_dir), info.port or 5432)
     _exit_cleanly_on_sigterm()
@@ -134,8 +138,10 @@ def _release_redis(redis_dir: Path, owner) -> None:
 _OWNERS: list[object] = []
 
 
-def _forget_dead_handles(handle_file: Path) -> None:
-    """pgserver counts attached processes in a file and never prunes dead ones."""
+def _forget_dead_handles(handle_file: Path, *, keep_own: bool = False) -> None:
+    """Drop the pids of processes that died from a file of attached processes (pgserver's,
+    or ours for Redis), and this process's own unless ``keep_own``: pgserver never prunes,
+    so one process killed while attached kept the server running after everyone left."""
     import psutil
 
     if not handle_file.exists():
@@ -144,8 +150,18 @@ def _forget_dead_handles(handle_file: Path) -> None:
         pids = json.loads(handle_file.read_text())
     except ValueError:
         pids = []
-    alive = [pid for pid in pids if psutil.pid_exists(pid) and pid != os.getpid()]
+    own = os.getpid()
+    alive = [
+        pid for pid in pids if (pid == own and keep_own) or (pid != own and psutil.pid_exists(pid))
+    ]
     handle_file.write_text(json.dumps(alive))
+
+
+def _forget_dead_postgres_handles(pgdata: Path) -> None:
+    from pgserver.postgres_server import PostgresServer
+
+    with PostgresServer._lock:
+        _forget_dead_handles(pgdata / ".handle_pids.json", keep_own=True)
 
 
 def _ensure_database(socket_dir: str, port: int) -> None:

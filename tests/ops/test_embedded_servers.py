@@ -1,11 +1,15 @@
-"""The embedded Redis stops when the last process using it exits, even when processes leave
-connections open that they can no longer close (clients of event loops that ended)."""
+"""The embedded servers stop when the last process using them exits: Redis even when
+processes leave connections open that they can no longer close (clients of event loops that
+ended), PostgreSQL even when a process using it was killed."""
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 
+import psycopg
 import redis
 
 from tests.ops.processes import PROJECT_ROOT
@@ -88,3 +92,58 @@ def test_a_lone_process_stops_the_server_it_started(tmp_path):
     _stop_user(process)
 
     assert _gone_within(socket, 10)
+
+
+# A process that starts or attaches to the embedded PostgreSQL under argv[1], prints the
+# socket directory and exits once its standard input closes.
+POSTGRES_USER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from config.embedded import data_root, start_postgres
+
+    server = start_postgres(data_root(Path(sys.argv[1])))
+    print(server.socket_dir, flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def _start_postgres_user(data_dir) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", POSTGRES_USER, str(data_dir)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "CONVOY_DATA_DIR": str(data_dir)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return process, process.stdout.readline().strip()
+
+
+def _postgres_answers(socket_dir: str) -> bool:
+    try:
+        with psycopg.connect(
+            host=socket_dir, user="postgres", dbname="postgres", connect_timeout=2
+        ):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def test_postgres_stops_after_the_last_process_even_if_one_was_killed(tmp_path):
+    data = tmp_path / "convoy-data"
+    first, socket_dir = _start_postgres_user(data)
+    try:
+        killed, killed_socket_dir = _start_postgres_user(data)
+        assert killed_socket_dir == socket_dir
+        os.kill(killed.pid, signal.SIGKILL)  # no exit handler runs: it stays listed
+        killed.wait(timeout=10)
+        assert _postgres_answers(socket_dir)
+    finally:
+        _stop_user(first)
+
+    deadline = time.monotonic() + 15
+    while _postgres_answers(socket_dir):
+        assert time.monotonic() < deadline, "the embedded PostgreSQL outlived every process"
+        time.sleep(0.2)
