@@ -11,7 +11,7 @@ import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django_redis import get_redis_connection
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from rest_framework.throttling import SimpleRateThrottle
 
 from config import metrics
@@ -61,9 +61,10 @@ class ConfiguredRateThrottle(SimpleRateThrottle):
         if self.key is None:
             return True
         try:
-            admitted, retry_ms = _sliding_window_script()(
-                keys=[cache.make_key(f"{self.key}:window")],
-                args=[int(self.duration * 1000), self.num_requests, uuid.uuid4().hex],
+            admitted, retry_ms = _sliding_window(
+                cache.make_key(f"{self.key}:window"),
+                window_ms=int(self.duration * 1000),
+                limit=self.num_requests,
             )
         except (RedisError, OSError) as exc:
             metrics.record_redis_error("cache")
@@ -76,16 +77,21 @@ class ConfiguredRateThrottle(SimpleRateThrottle):
         return self._retry_after_s
 
 
-def _sliding_window_script():
-    """The script bound to the cache's Redis client (the master's, behind Sentinel)."""
+_SLIDING_WINDOW_SHA = hashlib.sha1(SLIDING_WINDOW_LUA.encode()).hexdigest()
+
+
+def _sliding_window(key: str, *, window_ms: int, limit: int) -> tuple[int, int]:
+    """Run the script on the cache's Redis client (the master's, behind Sentinel).
+
+    By its digest, loading it on first use: nothing is kept per client, since Django makes
+    cache clients per thread and per async context, and keeping one would keep them all.
+    """
     client = get_redis_connection("default")
-    script = _SCRIPTS.get(id(client))
-    if script is None or script.registered_client is not client:
-        script = _SCRIPTS[id(client)] = client.register_script(SLIDING_WINDOW_LUA)
-    return script
-
-
-_SCRIPTS: dict = {}
+    arguments = (1, key, window_ms, limit, uuid.uuid4().hex)
+    try:
+        return client.evalsha(_SLIDING_WINDOW_SHA, *arguments)
+    except NoScriptError:
+        return client.eval(SLIDING_WINDOW_LUA, *arguments)
 
 
 class RiderRateThrottle(ConfiguredRateThrottle):

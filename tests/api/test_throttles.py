@@ -1,8 +1,11 @@
 """The rate limits themselves, on the real Redis every worker shares."""
 
+import gc
 import time
+import weakref
 
 from django.test import override_settings
+from django_redis import get_redis_connection
 from rest_framework.test import APIRequestFactory
 
 from config.api.throttles import CredentialsIPThrottle
@@ -51,3 +54,22 @@ def test_the_window_slides_requests_pass_again_once_the_oldest_leaves_it():
 def test_a_scope_without_a_rate_is_not_limited():
     attempt = _attempt_from("192.0.2.1")
     assert all(attempt()[0] for _ in range(50))
+
+
+@override_settings(API_THROTTLE_RATES={**GENEROUS_RATES, "credentials_ip": "1000/min"})
+def test_checking_a_limit_keeps_no_redis_client_alive():
+    # Django makes a cache client per request (per thread and async context): anything the
+    # throttle kept per client would keep every request's client, and the worker would grow.
+    clients = []
+
+    def in_a_new_thread():
+        def attempt():
+            clients.append(weakref.ref(get_redis_connection("default")))
+            return _attempt_from("192.0.2.9")()[0]
+
+        return attempt
+
+    assert race([in_a_new_thread() for _ in range(10)]) == [True] * 10
+    gc.collect()
+    assert len(clients) == 10
+    assert [ref for ref in clients if ref() is not None] == []
