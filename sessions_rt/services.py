@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import uuid
+import weakref
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -80,7 +81,7 @@ def _send_sync(publications: list[tuple[str, dict]]) -> None:
     try:
         pipeline = redis_client(None).pipeline(transaction=False)
         for group, message in publications:
-            pipeline.publish(*_group_publication_sync(layer, group, message))
+            pipeline.publish(*_group_publication(layer, group, message))
         pipeline.execute()
     except (RedisError, OSError) as exc:
         kinds = ", ".join(message["type"] for _, message in publications)
@@ -209,16 +210,24 @@ def _location_message(fix) -> dict:
 
 def _group_publication(layer: RedisPubSubChannelLayer, group: str, message: dict):
     """The channel and bytes ``layer.group_send(group, message)`` would PUBLISH (channels_redis
-    names a group's channel and serializes the message; encryption keys included)."""
-    return layer._get_group_channel_name(group), layer.serialize(message)
+    names a group's channel and serializes the message; encryption keys included), in or out
+    of an event loop."""
+    return _group_naming(layer)._get_group_channel_name(group), layer.serialize(message)
 
 
-def _group_publication_sync(layer: RedisPubSubChannelLayer, group: str, message: dict):
-    """_group_publication off the event loop. channels_redis names group channels on the layer
-    of the running loop; a loop layer built from the same configuration (it connects to
-    nothing until used) names them alike."""
-    naming = RedisPubSubLoopLayer(*layer._args, **layer._kwargs, channel_layer=layer)
-    return naming._get_group_channel_name(group), layer.serialize(message)
+_GROUP_NAMING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _group_naming(layer: RedisPubSubChannelLayer) -> RedisPubSubLoopLayer:
+    """channels_redis names group channels on the layer of the running loop, which sync code
+    has none of; a loop layer built once from the same configuration (it connects to nothing
+    until used) names them alike. It holds no reference to ``layer``, so the entry goes with
+    the layer."""
+    naming = _GROUP_NAMING.get(layer)
+    if naming is None:
+        naming = RedisPubSubLoopLayer(*layer._args, **layer._kwargs)
+        _GROUP_NAMING[layer] = naming
+    return naming
 
 
 async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_name, ice_state):
