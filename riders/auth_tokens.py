@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.model_rows import model_from_row
 from riders.models import AuthToken, Rider
 
 KEY_PREFIX = "cvy_"
@@ -74,8 +75,8 @@ def _live_token_with_rider(digest: str, now) -> AuthToken | None:
     if row is None:
         return None
     split = len(_TOKEN_WITH_RIDER.token_fields)
-    token = _instance(AuthToken, _TOKEN_WITH_RIDER.token_fields, row[:split])
-    token.user = _instance(Rider, _TOKEN_WITH_RIDER.rider_fields, row[split:])
+    token = model_from_row(AuthToken, _TOKEN_WITH_RIDER.token_fields, row[:split])
+    token.user = model_from_row(Rider, _TOKEN_WITH_RIDER.rider_fields, row[split:])
     return token
 
 
@@ -107,17 +108,6 @@ class _TokenWithRiderQuery:
 
 
 _TOKEN_WITH_RIDER = _TokenWithRiderQuery()
-
-
-def _instance(model, fields, values):
-    """A model instance from one row's columns, through each field's database converters
-    (none of these fields has one today; a field added later may)."""
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        for converter in field.get_db_converters(connection):
-            value = converter(value, field, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
 def token_revoke(*, token: AuthToken) -> None:

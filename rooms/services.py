@@ -7,6 +7,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.integrity import violated_constraint
+from config.model_rows import model_from_row, model_from_values
 from riders.audit import audit_record
 from riders.models import AuditAction, Rider
 from riders.validation import has_forbidden_characters
@@ -59,12 +60,12 @@ class _MembershipState:
 # The join and the leave are the hottest REST writes, so their statements are written out:
 # compiling an ORM query costs about 0.5 ms a statement, more than PostgreSQL takes to run
 # these, and plain SQL locks two rows, or reads three things, in one round trip.
-_ROOM_FIELDS = [field.attname for field in Room._meta.concrete_fields]
+_ROOM_FIELDS = Room._meta.concrete_fields
 
 
 def _lock_rider_and_room_sql(room_condition: str) -> str:
     """The room's every column, and of its creator what a room's response shows."""
-    columns = ", ".join(f"r.{field.column}" for field in Room._meta.concrete_fields)
+    columns = ", ".join(f"r.{field.column}" for field in _ROOM_FIELDS)
     return f"""
         SELECT {columns}, c.username, c.display_name
         FROM riders_rider u, rooms_room r LEFT JOIN riders_rider c ON c.id = r.creator_id
@@ -209,7 +210,7 @@ def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
         room_get_by_code(code=normalized)  # RoomNotFound for an unknown code
         raise NotInRoom()
     participant_id, room_id, joined_at = row
-    participant = _loaded(
+    participant = model_from_values(
         RoomParticipant,
         id=participant_id,
         room_id=room_id,
@@ -263,7 +264,7 @@ def _activate_membership(*, rider: Rider, room: Room, state: _MembershipState) -
         raise RoomFull(capacity=room.max_participants)
     now = timezone.now()
     left_room = _leave_other_room(rider=rider, state=state, now=now)
-    participant = _loaded(
+    participant = model_from_values(
         RoomParticipant,
         id=state.existing_id or uuid.uuid4(),
         room_id=room.pk,
@@ -301,7 +302,7 @@ def _leave_other_room(*, rider: Rider, state: _MembershipState, now: datetime) -
     _broadcast_removal_after_commit(
         room_id=state.elsewhere_room_id, rider_id=rider.pk, reason="left"
     )
-    return _loaded(Room, id=state.elsewhere_room_id, code=state.elsewhere_code)
+    return model_from_values(Room, id=state.elsewhere_room_id, code=state.elsewhere_code)
 
 
 def _end_membership(participant: RoomParticipant, *, reason: str) -> None:
@@ -360,12 +361,14 @@ def _lock_rider_and_room(*, rider: Rider, sql: str, room_key: str | uuid.UUID) -
         row = cursor.fetchone()
     if row is None:
         return None
-    room = Room.from_db(connection.alias, _ROOM_FIELDS, row[: len(_ROOM_FIELDS)])
+    room = model_from_row(Room, _ROOM_FIELDS, row[: len(_ROOM_FIELDS)])
     username, display_name = row[len(_ROOM_FIELDS) :]
     room.creator = (
         None
         if room.creator_id is None
-        else _loaded(Rider, id=room.creator_id, username=username, display_name=display_name)
+        else model_from_values(
+            Rider, id=room.creator_id, username=username, display_name=display_name
+        )
     )
     return room
 
@@ -383,13 +386,6 @@ def _lock_room(room_id) -> Room:
     if room is None:
         raise RoomNotFound()
     return room
-
-
-def _loaded(model, **values):
-    """An instance as the ORM loads it from a row with these fields; the others are deferred
-    (read on first access), never silently defaulted."""
-    names = [field.attname for field in model._meta.concrete_fields if field.attname in values]
-    return model.from_db(connection.alias, names, [values[name] for name in names])
 
 
 def _require_leader_or_staff(room: Room, actor: Rider) -> None:
