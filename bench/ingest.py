@@ -124,15 +124,20 @@ def copy_rows(batches, room_ids: dict, *, per_batch: bool) -> None:
                 )
             )
 
-    def copying(cursor):
-        return cursor.cursor.copy(COPY_SQL)
-
     if per_batch:
         for rider, events in batches:
-            with transaction.atomic(), connection.cursor() as cursor, copying(cursor) as copy:
+            with (
+                transaction.atomic(),
+                connection.cursor() as cursor,
+                cursor.cursor.copy(COPY_SQL) as copy,
+            ):
                 write(copy, rider, events, datetime.now(UTC))
         return
-    with transaction.atomic(), connection.cursor() as cursor, copying(cursor) as copy:
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        cursor.cursor.copy(COPY_SQL) as copy,
+    ):
         now = datetime.now(UTC)
         for rider, events in batches:
             write(copy, rider, events, now)
