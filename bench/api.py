@@ -5,9 +5,9 @@
 Drives join+leave, room list and telemetry upload with many concurrent clients (asyncio +
 aiohttp, whose C parser leaves the shared CPU to the server), and, in the same run, a trivial
 endpoint (/healthz) as the framework's ceiling and the lightest authenticated one
-(GET /api/v1/riders/me/) as the floor under every API request. Each client sends its next request as soon as
-the last is answered (closed loop): requests/s is the server's capacity, and p50/p99 include
-the queue of all the clients' requests in front of each one.
+(GET /api/v1/riders/me/) as the floor under every API request. Each client sends its next
+request as soon as the last is answered (closed loop): requests/s is the server's capacity,
+and p50/p99 include the queue of all the clients' requests in front of each one.
 
 Then the same clients join and leave at a steady pace, a share (``--paced-share``) of the
 capacity just measured, as riders do: latency is measured from the moment each request was
@@ -178,12 +178,7 @@ def main() -> None:
 
     setup_django()
     keys, codes = prepare(args.clients)
-    # Measured as deployed: without debug mode, which records every SQL statement.
-    unthrottled = {
-        "THROTTLE_RIDER_RATE": "1000000/min",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_DEBUG": "false",
-    }
+    unthrottled = {"THROTTLE_RIDER_RATE": "1000000/min", "LOG_LEVEL": "WARNING"}
     with running_server(workers=args.workers, extra_env=unthrottled) as base:
         print(
             f"Convoy API benchmark: {args.clients} clients, {args.seconds:.0f} s each, "
