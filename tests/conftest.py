@@ -1,12 +1,15 @@
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from bench.harness import running_server
 from riders.auth_tokens import token_issue
 from riders.models import Rider
+from tests.ops.processes import server_environment
 from tests.riders.factories import RiderFactory
 
 
@@ -68,3 +71,19 @@ def auth_client(db) -> Callable[[Rider], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker) -> Iterator[str]:
+    """``manage.py serve`` (uvicorn, one worker) on the test database and the test Redis.
+
+    For what lives below Django's test client: request bodies as the server reads them
+    (chunked, oversized), the ASGI stack, a real socket. It runs the test settings, so its
+    rate-limit counters share this process's cache prefix and passwords its hasher. A test
+    using it needs ``django_db(transaction=True)``: the server sees only committed rows.
+    """
+    env = server_environment(
+        DJANGO_SETTINGS_MODULE="config.settings.test", CONVOY_KEY_PREFIX=settings.CONVOY_KEY_PREFIX
+    )
+    with django_db_blocker.unblock(), running_server(workers=1, extra_env=env) as base:
+        yield base
