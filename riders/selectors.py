@@ -55,6 +55,33 @@ def credential_lookup_key(identifier: object) -> str | None:
     return _lookup_key(identifier, normalize=True)
 
 
+def credential_account_key(identifier: object) -> str | None:
+    """One key per account for counting log-in attempts, whichever name is typed.
+
+    The rider's id when the name finds an account as the log-in backend finds it (email when
+    it holds an @, else username), so guesses by username and by email share one window;
+    otherwise the lookup key, so made-up names are still counted. None when nothing can match.
+    """
+    key = credential_lookup_key(identifier)
+    if key is None:
+        return None
+    if "@" in key:
+        rider_id = (
+            Rider.objects.alias(email_lower=Lower("email"))
+            .filter(email_lower=key)
+            .values_list("pk", flat=True)
+            .first()
+        )
+    else:
+        rider_id = (
+            Rider.objects.alias(username_lower=Lower("username"))
+            .filter(username_lower=key)
+            .values_list("pk", flat=True)
+            .first()
+        )
+    return f"rider:{rider_id}" if rider_id is not None else f"name:{key}"
+
+
 def _lookup_key(value: object, *, normalize: bool) -> str | None:
     """The lower-cased form to look up, or None for what no rider can be called.
 

@@ -15,7 +15,6 @@ from redis.exceptions import NoScriptError, RedisError
 from rest_framework.throttling import SimpleRateThrottle
 
 from config import metrics
-from riders.selectors import credential_lookup_key
 
 logger = structlog.get_logger(__name__)
 
@@ -60,18 +59,10 @@ class ConfiguredRateThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        try:
-            admitted, retry_ms = _sliding_window(
-                cache.make_key(f"{self.key}:window"),
-                window_ms=int(self.duration * 1000),
-                limit=self.num_requests,
-            )
-        except (RedisError, OSError) as exc:
-            metrics.record_redis_error("cache")
-            logger.warning("rate limit not checked, Redis unavailable", error=str(exc))
-            return True
-        self._retry_after_s = int(retry_ms) / 1000
-        return bool(admitted)
+        admitted, self._retry_after_s = sliding_window_admit(
+            f"{self.key}:window", window_ms=int(self.duration * 1000), limit=self.num_requests
+        )
+        return admitted
 
     def wait(self):
         return self._retry_after_s
@@ -80,14 +71,43 @@ class ConfiguredRateThrottle(SimpleRateThrottle):
 _SLIDING_WINDOW_SHA = hashlib.sha1(SLIDING_WINDOW_LUA.encode()).hexdigest()
 
 
-def _sliding_window(key: str, *, window_ms: int, limit: int) -> tuple[int, int]:
+def sliding_window_admit(
+    key: str, *, window_ms: int, limit: int, member: str | None = None
+) -> tuple[bool, float]:
+    """Admit one request into the window at ``key`` (a cache key, not yet prefixed).
+
+    Returns (admitted, seconds to wait when not). Fails open while Redis is down.
+    """
+    try:
+        admitted, retry_ms = _sliding_window(
+            cache.make_key(key), window_ms=window_ms, limit=limit, member=member
+        )
+    except (RedisError, OSError) as exc:
+        metrics.record_redis_error("cache")
+        logger.warning("rate limit not checked, Redis unavailable", error=str(exc))
+        return True, 0.0
+    return bool(admitted), int(retry_ms) / 1000
+
+
+def sliding_window_forget(key: str, member: str) -> None:
+    """Take one admitted request back out of its window (it turned out not to count)."""
+    try:
+        get_redis_connection("default").zrem(cache.make_key(key), member)
+    except (RedisError, OSError) as exc:
+        metrics.record_redis_error("cache")
+        logger.warning("rate limit not updated, Redis unavailable", error=str(exc))
+
+
+def _sliding_window(
+    key: str, *, window_ms: int, limit: int, member: str | None = None
+) -> tuple[int, int]:
     """Run the script on the cache's Redis client (the master's, behind Sentinel).
 
     By its digest, loading it on first use: nothing is kept per client, since Django makes
     cache clients per thread and per async context, and keeping one would keep them all.
     """
     client = get_redis_connection("default")
-    arguments = (1, key, window_ms, limit, uuid.uuid4().hex)
+    arguments = (1, key, window_ms, limit, member or uuid.uuid4().hex)
     try:
         return client.evalsha(_SLIDING_WINDOW_SHA, *arguments)
     except NoScriptError:
@@ -104,30 +124,4 @@ class RiderRateThrottle(ConfiguredRateThrottle):
             ident = f"rider:{request.user.pk}"
         else:
             ident = f"ip:{self.get_ident(request)}"
-        return self.cache_format % {"scope": self.scope, "ident": ident}
-
-
-class CredentialsIPThrottle(ConfiguredRateThrottle):
-    """Log-in and registration attempts per client address."""
-
-    scope = "credentials_ip"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
-class CredentialsAccountThrottle(ConfiguredRateThrottle):
-    """Log-in attempts per account name, whatever address they come from."""
-
-    scope = "credentials_account"
-
-    def get_cache_key(self, request, view):
-        name = request.data.get("username") if hasattr(request.data, "get") else None
-        if isinstance(name, int | float) and not isinstance(name, bool):
-            name = str(name)  # the serializer accepts a JSON number as a username too
-        # The same key log-in looks the account up by, so no spelling gets its own counter.
-        key = credential_lookup_key(name)
-        if key is None:
-            return None
-        ident = hashlib.sha256(key.encode("utf-8")).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": ident}

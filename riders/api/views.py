@@ -3,7 +3,6 @@ from rest_framework import permissions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api.throttles import CredentialsAccountThrottle, CredentialsIPThrottle
 from config.api.views import ConvoyViewSet, error_responses, validated
 from riders import auth_services
 from riders.api.openapi import LOG_IN_EXAMPLES, REGISTER_EXAMPLES, RIDER_ID
@@ -17,6 +16,7 @@ from riders.api.serializers import (
     SessionSerializer,
     SignedOutSerializer,
 )
+from riders.api.throttles import CredentialsAccountThrottle, CredentialsIPThrottle
 from riders.models import Rider
 from riders.selectors import rider_get, rider_get_by_username
 from riders.services import rider_update

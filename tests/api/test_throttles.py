@@ -8,9 +8,11 @@ from django.test import override_settings
 from django_redis import get_redis_connection
 from rest_framework.test import APIRequestFactory
 
-from config.api.throttles import CredentialsIPThrottle
-from tests.api.test_auth import GENEROUS_RATES
+from riders.api.throttles import CredentialsIPThrottle
+from tests.api.assertions import api_error
+from tests.api.test_auth import GENEROUS_RATES, _log_in
 from tests.racing import race
+from tests.riders.factories import RiderFactory
 
 FACTORY = APIRequestFactory()
 
@@ -73,3 +75,17 @@ def test_checking_a_limit_keeps_no_redis_client_alive():
     gc.collect()
     assert len(clients) == 10
     assert [ref for ref in clients if ref() is not None] == []
+
+
+@override_settings(API_THROTTLE_RATES={**GENEROUS_RATES, "credentials_account": "10/min"})
+def test_a_username_and_its_email_share_one_account_window(db, api_client):
+    # Ten failures by username, then more by email: one account, so one window of ten.
+    RiderFactory(username="roadrunner", email="Road.Runner@example.com")
+    for n in range(10):
+        response = _log_in(api_client, "roadrunner", "wrong", REMOTE_ADDR=f"10.1.0.{n}")
+        assert response.status_code == 401
+    response = _log_in(api_client, "road.runner@EXAMPLE.com", "wrong", REMOTE_ADDR="10.1.1.1")
+    api_error(response, 429, "rate_limited")
+    # The right password is refused too while the window is full.
+    response = _log_in(api_client, "road.runner@example.com", REMOTE_ADDR="10.1.1.2")
+    api_error(response, 429, "rate_limited")
