@@ -1,11 +1,16 @@
 """The support console's admin site: Django's, with the staff's own password change going
-through the rider service, so it is checked and audited like a change made in the app."""
+through the rider service, so it is checked and audited like a change made in the app, and
+its log-in counted in the API's log-in rate limits."""
+
+import math
 
 from django.contrib import admin
 from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.views import PasswordChangeView
+from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from riders.api.throttles import credential_attempt_wait
 from riders.services import rider_change_password
 
 
@@ -31,3 +36,25 @@ class ConsoleAdminSite(admin.AdminSite):
             extra_context={**self.each_context(request), **(extra_context or {})},
             template_name=self.password_change_template or "registration/password_change_form.html",
         )(request)
+
+    def login(self, request, extra_context=None):
+        # Each posted attempt counts in the same windows (per address, per account) as the
+        # API's log-in, so guesses split between the two add up; while either is full the
+        # form is not even checked, so the right password does not get in either.
+        if request.method == "POST":
+            wait = credential_attempt_wait(request)
+            if wait is not None:
+                seconds = max(math.ceil(wait), 1)
+                response = TemplateResponse(
+                    request,
+                    "admin/console_login_limited.html",
+                    {
+                        **self.each_context(request),
+                        "title": "Log in",
+                        "retry_after_seconds": seconds,
+                    },
+                    status=429,
+                )
+                response["Retry-After"] = str(seconds)
+                return response
+        return super().login(request, extra_context)
