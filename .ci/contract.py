@@ -224,6 +224,7 @@ def main() -> int:
         "THROTTLE_RIDER_RATE": "1000000/min",
         "THROTTLE_CREDENTIALS_IP_RATE": "1000000/min",
         "THROTTLE_CREDENTIALS_ACCOUNT_RATE": "1000000/min",
+        "THROTTLE_PASSWORD_FAILURES_RATE": "1000000/min",
         "LOG_LEVEL": "ERROR",
     }
     log_out_key, log_out_everywhere_key = seeded.peer_keys

@@ -7,14 +7,33 @@ import math
 from django.contrib import admin
 from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.views import PasswordChangeView
+from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from riders.api.throttles import credential_attempt_wait
-from riders.services import rider_change_password
+from riders.errors import PasswordAttemptsLimited, WrongPassword
+from riders.services import rider_change_password, rider_check_current_password
 
 
 class AuditedPasswordChangeForm(PasswordChangeForm):
+    def clean_old_password(self):
+        # The rider service's check, so wrong current passwords here count in the same
+        # per-account window as the app's password change.
+        old_password = self.cleaned_data["old_password"]
+        try:
+            rider_check_current_password(rider=self.user, password=old_password)
+        except WrongPassword:
+            raise ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            ) from None
+        except PasswordAttemptsLimited as exc:
+            raise ValidationError(
+                f"Too many wrong passwords; try again in {exc.retry_after_seconds} seconds.",
+                code="rate_limited",
+            ) from None
+        return old_password
+
     def save(self, commit=True):
         return rider_change_password(
             rider=self.user,

@@ -51,6 +51,19 @@ class InvalidIdentifier(DomainError):
     default_message = "That identifier is malformed."
 
 
+class RateLimited(DomainError):
+    """Too many attempts of something counted in a rate limit; ``retry_after_seconds`` says
+    when the window frees (the same body as the API's own throttles)."""
+
+    code = "rate_limited"
+    status = 429
+    default_message = "Too many requests; slow down."
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int):
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(message, retry_after_seconds=retry_after_seconds)
+
+
 class DatabaseUnavailableError(DomainError):
     """PostgreSQL could not answer this request: the connection was lost, the server is down,
     or no pooled connection freed up in time. The request's transaction rolled back."""

@@ -1,4 +1,4 @@
-from config.errors import Conflict, DomainError, NotFound, ValidationFailed
+from config.errors import Conflict, DomainError, NotFound, RateLimited, ValidationFailed
 
 
 class RiderNotFound(NotFound):
@@ -19,6 +19,10 @@ class EmailTaken(Conflict):
 class InvalidRiderData(ValidationFailed):
     code = "invalid_rider"
     default_message = "Some rider details are not valid."
+
+
+class PasswordAttemptsLimited(RateLimited):
+    default_message = "Too many wrong passwords; wait before trying again."
 
 
 class WrongPassword(ValidationFailed):

@@ -21,6 +21,7 @@ from riders.errors import (
     WrongPassword,
 )
 from riders.models import AuditAction, AuthToken, Rider
+from riders.password_limits import password_failures_limited
 from riders.selectors import rider_find_by_email, rider_find_by_username
 from riders.validation import clean_display_name, clean_email, clean_username
 from rooms.errors import NotInRoom
@@ -79,9 +80,16 @@ def rider_update(
     return rider
 
 
+def rider_check_current_password(*, rider: Rider, password: str) -> None:
+    """WrongPassword unless ``password`` is the rider's; PasswordAttemptsLimited while the
+    rider's window of wrong passwords is full, even for the right one, so guessing stops."""
+    with password_failures_limited(rider=rider):
+        if not _is_encodable(password) or not rider.check_password(password):
+            raise WrongPassword()
+
+
 def rider_change_password(*, rider: Rider, current_password: str, new_password: str) -> Rider:
-    if not _is_encodable(current_password) or not rider.check_password(current_password):
-        raise WrongPassword()
+    rider_check_current_password(rider=rider, password=current_password)
     _check_password_strength(new_password, rider, field="new_password")
     rider.set_password(new_password)
     with transaction.atomic():

@@ -112,6 +112,7 @@ API_THROTTLE_RATES = {
     "rider": env_rate("THROTTLE_RIDER_RATE", "1200/min"),
     "credentials_ip": env_rate("THROTTLE_CREDENTIALS_IP_RATE", "30/min"),
     "credentials_account": env_rate("THROTTLE_CREDENTIALS_ACCOUNT_RATE", "10/min"),
+    "password_failures": env_rate("THROTTLE_PASSWORD_FAILURES_RATE", "5/hour"),
 }
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["riders.api.authentication.BearerTokenAuthentication"],

@@ -109,7 +109,7 @@ class RiderViewSet(ConvoyViewSet):
 
     @extend_schema(
         request=PasswordChangeSerializer,
-        responses={200: SignedOutSerializer, **error_responses(400, 401, 422)},
+        responses={200: SignedOutSerializer, **error_responses(400, 401, 422, 429)},
     )
     @action(detail=False, methods=["post"], url_path="me/password")
     def change_password(self, request):

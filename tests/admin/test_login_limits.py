@@ -119,3 +119,41 @@ class TestThroughTheServer:
             )
             assert response.status_code == 429
             assert response.json()["error"]["code"] == "rate_limited"
+
+
+def _console_password_change(client: Client, old_password: str):
+    return client.post(
+        "/admin/password_change/",
+        {
+            "old_password": old_password,
+            "new_password1": "a-new-Long-passphrase-42",
+            "new_password2": "a-new-Long-passphrase-42",
+        },
+    )
+
+
+def test_wrong_passwords_in_the_console_and_the_app_share_one_window(db, settings):
+    settings.API_THROTTLE_RATES = {**GENEROUS_RATES, "password_failures": "3/hour"}
+    member = make_staff("support")
+    client = Client()
+    client.force_login(member)
+    api = Client()
+    token = api.post(
+        API_LOGIN,
+        {"username": member.username, "password": TEST_PASSWORD},
+        content_type="application/json",
+    ).json()["token"]["key"]
+    for _ in range(2):
+        assert _console_password_change(client, "guess").status_code == 200
+    response = api.post(
+        "/api/v1/riders/me/password/",
+        {"current_password": "guess", "new_password": "a-new-Long-passphrase-42"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 422
+    response = _console_password_change(client, TEST_PASSWORD)
+    assert response.status_code == 200
+    assert "Too many wrong passwords" in response.content.decode()
+    member.refresh_from_db()
+    assert member.check_password(TEST_PASSWORD)

@@ -12,7 +12,7 @@ from riders.api.throttles import CredentialsIPThrottle
 from tests.api.assertions import api_error
 from tests.api.test_auth import GENEROUS_RATES, _log_in
 from tests.racing import race
-from tests.riders.factories import RiderFactory
+from tests.riders.factories import TEST_PASSWORD, RiderFactory
 
 FACTORY = APIRequestFactory()
 
@@ -89,3 +89,45 @@ def test_a_username_and_its_email_share_one_account_window(db, api_client):
     # The right password is refused too while the window is full.
     response = _log_in(api_client, "road.runner@example.com", REMOTE_ADDR="10.1.1.2")
     api_error(response, 429, "rate_limited")
+
+
+PASSWORD_CHANGE = "/api/v1/riders/me/password/"
+STRONG_NEW_PASSWORD = "a-new-Long-passphrase-42"
+
+
+def _change_password(client, current: str):
+    return client.post(
+        PASSWORD_CHANGE,
+        {"current_password": current, "new_password": STRONG_NEW_PASSWORD},
+        format="json",
+    )
+
+
+@override_settings(API_THROTTLE_RATES={**GENEROUS_RATES, "password_failures": "3/hour"})
+def test_wrong_current_passwords_are_limited_and_then_even_the_right_one_waits(auth_client, rider):
+    client = auth_client(rider)
+    # A right password does not count: only failures fill the window.
+    response = client.post(
+        PASSWORD_CHANGE,
+        {"current_password": TEST_PASSWORD, "new_password": "12345678"},
+        format="json",
+    )
+    api_error(response, 422, "weak_password")
+    for _ in range(3):
+        api_error(_change_password(client, "guess"), 422, "wrong_password")
+    response = _change_password(client, TEST_PASSWORD)
+    error = api_error(response, 429, "rate_limited")
+    assert 0 < error["retry_after_seconds"] <= 3600
+    assert int(response["Retry-After"]) == error["retry_after_seconds"]
+    rider.refresh_from_db()
+    assert rider.check_password(TEST_PASSWORD)
+
+
+@override_settings(API_THROTTLE_RATES={**GENEROUS_RATES, "password_failures": "2/s"})
+def test_the_password_change_works_again_once_the_failures_leave_the_window(auth_client, rider):
+    client = auth_client(rider)
+    for _ in range(2):
+        api_error(_change_password(client, "guess"), 422, "wrong_password")
+    wait = api_error(_change_password(client, TEST_PASSWORD), 429, "rate_limited")
+    time.sleep(wait["retry_after_seconds"] + 0.05)
+    assert _change_password(client, TEST_PASSWORD).status_code == 200
