@@ -142,3 +142,46 @@ def test_oversized_chunked_body_is_413_once_past_the_limit(live_server_url):
     assert elapsed < 5
     assert _json_of(answer)["error"]["code"] == "payload_too_large"
     assert not RoomParticipant.objects.filter(room=room, user=rider).exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{bad", "malformed_request"),
+        (b'{"evil": 1}', "invalid_request"),
+        (b"[1]", "invalid_request"),
+    ],
+)
+def test_a_body_on_join_is_refused_and_the_rider_does_not_join(live_server_url, body, code):
+    rider = RiderFactory()
+    room = _room_with_creator()
+
+    response = httpx.post(
+        f"{live_server_url}/api/v1/rooms/{room.code}/join/",
+        content=body,
+        headers=_headers(rider),
+        timeout=TIMEOUT,
+    )
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    if body == b'{"evil": 1}':
+        assert error["fields"] == {"evil": ["Unknown field."]}
+    assert not RoomParticipant.objects.filter(room=room, user=rider).exists()
+
+
+@pytest.mark.parametrize("body", [b"", b"{}"])
+def test_an_empty_body_on_join_joins(live_server_url, body):
+    rider = RiderFactory()
+    room = _room_with_creator()
+
+    response = httpx.post(
+        f"{live_server_url}/api/v1/rooms/{room.code}/join/",
+        content=body,
+        headers=_headers(rider),
+        timeout=TIMEOUT,
+    )
+
+    assert response.status_code == 200, response.text
+    assert RoomParticipant.objects.filter(room=room, user=rider, is_active=True).exists()
