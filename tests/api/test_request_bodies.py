@@ -185,3 +185,12 @@ def test_an_empty_body_on_join_joins(live_server_url, body):
 
     assert response.status_code == 200, response.text
     assert RoomParticipant.objects.filter(room=room, user=rider, is_active=True).exists()
+
+
+@pytest.mark.parametrize("path", ["/api/nope", "/api/v1/nope/", "/api/v1/rooms/ABC/nope/x/"])
+def test_unknown_api_path_is_json_404(live_server_url, path):
+    response = httpx.get(f"{live_server_url}{path}", timeout=TIMEOUT)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
