@@ -13,9 +13,11 @@ import httpx
 import pytest
 from django.conf import settings
 
+from bench.harness import server_process
 from riders.auth_tokens import token_issue
 from riders.models import Rider
 from rooms.models import RoomParticipant
+from tests.ops.processes import server_environment
 from tests.riders.factories import RiderFactory
 from tests.rooms.factories import RoomFactory, RoomParticipantFactory
 
@@ -194,3 +196,32 @@ def test_unknown_api_path_is_json_404(live_server_url, path):
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/json")
     assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
+
+
+@pytest.fixture
+def logged_server(django_db_setup, django_db_blocker):
+    env = server_environment(
+        DJANGO_SETTINGS_MODULE="config.settings.test", LOG_LEVEL="INFO", LOG_FORMAT="json"
+    )
+    with django_db_blocker.unblock(), server_process(workers=1, extra_env=env) as server:
+        yield server
+
+
+def test_a_bad_host_is_400_and_one_warning_line(logged_server):
+    response = httpx.get(
+        f"{logged_server.base}/api/v1/riders/me/",
+        headers={"Host": "evil.example"},
+        timeout=TIMEOUT,
+    )
+
+    assert response.status_code == 400
+    time.sleep(0.5)  # the log line is written after the answer
+    lines = [
+        json.loads(line)
+        for line in logged_server.log_text().splitlines()
+        if "django.security.DisallowedHost" in line
+    ]
+    assert len(lines) == 1, logged_server.log_text()
+    assert lines[0]["level"] == "warning"
+    assert "exception" not in lines[0]
+    assert "Traceback" not in logged_server.log_text()
