@@ -10,6 +10,9 @@ This handler builds the chain in sync mode, exactly as under WSGI, and enters it
 hop. Requests run on a fixed set of threads per worker (HTTP_THREADS_PER_WORKER), each
 reused from request to request, so a worker never holds more database connections than it
 has threads. The event loop stays free for the ride sockets.
+
+It also reads each body itself (config.request_bodies): bounded by API_MAX_BODY_BYTES before
+any view runs, and handed to Django with its true length even when it came chunked.
 """
 
 import asyncio
@@ -17,7 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
+
+from config import request_bodies
 
 
 class SyncChainASGIHandler(ASGIHandler):
@@ -45,12 +51,44 @@ class SyncChainASGIHandler(ASGIHandler):
         finally:
             self._idle.put_nowait(thread)
 
+    async def handle(self, scope, receive, send):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        announced = request_bodies.announced_length(scope)
+        if announced is not None and announced > limit:
+            # Refused on the header alone: the body is never waited for.
+            await request_bodies.send_too_large(send, limit)
+            return
+        try:
+            body = await request_bodies.read_bounded_body(receive, limit)
+        except RequestAborted:
+            return
+        except request_bodies.BodyTooLarge:
+            await request_bodies.send_too_large(send, limit)
+            return
+        await super().handle(
+            request_bodies.with_true_length(scope, len(body)), _replay(body, receive), send
+        )
+
     async def _borrow_thread(self) -> ThreadPoolExecutor:
         if self._idle is None:  # made on the server's event loop, at the first request
             self._idle = asyncio.Queue()
             for thread in self._threads:
                 self._idle.put_nowait(thread)
         return await self._idle.get()
+
+
+def _replay(body: bytes, receive):
+    """A receive() whose first message is the body already read; then the client's own."""
+    first = True
+
+    async def replayed():
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 def get_sync_chain_asgi_application() -> SyncChainASGIHandler:

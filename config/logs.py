@@ -5,6 +5,7 @@ formatter, so each line carries the request id (or the socket's connection id) a
 bound in the context of the request or socket that wrote it.
 """
 
+import logging
 import re
 import uuid
 
@@ -33,6 +34,16 @@ def _drop_color_message(logger, method_name, event_dict: dict) -> dict:
     # uvicorn attaches a copy of its message with terminal colour codes to each record.
     event_dict.pop("color_message", None)
     return event_dict
+
+
+class DisallowedHostAsWarning(logging.Filter):
+    """A request for a host Convoy does not serve is a scanner or a misrouted proxy, not a
+    fault: one line at WARNING, without the traceback Django attaches at ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _shared_processors() -> list:
@@ -71,6 +82,7 @@ def logging_config(level: str, log_format: str) -> dict:
                 "processors": final,
             }
         },
+        "filters": {"disallowed_host": {"()": DisallowedHostAsWarning}},
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "structured"},
             "redis_errors": {"class": "config.metrics.RedisCacheErrorCounter"},
@@ -83,6 +95,7 @@ def logging_config(level: str, log_format: str) -> dict:
             "uvicorn.access": {"level": "WARNING"},
             "django.server": {"level": "WARNING"},
             "django.request": {"level": "ERROR"},
+            "django.security.DisallowedHost": {"filters": ["disallowed_host"]},
             # Errors Redis raised and the cache swallowed (rate limits fail open) are counted.
             "django_redis.cache": {"handlers": ["redis_errors"], "level": "ERROR"},
         },

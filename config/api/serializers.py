@@ -16,6 +16,10 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class NoBodySerializer(StrictSerializer):
+    """The body of an operation that takes none: nothing, or {}."""
+
+
 class ReadModelSerializer(serializers.ModelSerializer):
     """An output ModelSerializer that reads its model's metadata once per class.
 

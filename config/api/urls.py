@@ -1,6 +1,7 @@
 """Version 1 of the rider app's API. Each app registers its own routes."""
 
-from django.urls import include, path
+from django.http import JsonResponse
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -18,8 +19,16 @@ for register in (
 ):
     register(router)
 
+
+def not_found(request, rest=""):
+    # Django's 404 page is HTML; the API answers in its one JSON error shape everywhere.
+    return JsonResponse({"error": {"code": "not_found", "message": "Not found."}}, status=404)
+
+
 urlpatterns = [
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # Last: any other path under /api/.
+    re_path(r"^(?P<rest>.*)$", not_found, name="api-not-found"),
 ]

@@ -1,9 +1,9 @@
 import structlog
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, viewsets
 
 from config.api.metadata import SchemaPointerMetadata
-from config.api.serializers import ErrorSerializer
+from config.api.serializers import ErrorSerializer, NoBodySerializer
 
 
 class ConvoyViewSet(viewsets.GenericViewSet):
@@ -21,6 +21,22 @@ class ConvoyViewSet(viewsets.GenericViewSet):
         # Authenticated now: the rest of the request's log lines name the rider.
         if request.user.is_authenticated:
             structlog.contextvars.bind_contextvars(rider_id=str(request.user.pk))
+        # An operation that takes no body refuses one (bad JSON, unknown fields) before it
+        # acts, like every other endpoint refuses fields it does not know.
+        handler = getattr(self, self.action, None) if self.action else None
+        if getattr(handler, "takes_no_body", False):
+            validated(NoBodySerializer, request)
+
+
+def without_body(**schema):
+    """extend_schema(request=None, ...) for an operation that takes no body, which
+    ConvoyViewSet then enforces: empty or {} only."""
+
+    def decorate(view_method):
+        view_method.takes_no_body = True
+        return extend_schema(request=None, **schema)(view_method)
+
+    return decorate
 
 
 def error_responses(*statuses: int) -> dict:

@@ -3,7 +3,7 @@ from rest_framework import permissions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api.views import ConvoyViewSet, error_responses, validated
+from config.api.views import ConvoyViewSet, error_responses, validated, without_body
 from riders import auth_services
 from riders.api.openapi import LOG_IN_EXAMPLES, REGISTER_EXAMPLES, RIDER_ID
 from riders.api.serializers import (
@@ -60,13 +60,13 @@ class AuthViewSet(ConvoyViewSet):
         issued = auth_services.rider_log_in(**data)
         return Response(SessionSerializer.from_issued(issued))
 
-    @extend_schema(request=None, responses={204: None, **error_responses(401)})
+    @without_body(responses={204: None, **error_responses(401)})
     @action(detail=False, methods=["post"], url_path="logout")
     def log_out(self, request):
         auth_services.rider_log_out(token=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={200: SignedOutSerializer, **error_responses(401)})
+    @without_body(responses={200: SignedOutSerializer, **error_responses(401)})
     @action(detail=False, methods=["post"], url_path="logout-all")
     def log_out_everywhere(self, request):
         count = auth_services.rider_log_out_everywhere(rider=request.user)

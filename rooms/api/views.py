@@ -4,7 +4,7 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api.views import ConvoyViewSet, error_responses, validated
+from config.api.views import ConvoyViewSet, error_responses, validated, without_body
 from riders.selectors import rider_get
 from rooms import services
 from rooms.api.filters import RoomFilter
@@ -62,9 +62,8 @@ class RoomViewSet(ConvoyViewSet):
     def retrieve(self, request, code=None):
         return Response(RoomSerializer(room_get_detail(code=code)).data)
 
-    @extend_schema(
+    @without_body(
         parameters=[ROOM_CODE],
-        request=None,
         responses={200: JoinResultSerializer, **error_responses(400, 401, 404, 409, 422)},
     )
     @action(detail=True, methods=["post"])
@@ -72,9 +71,8 @@ class RoomViewSet(ConvoyViewSet):
         outcome = services.participant_join(rider=request.user, code=code)
         return Response(_join_result(outcome))
 
-    @extend_schema(
+    @without_body(
         parameters=[ROOM_CODE],
-        request=None,
         responses={200: JoinResultSerializer, **error_responses(400, 401, 404, 409, 422)},
     )
     @action(detail=True, methods=["post"])
@@ -82,9 +80,8 @@ class RoomViewSet(ConvoyViewSet):
         outcome = services.participant_rejoin(rider=request.user, room=room_get_by_code(code=code))
         return Response(_join_result(outcome))
 
-    @extend_schema(
+    @without_body(
         parameters=[ROOM_CODE],
-        request=None,
         responses={200: ParticipantSerializer, **error_responses(400, 401, 404, 409)},
     )
     @action(detail=True, methods=["post"])
@@ -92,9 +89,8 @@ class RoomViewSet(ConvoyViewSet):
         participant = services.participant_leave(rider=request.user, code=code)
         return Response(ParticipantSerializer(participant).data)
 
-    @extend_schema(
+    @without_body(
         parameters=[ROOM_CODE],
-        request=None,
         responses={200: RoomSerializer, **error_responses(400, 401, 403, 404, 422)},
     )
     @action(detail=True, methods=["post"])
@@ -113,9 +109,8 @@ class RoomViewSet(ConvoyViewSet):
         page = self.paginate_queryset(room_participants_for_viewer(room=room, viewer=request.user))
         return self.get_paginated_response(ParticipantSerializer(page, many=True).data)
 
-    @extend_schema(
+    @without_body(
         parameters=[ROOM_CODE, RIDER_ID],
-        request=None,
         responses={204: None, **error_responses(400, 401, 403, 404, 409)},
     )
     @action(

@@ -1,5 +1,7 @@
 """The OpenAPI schema tells the truth, validates without warnings, and OPTIONS never fails."""
 
+import re
+
 import pytest
 from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
@@ -91,3 +93,26 @@ def test_options_describes_the_view_without_failing(auth_client, rider, path):
     assert body["schema"] == "/api/schema/"
     assert "application/json" in body["parses"]
     assert "actions" not in body
+
+
+def _bodyless_operations(schema: dict) -> list[tuple[str, str]]:
+    return [
+        (path, method)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if method in ("post", "put", "patch", "delete") and "requestBody" not in operation
+    ]
+
+
+@pytest.mark.django_db
+def test_every_operation_without_a_body_refuses_one(schema, auth_client, rider):
+    # Declared body-less in the schema means enforced: a new action cannot forget it.
+    operations = _bodyless_operations(schema)
+    assert ("/api/v1/rooms/{code}/join/", "post") in operations
+
+    for path, method in operations:
+        url = re.sub(r"\{[^}]+\}", "ABCDEF", path)
+        response = getattr(auth_client(rider), method)(url, {"evil": 1}, format="json")
+
+        assert response.status_code == 400, (path, method, response.content)
+        assert response.json()["error"]["fields"] == {"evil": ["Unknown field."]}, path

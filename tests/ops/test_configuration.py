@@ -1,12 +1,20 @@
 """Start-up with a malformed environment stops with one line naming the variable."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config import database, env, redis_config, startup
-from tests.ops.processes import CLOSED_DATABASE_URL, CLOSED_REDIS_URL, run_manage
+from tests.ops.processes import (
+    CLOSED_DATABASE_URL,
+    CLOSED_REDIS_URL,
+    CONFIGURATION_PREFIXES,
+    PROJECT_ROOT,
+    run_manage,
+)
 
 # Servers that are never contacted: the settings fail before any connection is tried, and no
 # embedded server starts for a test about a typo.
@@ -355,3 +363,40 @@ def test_one_line_folds_a_multi_line_message():
     message = ImproperlyConfigured("first\n  second\n\nthird")
 
     assert startup.one_line(message) == "first; second; third"
+
+
+def _production_hsts(**environment: str) -> str:
+    # The settings module alone, in a child process: manage.py would first wait for servers.
+    child_env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(CONFIGURATION_PREFIXES)
+    }
+    child_env.update({"DJANGO_SECRET_KEY": "s" * 40, **_CLOSED_SERVERS, **environment})
+    code = (
+        "from config.settings import production as s; "
+        "print(s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_production_sends_hsts_for_a_year_by_default():
+    assert _production_hsts() == "31536000 False False"
+
+
+def test_production_hsts_is_configurable():
+    output = _production_hsts(
+        DJANGO_HSTS_SECONDS="600", DJANGO_HSTS_INCLUDE_SUBDOMAINS="true", DJANGO_HSTS_PRELOAD="true"
+    )
+
+    assert output == "600 True True"
