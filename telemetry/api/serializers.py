@@ -4,7 +4,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api.serializers import ReadModelSerializer, StrictSerializer
+from config.api.serializers import QueryParametersSerializer, ReadModelSerializer, StrictSerializer
 from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
 from telemetry.models import CLIENT_EVENT_ID_MAX_LENGTH, ConnectionLog, EventType
 from telemetry.quality import metrics_mos, rating
@@ -157,7 +157,7 @@ class ConnectionLogSerializer(ReadModelSerializer):
         read_only_fields = fields
 
 
-class StatsQuerySerializer(StrictSerializer):
+class StatsQuerySerializer(QueryParametersSerializer):
     """The window of a statistics report; validated_data always holds since and until."""
 
     since = serializers.DateTimeField(
