@@ -85,6 +85,7 @@ class EventBatchSerializer(StrictSerializer):
     events = serializers.ListField(
         child=BatchEventField(),
         allow_empty=False,
+        min_length=1,  # the same rule, for the schema's minItems
         help_text=(
             "Up to 500 events, each {event_type, occurred_at, client_event_id, metrics?, "
             "room_code?}. Each is validated on its own."
