@@ -143,3 +143,30 @@ def test_an_empty_time_bound_of_the_event_list_is_refused(auth_client, rider, na
     assert response.json()["error"]["fields"] == {
         name: ["Give a date-time, or leave the parameter out."]
     }
+
+
+def test_rules_the_services_apply_are_stated_in_the_schema(schema):
+    components = schema["components"]["schemas"]
+    capacity = components["RoomCreateRequest"]["properties"]["max_participants"]
+    assert (capacity["minimum"], capacity["maximum"]) == (2, 50)
+    for body in ("RegisterRequest", "PatchedProfileUpdateRequest"):
+        assert components[body]["properties"]["display_name"]["maxLength"] == 64
+    since = _parameters(schema, "/api/v1/telemetry/stats/")["since"]
+    assert "366 days" in since["description"]
+
+
+@pytest.mark.parametrize("capacity", [1, 51])
+def test_a_capacity_outside_the_stated_range_is_refused(auth_client, rider, capacity):
+    response = auth_client(rider).post(
+        "/api/v1/rooms/", {"name": "Loop", "max_participants": capacity}, format="json"
+    )
+
+    assert response.status_code == 422
+
+
+def test_a_display_name_over_the_stated_length_is_refused(auth_client, rider):
+    response = auth_client(rider).patch(
+        "/api/v1/riders/me/", {"display_name": "x" * 65}, format="json"
+    )
+
+    assert response.status_code == 422
