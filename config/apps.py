@@ -13,6 +13,8 @@ class ConvoyConfig(AppConfig):
         from config.logs import configure_structlog
 
         configure_structlog()
+        # Registers the schema's extensions with drf-spectacular.
+        import config.api.schema  # noqa: F401
 
 
 class ConsoleAdminConfig(AdminConfig):

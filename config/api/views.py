@@ -1,6 +1,7 @@
 import structlog
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, viewsets
+from rest_framework.exceptions import ValidationError
 
 from config.api.metadata import SchemaPointerMetadata
 from config.api.serializers import ErrorSerializer, NoBodySerializer
@@ -18,6 +19,7 @@ class ConvoyViewSet(viewsets.GenericViewSet):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        _refuse_repeated_parameters(request)
         # Authenticated now: the rest of the request's log lines name the rider.
         if request.user.is_authenticated:
             structlog.contextvars.bind_contextvars(rider_id=str(request.user.pk))
@@ -39,23 +41,34 @@ def without_body(**schema):
     return decorate
 
 
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request: bad JSON, wrong types, missing or unknown fields.",
+    401: "Missing, invalid or expired token.",
+    403: "Not allowed for this rider.",
+    404: "Not found.",
+    409: "Conflicts with the current state.",
+    413: "Request body too large.",
+    422: "Breaks a rule of Convoy.",
+    429: "Rate limited; see Retry-After.",
+    503: "Temporarily unavailable; try again.",
+}
+
+
 def error_responses(*statuses: int) -> dict:
     """OpenAPI entries for the error shape at the given statuses."""
-    descriptions = {
-        400: "Malformed request: bad JSON, wrong types, missing or unknown fields.",
-        401: "Missing, invalid or expired token.",
-        403: "Not allowed for this rider.",
-        404: "Not found.",
-        409: "Conflicts with the current state.",
-        413: "Request body too large.",
-        422: "Breaks a rule of Convoy.",
-        429: "Rate limited; see Retry-After.",
-        503: "Temporarily unavailable; try again.",
-    }
     return {
-        status: OpenApiResponse(response=ErrorSerializer, description=descriptions[status])
+        status: OpenApiResponse(response=ErrorSerializer, description=ERROR_DESCRIPTIONS[status])
         for status in statuses
     }
+
+
+def _refuse_repeated_parameters(request) -> None:
+    """?page=1&page=2 has no one meaning; Django would silently take the last."""
+    repeated = sorted(
+        name for name in request.query_params if len(request.query_params.getlist(name)) > 1
+    )
+    if repeated:
+        raise ValidationError({name: ["Give this parameter once."] for name in repeated[:20]})
 
 
 def validated(serializer_class, request, **kwargs) -> dict:

@@ -1,4 +1,5 @@
 from django.contrib.auth.password_validation import password_validators_help_texts
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.serializers import ReadModelSerializer, StrictSerializer
@@ -59,11 +60,19 @@ _DISPLAY_NAME_RULE = f"At most {DISPLAY_NAME_MAX_LENGTH} characters once spaces 
 _DEVICE_NAME_RULE = "Names this device's token, e.g. in a list of signed-in devices."
 
 
+@extend_schema_field(
+    {"type": "string", "maxLength": DISPLAY_NAME_MAX_LENGTH, "description": _DISPLAY_NAME_RULE}
+)
+class DisplayNameField(serializers.CharField):
+    """Up to 1000 characters get past the door; the service collapses spaces and applies the
+    limit (422), which the schema states."""
+
+
 class RegisterSerializer(StrictSerializer):
     username = serializers.CharField(help_text=_USERNAME_RULE, **_TEXT)
     email = serializers.CharField(help_text=_EMAIL_RULE, **_TEXT)
     password = serializers.CharField(help_text=_PASSWORD_RULE, **_TEXT)
-    display_name = serializers.CharField(required=False, help_text=_DISPLAY_NAME_RULE, **_TEXT)
+    display_name = DisplayNameField(required=False, help_text=_DISPLAY_NAME_RULE, **_TEXT)
     device_name = serializers.CharField(required=False, help_text=_DEVICE_NAME_RULE, **_TEXT)
 
 
@@ -76,7 +85,7 @@ class LogInSerializer(StrictSerializer):
 class ProfileUpdateSerializer(StrictSerializer):
     username = serializers.CharField(required=False, help_text=_USERNAME_RULE, **_TEXT)
     email = serializers.CharField(required=False, help_text=_EMAIL_RULE, **_TEXT)
-    display_name = serializers.CharField(required=False, help_text=_DISPLAY_NAME_RULE, **_TEXT)
+    display_name = DisplayNameField(required=False, help_text=_DISPLAY_NAME_RULE, **_TEXT)
 
 
 class PasswordChangeSerializer(StrictSerializer):

@@ -1,8 +1,9 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.serializers import ReadModelSerializer, StrictSerializer
 from riders.api.serializers import PublicRiderSerializer
-from rooms.models import Room, RoomParticipant
+from rooms.models import MAX_PARTICIPANTS, MIN_PARTICIPANTS, Room, RoomParticipant
 
 
 class RoomSerializer(ReadModelSerializer):
@@ -60,6 +61,12 @@ class JoinResultSerializer(serializers.Serializer):
     left_room_code = serializers.CharField(allow_null=True)
 
 
+@extend_schema_field({"type": "integer", "minimum": MIN_PARTICIPANTS, "maximum": MAX_PARTICIPANTS})
+class CapacityField(serializers.IntegerField):
+    """Any 32-bit integer gets past the door; the service applies the range (422), which the
+    schema states."""
+
+
 class RoomCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=1000, trim_whitespace=False, allow_blank=True)
-    max_participants = serializers.IntegerField(required=False, min_value=-(2**31), max_value=2**31)
+    max_participants = CapacityField(required=False, min_value=-(2**31), max_value=2**31)

@@ -9,9 +9,15 @@ from telemetry.models import ConnectionLog, EventType
 class UtcIsoDateTimeField(IsoDateTimeField):
     """An ISO 8601 date-time, handed to the query in UTC (see config.api.moments)."""
 
-    default_error_messages = {"out_of_range": "Give a date-time between the years 1 and 9999."}
+    default_error_messages = {
+        "out_of_range": "Give a date-time between the years 1 and 9999.",
+        "empty": "Give a date-time, or leave the parameter out.",
+    }
 
     def to_python(self, value):
+        # An empty ?until= is a client's bug (a value it forgot to fill in), not "no bound".
+        if value == "":
+            raise forms.ValidationError(self.error_messages["empty"], code="empty")
         moment = super().to_python(value)
         if moment is None:
             return None

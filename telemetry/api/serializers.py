@@ -4,11 +4,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api.serializers import ReadModelSerializer, StrictSerializer
+from config.api.serializers import QueryParametersSerializer, ReadModelSerializer, StrictSerializer
 from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
 from telemetry.models import CLIENT_EVENT_ID_MAX_LENGTH, ConnectionLog, EventType
 from telemetry.quality import metrics_mos, rating
-from telemetry.selectors import BUCKET_SIZES
+from telemetry.selectors import BUCKET_SIZES, MAX_STATS_WINDOW
 from telemetry.validation import NUMBER_METRICS, TEXT_METRICS
 
 DEFAULT_STATS_WINDOW = timedelta(hours=24)
@@ -74,7 +74,18 @@ class PassThroughField(serializers.JSONField):
         return data
 
 
-@extend_schema_field(BATCH_EVENT_SCHEMA)
+# The server takes any value as an item and judges each on its own: a valid event is
+# stored, anything else is answered "rejected" at its index while the rest are stored. The
+# schema says exactly that, and still shows what a valid event is.
+BATCH_ITEM_SCHEMA = {
+    "anyOf": [
+        {"title": "A connection event (stored)", **BATCH_EVENT_SCHEMA},
+        {"title": "Any other value (answered rejected at its index)"},
+    ]
+}
+
+
+@extend_schema_field(BATCH_ITEM_SCHEMA)
 class BatchEventField(PassThroughField):
     """One event of a batch: passed through as is, documented as what the service accepts."""
 
@@ -85,6 +96,7 @@ class EventBatchSerializer(StrictSerializer):
     events = serializers.ListField(
         child=BatchEventField(),
         allow_empty=False,
+        min_length=1,  # the same rule, for the schema's minItems
         help_text=(
             "Up to 500 events, each {event_type, occurred_at, client_event_id, metrics?, "
             "room_code?}. Each is validated on its own."
@@ -157,11 +169,15 @@ class ConnectionLogSerializer(ReadModelSerializer):
         read_only_fields = fields
 
 
-class StatsQuerySerializer(StrictSerializer):
+class StatsQuerySerializer(QueryParametersSerializer):
     """The window of a statistics report; validated_data always holds since and until."""
 
     since = serializers.DateTimeField(
-        required=False, help_text="Start of the window (default: 24 hours before until)."
+        required=False,
+        help_text=(
+            "Start of the window (default: 24 hours before until); a window spans at most "
+            f"{MAX_STATS_WINDOW.days} days (422 invalid_time_window beyond)."
+        ),
     )
     until = serializers.DateTimeField(required=False, help_text="End of the window (default: now).")
     bucket = serializers.ChoiceField(

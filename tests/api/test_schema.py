@@ -116,3 +116,82 @@ def test_every_operation_without_a_body_refuses_one(schema, auth_client, rider):
 
         assert response.status_code == 400, (path, method, response.content)
         assert response.json()["error"]["fields"] == {"evil": ["Unknown field."]}, path
+
+
+def _operations(schema: dict):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            yield path, method, operation
+
+
+def test_every_request_body_is_closed_as_the_server_refuses_unknown_fields(schema):
+    bodies = [
+        (path, method, operation["requestBody"]["content"]["application/json"]["schema"])
+        for path, method, operation in _operations(schema)
+        if "requestBody" in operation
+    ]
+    assert len(bodies) >= 6
+    for path, method, body in bodies:
+        name = body["$ref"].rsplit("/", 1)[-1]
+        component = schema["components"]["schemas"][name]
+        assert component["additionalProperties"] is False, (path, method, name)
+
+
+def test_every_operation_declares_the_statuses_any_request_may_get(schema):
+    for path, method, operation in _operations(schema):
+        for status in ("413", "429", "503"):
+            assert status in operation["responses"], (path, method, status)
+
+
+def test_an_empty_batch_is_refused_by_schema_and_server(schema, auth_client, rider):
+    body = schema["components"]["schemas"]["EventBatchRequest"]
+    assert body["properties"]["events"]["minItems"] == 1
+
+    response = auth_client(rider).post("/api/v1/telemetry/events/", {"events": []}, format="json")
+
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/api/v1/rooms/", "/api/v1/riders/me/rooms/"])
+def test_a_repeated_query_parameter_is_refused(auth_client, rider, path):
+    response = auth_client(rider).get(f"{path}?page=1&page=2")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["fields"] == {"page": ["Give this parameter once."]}
+
+
+@pytest.mark.parametrize("name", ["since", "until"])
+def test_an_empty_time_bound_of_the_event_list_is_refused(auth_client, rider, name):
+    response = auth_client(rider).get(f"/api/v1/telemetry/events/?{name}=")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["fields"] == {
+        name: ["Give a date-time, or leave the parameter out."]
+    }
+
+
+def test_rules_the_services_apply_are_stated_in_the_schema(schema):
+    components = schema["components"]["schemas"]
+    capacity = components["RoomCreateRequest"]["properties"]["max_participants"]
+    assert (capacity["minimum"], capacity["maximum"]) == (2, 50)
+    for body in ("RegisterRequest", "PatchedProfileUpdateRequest"):
+        assert components[body]["properties"]["display_name"]["maxLength"] == 64
+    since = _parameters(schema, "/api/v1/telemetry/stats/")["since"]
+    assert "366 days" in since["description"]
+
+
+@pytest.mark.parametrize("capacity", [1, 51])
+def test_a_capacity_outside_the_stated_range_is_refused(auth_client, rider, capacity):
+    response = auth_client(rider).post(
+        "/api/v1/rooms/", {"name": "Loop", "max_participants": capacity}, format="json"
+    )
+
+    assert response.status_code == 422
+
+
+def test_a_display_name_over_the_stated_length_is_refused(auth_client, rider):
+    response = auth_client(rider).patch(
+        "/api/v1/riders/me/", {"display_name": "x" * 65}, format="json"
+    )
+
+    assert response.status_code == 422
