@@ -23,6 +23,11 @@ class EventTooOld(InvalidEvent):
     default_message = "The event is older than connection logs are kept."
 
 
+class EventOutsideRide(InvalidEvent):
+    code = "event_outside_ride"
+    default_message = "The event's time is outside the time the rider could have been in the ride."
+
+
 class InvalidBatch(ValidationFailed):
     code = "invalid_batch"
     default_message = "A batch of connection events must be a list."

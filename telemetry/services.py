@@ -20,6 +20,7 @@ from telemetry import partitions
 from telemetry.errors import (
     BatchTooLarge,
     ClientEventConflict,
+    EventOutsideRide,
     InvalidBatch,
     InvalidCleanupRequest,
     InvalidEvent,
@@ -36,9 +37,13 @@ BATCH_EVENT_KEYS = frozenset(
 _RIDER_LOCK_CLASS = 73_100_001
 
 OutcomeStatus = Literal["stored", "duplicate", "rejected", "conflict"]
-# Given a batch's room codes and room ids, return (id, code) of the rooms among them that
-# exist and may be referenced. The default reads every existing room in one query.
-RoomLookup = Callable[[Collection[str], Collection[UUID]], Iterable[tuple[UUID, str]]]
+# Given a batch's room codes and room ids, return (id, code, opened, closed) of the rooms
+# among them that exist and may be referenced: the time the rider could have been in each,
+# from the ride's opening to the rider's leaving or the ride's end (None: not yet). The
+# default reads the rider's rides among them in one query.
+RoomLookup = Callable[
+    [Collection[str], Collection[UUID]], Iterable[tuple[UUID, str, datetime, datetime | None]]
+]
 Progress = Callable[[int, int], None]
 
 
@@ -381,35 +386,60 @@ def _room_reference(room_code: object, room_id: object) -> str | UUID | None:
     return None
 
 
+@dataclass(frozen=True)
+class _RideSpan:
+    room_id: UUID
+    opened: datetime
+    closed: datetime | None
+
+
 def _attach_rooms(
     parsed: list[tuple[int, ValidEvent, str | UUID | None]], *, lookup: RoomLookup
 ) -> tuple[list[_Pending], list[EventOutcome]]:
-    """Resolve every room reference of the batch at once; an unknown room rejects its event."""
-    room_ids = _resolve_room_references({ref for _, _, ref in parsed if ref is not None}, lookup)
+    """Resolve every room reference of the batch at once; an unknown room rejects its event,
+    and so does a time the rider cannot have been in the ride (it would skew its statistics).
+    """
+    spans = _resolve_room_references({ref for _, _, ref in parsed if ref is not None}, lookup)
+    # Phone clocks drift: the same allowance as for events ahead of the server clock.
+    slack = timedelta(seconds=settings.TELEMETRY_MAX_CLOCK_SKEW_SECONDS)
     pending, rejected = [], []
     for index, event, room_ref in parsed:
-        if room_ref is None or room_ref in room_ids:
-            room_id = room_ids[room_ref] if room_ref is not None else None
-            pending.append(_Pending(index, event, room_id))
-        else:
+        if room_ref is None:
+            pending.append(_Pending(index, event, None))
+            continue
+        span = spans.get(room_ref)
+        if span is None:
             missing = RoomNotFound(
                 f"No ride matches the room reference {room_ref}.",
                 fields={"room": [f"No ride matches {room_ref}."]},
             )
             rejected.append(EventOutcome.refused(index, "rejected", missing))
+        elif event.occurred_at < span.opened - slack or (
+            span.closed is not None and event.occurred_at > span.closed + slack
+        ):
+            rejected.append(EventOutcome.refused(index, "rejected", _outside_ride(span)))
+        else:
+            pending.append(_Pending(index, event, span.room_id))
     return pending, rejected
 
 
-def _resolve_room_references(refs: set[str | UUID], lookup: RoomLookup) -> dict[str | UUID, UUID]:
-    """Map every reference (code or id) that names an existing room to the room's id."""
+def _outside_ride(span: _RideSpan) -> EventOutsideRide:
+    until = span.closed.isoformat() if span.closed else "now"
+    problem = f"You can only have been in this ride from {span.opened.isoformat()} to {until}."
+    return EventOutsideRide(problem, fields={"occurred_at": [problem]})
+
+
+def _resolve_room_references(
+    refs: set[str | UUID], lookup: RoomLookup
+) -> dict[str | UUID, _RideSpan]:
+    """Map every reference (code or id) that names a room the rider was in to its span."""
     if not refs:
         return {}
     codes = {ref for ref in refs if isinstance(ref, str)}
     ids = {ref for ref in refs if isinstance(ref, UUID)}
-    resolved: dict[str | UUID, UUID] = {}
-    for room_id, code in lookup(codes, ids):
-        resolved[room_id] = room_id
-        resolved[code] = room_id
+    resolved: dict[str | UUID, _RideSpan] = {}
+    for room_id, code, opened, closed in lookup(codes, ids):
+        resolved[room_id] = resolved[code] = _RideSpan(room_id, opened, closed)
     return {ref: resolved[ref] for ref in refs if ref in resolved}
 
 
@@ -420,19 +450,20 @@ def _rooms_of_rider(rider: Rider) -> RoomLookup:
         # SQL rather than the queryset: once per upload, and composing the join and DISTINCT
         # cost more than running the lookup on the (room, user) unique index.
         with connection.cursor() as cursor:
-            cursor.execute(_ROOMS_OF_RIDER_SQL, [list(codes), list(ids), rider.pk])
+            cursor.execute(_ROOMS_OF_RIDER_SQL, [rider.pk, list(codes), list(ids)])
             return cursor.fetchall()
 
     return lookup
 
 
+# One row per room at most: (room, user) is unique. Deactivating a ride ends every active
+# participation, so a left participation's left_at is never after the ride's end.
 _ROOMS_OF_RIDER_SQL = f"""
-    SELECT r.id, r.code FROM {Room._meta.db_table} r
-    WHERE (r.code = ANY(%s::text[]) OR r.id = ANY(%s::uuid[]))
-        AND EXISTS (
-            SELECT FROM {RoomParticipant._meta.db_table} p
-            WHERE p.room_id = r.id AND p.user_id = %s
-        )
+    SELECT r.id, r.code, r.created_at,
+        CASE WHEN p.is_active THEN r.deactivated_at ELSE p.left_at END
+    FROM {Room._meta.db_table} r
+    JOIN {RoomParticipant._meta.db_table} p ON p.room_id = r.id AND p.user_id = %s
+    WHERE r.code = ANY(%s::text[]) OR r.id = ANY(%s::uuid[])
 """
 
 

@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from rooms.errors import InvalidRoomCode
+from rooms.models import RoomParticipant
 from telemetry.errors import (
     BatchTooLarge,
     ClientEventConflict,
@@ -33,8 +34,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def room(rider):
-    """A ride the rider is in: a batch may only reference rooms its rider has been in."""
-    ride = RoomFactory(creator=rider)
+    """A ride the rider is in, opened a day ago: a batch may only reference rooms its rider
+    has been in, at times they could have been in them."""
+    ride = RoomFactory(creator=rider, created_at=ago(days=1))
     RoomParticipantFactory(room=ride, user=rider)
     return ride
 
@@ -392,7 +394,7 @@ def test_a_batch_at_the_limit_is_stored_with_one_insert(rider):
 
 
 def test_room_codes_of_a_batch_are_resolved_in_one_query(rider, room):
-    other_room = RoomFactory()
+    other_room = RoomFactory(created_at=ago(days=1))
     RoomParticipantFactory(room=other_room, user=rider, is_active=False, left_at=timezone.now())
     events = [
         batch_event("a", room_code=room.code),
@@ -423,12 +425,12 @@ def test_room_codes_of_a_batch_are_resolved_in_one_query(rider, room):
 
 
 def test_a_room_lookup_can_narrow_which_rooms_may_be_named(rider, room):
-    other_room = RoomFactory()
+    other_room = RoomFactory(created_at=ago(days=1))
     seen = []
 
     def only_first_room(codes, ids):
         seen.append((set(codes), set(ids)))
-        return [(room.pk, room.code)]
+        return [(room.pk, room.code, room.created_at, None)]
 
     outcomes = connection_log_ingest_batch(
         rider=rider,
@@ -579,3 +581,54 @@ def test_a_batch_cannot_reference_a_room_its_rider_was_never_in(rider):
     )
     assert [(o.status, o.code) for o in outcomes] == [("rejected", "room_not_found")]
     assert not ConnectionLog.objects.filter(room=strangers_ride).exists()
+
+
+def test_an_event_before_the_ride_opened_is_rejected_and_the_rest_stored(rider):
+    ride = RoomFactory(creator=rider)
+    RoomParticipantFactory(room=ride, user=rider)
+    before = (ride.created_at - timedelta(hours=2)).isoformat()
+
+    outcomes = connection_log_ingest_batch(
+        rider=rider,
+        events=[
+            batch_event("early", room_code=ride.code, occurred_at=before),
+            batch_event("during", room_code=ride.code, occurred_at=timezone.now().isoformat()),
+        ],
+    )
+
+    assert [(o.status, o.code) for o in outcomes] == [
+        ("rejected", "event_outside_ride"),
+        ("stored", None),
+    ]
+    assert "occurred_at" in outcomes[0].fields
+
+
+def test_a_former_participant_cannot_log_events_after_leaving(rider, room):
+    left_at = ago(hours=3)
+    RoomParticipant.objects.filter(room=room, user=rider).update(is_active=False, left_at=left_at)
+
+    outcomes = connection_log_ingest_batch(
+        rider=rider,
+        events=[
+            batch_event("after", room_code=room.code, occurred_at=ago(hours=1).isoformat()),
+            batch_event("while-in", room_code=room.code, occurred_at=ago(hours=5).isoformat()),
+        ],
+    )
+
+    assert [(o.status, o.code) for o in outcomes] == [
+        ("rejected", "event_outside_ride"),
+        ("stored", None),
+    ]
+
+
+def test_a_phone_clock_a_little_behind_is_allowed(rider):
+    ride = RoomFactory(creator=rider)
+    RoomParticipantFactory(room=ride, user=rider)
+    slightly_before = (ride.created_at - timedelta(seconds=30)).isoformat()
+
+    outcomes = connection_log_ingest_batch(
+        rider=rider,
+        events=[batch_event("skewed", room_code=ride.code, occurred_at=slightly_before)],
+    )
+
+    assert statuses(outcomes) == ["stored"]
