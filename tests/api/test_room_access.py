@@ -59,7 +59,7 @@ def test_active_participant_and_staff_see_inside(auth_client, staff, action):
     assert auth_client(staff).get(_url(room.code, action)).status_code == 200
 
 
-def test_a_former_participant_keeps_the_public_detail_and_their_history(auth_client):
+def test_a_former_participant_keeps_the_public_detail_their_history_and_telemetry(auth_client):
     room, riders = _ride_with_outsiders()
     client = auth_client(riders["removed"])
 
@@ -67,6 +67,8 @@ def test_a_former_participant_keeps_the_public_detail_and_their_history(auth_cli
     history = client.get("/api/v1/riders/me/rooms/")
     assert history.status_code == 200
     assert room.code in history.content.decode()
+    assert client.get("/api/v1/telemetry/events/").status_code == 200
+    assert client.get("/api/v1/telemetry/stats/").status_code == 200
 
 
 def _ride_routes():
