@@ -82,17 +82,14 @@ def room_get_detail(*, code: str) -> Room:
     return room
 
 
-def room_require_member(*, room: Room, viewer) -> None:
-    """Participants, past or present, and staff may look inside a room; nobody else."""
+def room_require_active_member(*, room: Room, viewer) -> None:
+    """Only the riders in the ride now, and staff, may look inside it (who is in it, where
+    they are, its statistics). A rider who left or was removed is outside again: the ride
+    socket closes them out too (4003), and the REST reads must not leak what it withholds."""
     if viewer.is_staff:
         return
-    if not RoomParticipant.objects.filter(room=room, user=viewer).exists():
+    if not participant_is_in_room(rider=viewer, room=room):
         raise NotRoomMember()
-
-
-def room_participants_for_viewer(*, room: Room, viewer) -> QuerySet[RoomParticipant]:
-    room_require_member(room=room, viewer=viewer)
-    return room_active_participants(room=room)
 
 
 def rider_memberships(*, rider) -> QuerySet[RoomParticipant]:

@@ -9,6 +9,7 @@ from riders.selectors import rider_get
 from rooms import services
 from rooms.api.filters import RoomFilter
 from rooms.api.openapi import RIDER_ID, ROOM_CODE, ROOM_CREATE_EXAMPLES
+from rooms.api.permissions import IsActiveRoomMember
 from rooms.api.serializers import (
     JoinResultSerializer,
     ParticipantSerializer,
@@ -16,11 +17,10 @@ from rooms.api.serializers import (
     RoomSerializer,
 )
 from rooms.selectors import (
+    room_active_participants,
     room_get_by_code,
     room_get_detail,
     room_list_visible,
-    room_participants_for_viewer,
-    room_require_member,
 )
 from telemetry.api.serializers import StatsQuerySerializer, StatsSerializer
 from telemetry.api.views import stats_payload
@@ -103,10 +103,13 @@ class RoomViewSet(ConvoyViewSet):
         filters=False,
         responses={200: ParticipantSerializer(many=True), **error_responses(400, 401, 403, 404)},
     )
-    @action(detail=True, methods=["get"])
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_classes=[*ConvoyViewSet.permission_classes, IsActiveRoomMember],
+    )
     def participants(self, request, code=None):
-        room = room_get_by_code(code=code)
-        page = self.paginate_queryset(room_participants_for_viewer(room=room, viewer=request.user))
+        page = self.paginate_queryset(room_active_participants(room=self.room))
         return self.get_paginated_response(ParticipantSerializer(page, many=True).data)
 
     @without_body(
@@ -131,11 +134,13 @@ class RoomViewSet(ConvoyViewSet):
         parameters=[ROOM_CODE, StatsQuerySerializer],
         responses={200: StatsSerializer, **error_responses(400, 401, 403, 404, 422)},
     )
-    @action(detail=True, methods=["get"])
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_classes=[*ConvoyViewSet.permission_classes, IsActiveRoomMember],
+    )
     def stats(self, request, code=None):
-        room = room_get_by_code(code=code)
-        room_require_member(room=room, viewer=request.user)
-        return Response(stats_payload(request, room=room))
+        return Response(stats_payload(request, room=self.room))
 
 
 def _join_result(outcome: services.JoinOutcome) -> dict:

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from config.api.serializers import ErrorSerializer
 from config.api.views import ConvoyViewSet, error_responses
 from rooms.api.openapi import ROOM_CODE
-from rooms.selectors import room_get_by_code, room_require_member
+from rooms.api.permissions import IsActiveRoomMember
 from sessions_rt.api.serializers import LiveRoomSerializer
 from sessions_rt.selectors import live_room_snapshot
 
@@ -21,8 +21,11 @@ class LivePresenceViewSet(ConvoyViewSet):
             503: OpenApiResponse(ErrorSerializer, description="Live state unavailable."),
         },
     )
-    @action(detail=False, methods=["get"], url_path=r"(?P<code>[^/]+)/presence")
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"(?P<code>[^/]+)/presence",
+        permission_classes=[*ConvoyViewSet.permission_classes, IsActiveRoomMember],
+    )
     def presence(self, request, code=None):
-        room = room_get_by_code(code=code)
-        room_require_member(room=room, viewer=request.user)
-        return Response(live_room_snapshot(room=room))
+        return Response(live_room_snapshot(room=self.room))

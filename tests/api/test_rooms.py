@@ -609,15 +609,12 @@ def test_participants_are_listed_to_a_current_member(auth_client, rider):
         assert set(item["rider"]) == {"id", "username", "display_name"}
 
 
-def test_participants_are_listed_to_a_past_member(auth_client, rider):
+def test_participants_are_hidden_from_a_past_member(auth_client, rider):
     room = RoomFactory()
     _member(room, rider, active=False)
     _member(room, RiderFactory())
 
-    response = auth_client(rider).get(_room(room.code, "participants"))
-
-    assert response.status_code == 200
-    assert response.json()["count"] == 1
+    api_error(auth_client(rider).get(_room(room.code, "participants")), 403, "not_room_member")
 
 
 def test_participants_are_listed_to_staff(auth_client, staff):
@@ -763,11 +760,15 @@ def test_room_stats_default_window_is_the_last_day(auth_client, rider):
     assert body["total_events"] == 3
 
 
-def test_room_stats_open_to_past_members_and_staff(auth_client, rider, staff):
+def test_room_stats_open_to_active_members_and_staff_not_past_members(
+    auth_client, rider, other_rider, staff
+):
     room = RoomFactory()
     _member(room, rider, active=False)
+    _member(room, other_rider)
 
-    assert auth_client(rider).get(_room(room.code, "stats")).status_code == 200
+    api_error(auth_client(rider).get(_room(room.code, "stats")), 403, "not_room_member")
+    assert auth_client(other_rider).get(_room(room.code, "stats")).status_code == 200
     assert auth_client(staff).get(_room(room.code, "stats")).status_code == 200
 
 
