@@ -146,6 +146,19 @@ def test_oversized_chunked_body_is_413_once_past_the_limit(live_server_url):
     assert not RoomParticipant.objects.filter(room=room, user=rider).exists()
 
 
+def _join_with_body(base: str, body: bytes):
+    """A new rider joins a new ride over HTTP, sending ``body``."""
+    rider = RiderFactory()
+    room = _room_with_creator()
+    response = httpx.post(
+        f"{base}/api/v1/rooms/{room.code}/join/",
+        content=body,
+        headers=_headers(rider),
+        timeout=TIMEOUT,
+    )
+    return rider, room, response
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
@@ -155,15 +168,7 @@ def test_oversized_chunked_body_is_413_once_past_the_limit(live_server_url):
     ],
 )
 def test_a_body_on_join_is_refused_and_the_rider_does_not_join(live_server_url, body, code):
-    rider = RiderFactory()
-    room = _room_with_creator()
-
-    response = httpx.post(
-        f"{live_server_url}/api/v1/rooms/{room.code}/join/",
-        content=body,
-        headers=_headers(rider),
-        timeout=TIMEOUT,
-    )
+    rider, room, response = _join_with_body(live_server_url, body)
 
     assert response.status_code == 400, response.text
     error = response.json()["error"]
@@ -175,15 +180,7 @@ def test_a_body_on_join_is_refused_and_the_rider_does_not_join(live_server_url, 
 
 @pytest.mark.parametrize("body", [b"", b"{}"])
 def test_an_empty_body_on_join_joins(live_server_url, body):
-    rider = RiderFactory()
-    room = _room_with_creator()
-
-    response = httpx.post(
-        f"{live_server_url}/api/v1/rooms/{room.code}/join/",
-        content=body,
-        headers=_headers(rider),
-        timeout=TIMEOUT,
-    )
+    rider, room, response = _join_with_body(live_server_url, body)
 
     assert response.status_code == 200, response.text
     assert RoomParticipant.objects.filter(room=room, user=rider, is_active=True).exists()
