@@ -3,6 +3,8 @@
 Two things hold for every request and are stated here once rather than on each view:
 - a JSON body's serializer (StrictSerializer) refuses fields it does not know, so its
   schema closes the object (``additionalProperties: false``);
+- a query parameter is given once and never empty (ConvoyViewSet refuses both), so every
+  string parameter has ``minLength: 1``;
 - every operation may be answered 413 (the body limit is applied to every request, before
   the body is read), 429 (every operation is rate limited, per rider or per address) and
   503 (PostgreSQL or Redis unavailable: every operation reads the token or the account).
@@ -30,10 +32,15 @@ class StrictSerializerExtension(OpenApiSerializerExtension):
         return schema
 
 
-def add_statuses_of_every_operation(result, generator, request, public):
-    """Postprocessing hook: declare the statuses every operation may answer."""
+def add_rules_of_every_operation(result, generator, request, public):
+    """Postprocessing hook: declare the statuses every operation may answer, and that no
+    query parameter may be empty."""
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                schema = parameter.get("schema", {})
+                if parameter["in"] == "query" and schema.get("type") == "string":
+                    schema.setdefault("minLength", 1)
             responses = operation.setdefault("responses", {})
             for status in EVERY_OPERATION_STATUSES:
                 responses.setdefault(

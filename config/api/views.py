@@ -19,7 +19,7 @@ class ConvoyViewSet(viewsets.GenericViewSet):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        _refuse_repeated_parameters(request)
+        _refuse_repeated_or_empty_parameters(request)
         # Authenticated now: the rest of the request's log lines name the rider.
         if request.user.is_authenticated:
             structlog.contextvars.bind_contextvars(rider_id=str(request.user.pk))
@@ -62,13 +62,19 @@ def error_responses(*statuses: int) -> dict:
     }
 
 
-def _refuse_repeated_parameters(request) -> None:
-    """?page=1&page=2 has no one meaning; Django would silently take the last."""
-    repeated = sorted(
-        name for name in request.query_params if len(request.query_params.getlist(name)) > 1
-    )
-    if repeated:
-        raise ValidationError({name: ["Give this parameter once."] for name in repeated[:20]})
+def _refuse_repeated_or_empty_parameters(request) -> None:
+    """?page=1&page=2 has no one meaning (Django would silently take the last), and an empty
+    ?scope= or ?until= is a value the client forgot to fill in, not "no filter": both are 400,
+    for every parameter of every operation, so the schema can state it once."""
+    problems = {}
+    for name in request.query_params:
+        values = request.query_params.getlist(name)
+        if len(values) > 1:
+            problems[name] = ["Give this parameter once."]
+        elif values[0] == "":
+            problems[name] = ["Give a value, or leave this parameter out."]
+    if problems:
+        raise ValidationError(dict(sorted(problems.items())[:20]))
 
 
 def validated(serializer_class, request, **kwargs) -> dict:

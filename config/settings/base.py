@@ -144,7 +144,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.api.schema.add_statuses_of_every_operation",
+        "config.api.schema.add_rules_of_every_operation",
     ],
 }
 

@@ -11,13 +11,9 @@ class UtcIsoDateTimeField(IsoDateTimeField):
 
     default_error_messages = {
         "out_of_range": "Give a date-time between the years 1 and 9999.",
-        "empty": "Give a date-time, or leave the parameter out.",
     }
 
     def to_python(self, value):
-        # An empty ?until= is a client's bug (a value it forgot to fill in), not "no bound".
-        if value == "":
-            raise forms.ValidationError(self.error_messages["empty"], code="empty")
         moment = super().to_python(value)
         if moment is None:
             return None

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 
 from config.api.pagination import MAX_PAGE_SIZE
+from rooms.services import room_create
 
 OPERATIONS_WITH_EXAMPLES = [
     ("/api/v1/auth/register/", "post"),
@@ -160,14 +161,40 @@ def test_a_repeated_query_parameter_is_refused(auth_client, rider, path):
     assert response.json()["error"]["fields"] == {"page": ["Give this parameter once."]}
 
 
-@pytest.mark.parametrize("name", ["since", "until"])
-def test_an_empty_time_bound_of_the_event_list_is_refused(auth_client, rider, name):
-    response = auth_client(rider).get(f"/api/v1/telemetry/events/?{name}=")
+def _query_parameters(schema: dict):
+    for path, method, operation in _operations(schema):
+        for parameter in operation.get("parameters", ()):
+            if parameter["in"] == "query":
+                yield path, method, parameter
 
-    assert response.status_code == 400, response.content
-    assert response.json()["error"]["fields"] == {
-        name: ["Give a date-time, or leave the parameter out."]
-    }
+
+def test_no_query_parameter_may_be_empty_by_the_schema(schema):
+    parameters = list(_query_parameters(schema))
+    assert len(parameters) >= 15
+    for path, _method, parameter in parameters:
+        bounds = parameter["schema"]
+        if bounds["type"] == "string":
+            assert bounds["minLength"] == 1, (path, parameter["name"])
+
+
+def test_every_empty_query_parameter_is_refused_by_the_server(schema, auth_client, rider):
+    ride = room_create(creator=rider, name="Empty values")
+    client = auth_client(rider)
+    parameters = [
+        (path, parameter["name"])
+        for path, method, parameter in _query_parameters(schema)
+        if method == "get"
+    ]
+    assert any(name == "scope" for _path, name in parameters)
+    for path, name in parameters:
+        url = path.replace("{code}", ride.code)
+
+        response = client.get(f"{url}?{name}=")
+
+        assert response.status_code == 400, (url, name, response.content)
+        assert response.json()["error"]["fields"] == {
+            name: ["Give a value, or leave this parameter out."]
+        }
 
 
 def test_rules_the_services_apply_are_stated_in_the_schema(schema):
