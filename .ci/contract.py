@@ -2,14 +2,20 @@
 
     .venv/bin/python .ci/contract.py [extra `schemathesis run` options]
 
-Seeds a fresh pair of riders with a ride, a membership and some telemetry, starts
-``manage.py serve`` and lets schemathesis exercise every operation, authenticated, with the
-schema's examples, its coverage cases (boundaries and invalid values) and a bounded number of
-generated requests. It fails on any 5xx response and on any response the schema does not
-describe (status or body), and the ignored_auth check replays requests without the token.
-Path parameters and credentials are drawn half the time from the seeded data, so requests get
-past "not found" into the business rules. Log-out revokes the token it is sent with, so it
-and log-out-everywhere each run in a pass of their own, with tokens of their own.
+Seeds fresh riders with rides, memberships and some telemetry, starts ``manage.py serve``
+and lets schemathesis exercise every operation, authenticated, with the schema's examples,
+its coverage cases (boundaries and invalid values), a bounded number of generated requests
+and stateful sequences along the schema's links. It fails on any 5xx response and on any
+response the schema does not describe (status or body), and the ignored_auth check replays
+requests without the token. Path parameters and credentials are drawn half the time from the
+seeded data, so requests get past "not found" into the business rules.
+
+Two real riders are tested. A member of the seeded ride first runs every read operation, so
+the ride-scoped reads (participants, presence, statistics) are exercised by an active
+participant; then the ride's leader runs every operation, its generated joins and leaves
+moving them between rides (and possibly ending that ride). Log-out revokes the token it is
+sent with, so it and log-out-everywhere each run in a pass of their own, with tokens of
+their own.
 
 Reports (JUnit, and the server's log with the traceback of every 5xx) land in
 ``artifacts/contract/``; the server's tracebacks are also printed after a failed run.
@@ -69,6 +75,7 @@ SEEDED_VALUE_PROBABILITY = 0.5
 @dataclass(frozen=True)
 class Seeded:
     key: str
+    reader_key: str
     peer_keys: tuple[str, str]
     password: str
     usernames: list[str]
@@ -77,7 +84,8 @@ class Seeded:
 
 
 def seed() -> Seeded:
-    """Two riders; a ride led by the tested rider with the other in it; a ride of the other."""
+    """A ride led by the tested rider with two more riders in it (one of them the reader of
+    the read-only pass), and a ride of the peer's."""
     from riders.auth_tokens import token_issue
     from riders.services import rider_create
     from rooms.services import participant_join, room_create
@@ -92,6 +100,8 @@ def seed() -> Seeded:
     led = room_create(creator=rider, name="Contract ride")
     peer_room = room_create(creator=peer, name="Peer ride")
     participant_join(rider=peer, code=led.code)
+    reader = rider_create(username=f"reader{run}", email=f"reader{run}@convoy.test", password=None)
+    participant_join(rider=reader, code=led.code)
     now = datetime.now(UTC)
     connection_log_ingest_batch(
         rider=rider,
@@ -108,13 +118,14 @@ def seed() -> Seeded:
     )
     return Seeded(
         key=token_issue(rider=rider, device_name="schemathesis").key,
+        reader_key=token_issue(rider=reader, device_name="schemathesis reader").key,
         peer_keys=(
             token_issue(rider=peer, device_name="schemathesis log-out").key,
             token_issue(rider=peer, device_name="schemathesis log-out everywhere").key,
         ),
         password=password,
-        usernames=[rider.username, peer.username],
-        rider_ids=[str(rider.pk), str(peer.pk)],
+        usernames=[rider.username, peer.username, reader.username],
+        rider_ids=[str(rider.pk), str(peer.pk), str(reader.pk)],
         room_codes=[led.code, peer_room.code],
     )
 
@@ -245,6 +256,9 @@ def main() -> int:
     }
     log_out_key, log_out_everywhere_key = seeded.peer_keys
     passes = [
+        # First, and only reads: the reader's membership of the seeded ride holds for the
+        # whole pass (the main pass's leader may end that ride or remove its riders).
+        ("reader", seeded.reader_key, ["--include-method", "GET"]),
         (
             "main",
             seeded.key,
