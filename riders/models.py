@@ -102,6 +102,7 @@ class AuditAction(models.TextChoices):
     ROOM_CREATED = "room_created", "Ride opened"
     ROOM_DEACTIVATED = "room_deactivated", "Ride ended"
     PARTICIPANT_REMOVED = "participant_removed", "Rider removed from a ride"
+    PARTICIPANT_READMITTED = "participant_readmitted", "Removed rider let back into a ride"
     RIDER_DEACTIVATED = "rider_deactivated", "Rider deactivated"
     PASSWORD_CHANGED = "password_changed", "Password changed"
     STAFF_ROLE_CHANGED = "staff_role_changed", "Staff role changed"

@@ -10,7 +10,7 @@ from config.admin_console import ConfirmedActionsMixin, ConsoleModelAdmin, apply
 from riders.models import Rider
 from rooms.models import Room, RoomParticipant
 from rooms.selectors import room_list_for_support
-from rooms.services import participant_remove, room_deactivate
+from rooms.services import participant_readmit, participant_remove, room_deactivate
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.selectors import live_room_members
 from telemetry.charts import ChartUnavailable, room_quality_chart
@@ -44,7 +44,7 @@ class ParticipantsInline(admin.TabularInline):
     """Everyone who has been in the ride, those riding now first."""
 
     model = RoomParticipant
-    fields = ("rider", "joined_at", "left_at", "is_active", "remove")
+    fields = ("rider", "joined_at", "left_at", "is_active", "removed_at", "remove")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -66,12 +66,14 @@ class ParticipantsInline(admin.TabularInline):
 
     @admin.display(description="")
     def remove(self, participant):
-        if not participant.is_active:
-            return ""
-        url = reverse(
-            "admin:rooms_room_remove_rider", args=[participant.room_id, participant.user_id]
-        )
-        return format_html('<a href="{}" class="remove-rider">Remove from ride</a>', url)
+        args = [participant.room_id, participant.user_id]
+        if participant.is_active:
+            url = reverse("admin:rooms_room_remove_rider", args=args)
+            return format_html('<a href="{}" class="remove-rider">Remove from ride</a>', url)
+        if participant.removed_at is not None:
+            url = reverse("admin:rooms_room_readmit_rider", args=args)
+            return format_html('<a href="{}" class="readmit-rider">Let back in</a>', url)
+        return ""
 
 
 @admin.register(Room)
@@ -141,6 +143,11 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
                 self.admin_site.admin_view(self.remove_rider_view),
                 name="rooms_room_remove_rider",
             ),
+            path(
+                "<path:object_id>/readmit/<uuid:rider_id>/",
+                self.admin_site.admin_view(self.readmit_rider_view),
+                name="rooms_room_readmit_rider",
+            ),
         ]
         return own + super().get_urls()
 
@@ -181,9 +188,28 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
             done=f"Removed {rider} from {room}; their phone was disconnected from the ride.",
             title="Remove a rider",
             question=f"Remove {rider} from the ride {room}?",
-            consequence="Their phone is disconnected from the ride at once; they can join again "
-            "with the code unless the ride is ended.",
+            consequence="Their phone is disconnected from the ride at once, and they cannot "
+            "join it again until the ride's leader or support lets them back in.",
             confirm_label=f"Yes, remove {rider}",
+        )
+
+    def readmit_rider_view(self, request, object_id, rider_id):
+        room = self.object_for_action(request, object_id)
+        if not request.user.has_perm("rooms.remove_participant"):
+            raise PermissionDenied
+        rider = Rider.objects.filter(pk=rider_id).first()
+        if rider is None:
+            raise Http404("No such rider.")
+        return self.confirmed_action(
+            request,
+            room,
+            lambda: participant_readmit(room=room, rider=rider, actor=request.user),
+            done=f"{rider} may join {room} again.",
+            title="Let a removed rider back in",
+            question=f"Let {rider} join the ride {room} again?",
+            consequence="They are not put back in the ride: they may join it again with the "
+            "code while it lasts.",
+            confirm_label=f"Yes, let {rider} back in",
         )
 
     def _live_panel(self, room):
@@ -216,14 +242,18 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
 
 @admin.register(RoomParticipant)
 class RoomParticipantAdmin(ConsoleModelAdmin):
-    list_display = ("rider", "ride", "joined_at", "left_at", "is_active")
-    list_filter = ("is_active", ("joined_at", admin.DateFieldListFilter))
+    list_display = ("rider", "ride", "joined_at", "left_at", "is_active", "removed_at")
+    list_filter = (
+        "is_active",
+        ("removed_at", admin.EmptyFieldListFilter),
+        ("joined_at", admin.DateFieldListFilter),
+    )
     list_select_related = ("user", "room")
     search_fields = ("user__username", "room__code", "room__name")
     search_help_text = "Username, ride code or ride name."
     raw_id_fields = ("room", "user")
     ordering = ("-joined_at",)
-    fields = ("rider", "ride", "joined_at", "left_at", "is_active")
+    fields = ("rider", "ride", "joined_at", "left_at", "is_active", "removed_at")
     readonly_fields = fields
     actions = ["remove_participants"]
 

@@ -59,3 +59,16 @@ class NotRoomMember(DomainError):
     code = "not_room_member"
     status = 403
     default_message = "Only the riders of this ride can see inside it."
+
+
+class RemovedFromRide(DomainError):
+    code = "removed_from_ride"
+    status = 403
+    default_message = (
+        "You were removed from this ride. Its leader, or support staff, can let you back in."
+    )
+
+
+class NotRemoved(Conflict):
+    code = "not_removed"
+    default_message = "That rider has not been removed from this ride."

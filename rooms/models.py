@@ -91,6 +91,9 @@ class RoomParticipant(models.Model):
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # Set when the ride's leader or staff removed the rider: until one of them readmits the
+    # rider, neither a join by code nor a rejoin lets them back in.
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["joined_at"]
@@ -107,6 +110,10 @@ class RoomParticipant(models.Model):
                 condition=models.Q(is_active=True, left_at__isnull=True)
                 | models.Q(is_active=False, left_at__isnull=False),
                 name="participant_left_at_matches_flag",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(removed_at__isnull=True) | models.Q(is_active=False),
+                name="participant_removed_is_not_active",
             ),
         ]
         indexes = [

@@ -1,7 +1,7 @@
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from rooms.errors import InvalidRoomCode, NotInRoom, NotRoomMember, RoomNotFound
+from rooms.errors import InvalidRoomCode, NotInRoom, NotRoomLeader, NotRoomMember, RoomNotFound
 from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH, Room, RoomParticipant
 
 
@@ -90,6 +90,21 @@ def room_require_active_member(*, room: Room, viewer) -> None:
         return
     if not participant_is_in_room(rider=viewer, room=room):
         raise NotRoomMember()
+
+
+def room_require_leader_or_staff(*, room: Room, viewer) -> None:
+    """The ride's creator leads it (whether riding in it now or not); staff act for them."""
+    if not (viewer.is_staff or room.creator_id == viewer.pk):
+        raise NotRoomLeader()
+
+
+def room_removed_participants(*, room: Room) -> QuerySet[RoomParticipant]:
+    """The riders barred from the ride, most recently removed first."""
+    return (
+        RoomParticipant.objects.filter(room=room, removed_at__isnull=False)
+        .select_related("user")
+        .order_by("-removed_at", "id")
+    )
 
 
 def rider_memberships(*, rider) -> QuerySet[RoomParticipant]:

@@ -17,7 +17,8 @@ from rooms.errors import (
     InvalidRoomData,
     NeverJoined,
     NotInRoom,
-    NotRoomLeader,
+    NotRemoved,
+    RemovedFromRide,
     RoomFull,
     RoomInactive,
     RoomNotFound,
@@ -32,7 +33,7 @@ from rooms.models import (
     Room,
     RoomParticipant,
 )
-from rooms.selectors import normalize_room_code, room_get_by_code
+from rooms.selectors import normalize_room_code, room_get_by_code, room_require_leader_or_staff
 from sessions_rt.services import realtime_rider_removed, realtime_room_closed
 
 CODE_ATTEMPTS = 10
@@ -52,6 +53,7 @@ class _MembershipState:
     active_count: int  # active participants of the room
     existing_id: uuid.UUID | None  # the rider's row in the room, active or not
     existing_is_active: bool
+    existing_is_removed: bool  # removed by the leader or staff, not readmitted since
     elsewhere_id: uuid.UUID | None  # the rider's active row in another room
     elsewhere_room_id: uuid.UUID | None
     elsewhere_code: str | None
@@ -81,7 +83,7 @@ _LOCK_RIDER_AND_ROOM_BY_ID_SQL = _lock_rider_and_room_sql("r.id = %s")
 _MEMBERSHIP_STATE_SQL = """
     SELECT
         (SELECT count(*) FROM rooms_roomparticipant WHERE room_id = %(room)s AND is_active),
-        mine.id, coalesce(mine.is_active, false),
+        mine.id, coalesce(mine.is_active, false), mine.removed_at IS NOT NULL,
         elsewhere.id, elsewhere.room_id, other.code
     FROM (SELECT) AS one
     LEFT JOIN rooms_roomparticipant mine
@@ -142,7 +144,7 @@ def room_deactivate(*, room: Room, actor: Rider) -> Room:
     """End a ride: the room closes and every active participation ends with it."""
     with transaction.atomic():
         locked = _lock_room(room.pk)
-        _require_leader_or_staff(locked, actor)
+        room_require_leader_or_staff(room=locked, viewer=actor)
         if not locked.is_active:
             raise RoomInactive("This ride has already ended.")
         now = timezone.now()
@@ -174,6 +176,8 @@ def participant_join(*, rider: Rider, code: str) -> JoinOutcome:
         state = _membership_state(rider=rider, room=room)
         if state.existing_is_active:
             raise AlreadyInRoom()
+        if state.existing_is_removed:
+            raise RemovedFromRide()
         return _activate_membership(rider=rider, room=room, state=state)
 
 
@@ -190,6 +194,8 @@ def participant_rejoin(*, rider: Rider, room: Room) -> JoinOutcome:
             raise NeverJoined()
         if state.existing_is_active:
             raise AlreadyInRoom()
+        if state.existing_is_removed:
+            raise RemovedFromRide()
         return _activate_membership(rider=rider, room=locked, state=state)
 
 
@@ -218,6 +224,7 @@ def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
         joined_at=joined_at,
         left_at=now,
         is_active=False,
+        removed_at=None,
     )
     participant.user = rider
     _broadcast_removal_after_commit(room_id=room_id, rider_id=rider.pk, reason="left")
@@ -225,10 +232,11 @@ def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
 
 
 def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomParticipant:
-    """The ride's leader (or staff) removes a rider from the ride."""
+    """The ride's leader (or staff) removes a rider from the ride; the rider cannot join it
+    again until one of them readmits the rider (participant_readmit)."""
     with transaction.atomic():
         locked = _lock_room(room.pk)
-        _require_leader_or_staff(locked, actor)
+        room_require_leader_or_staff(room=locked, viewer=actor)
         participant = (
             RoomParticipant.objects.select_for_update()
             .filter(room=locked, user=rider, is_active=True)
@@ -247,6 +255,38 @@ def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomPartici
                 "code": locked.code,
                 "rider_id": str(rider.pk),
                 "username": rider.username,
+            },
+        )
+    return participant
+
+
+def participant_readmit(*, room: Room, rider: Rider, actor: Rider) -> RoomParticipant:
+    """The ride's leader (or staff) lets a removed rider back: the bar is lifted, and the
+    rider may join again with the code (they are not put back in the ride)."""
+    with transaction.atomic():
+        locked = _lock_room(room.pk)
+        room_require_leader_or_staff(room=locked, viewer=actor)
+        participant = (
+            RoomParticipant.objects.select_for_update()
+            .filter(room=locked, user=rider, removed_at__isnull=False)
+            .first()
+        )
+        if participant is None:
+            raise NotRemoved()
+        removed_at = participant.removed_at
+        participant.removed_at = None
+        participant.save(update_fields=["removed_at"])
+        audit_record(
+            action=AuditAction.PARTICIPANT_READMITTED,
+            actor=actor,
+            target=participant,
+            label=f"{rider.username} to {locked}",
+            details={
+                "room_id": str(locked.pk),
+                "code": locked.code,
+                "rider_id": str(rider.pk),
+                "username": rider.username,
+                "removed_at": removed_at.isoformat(),
             },
         )
     return participant
@@ -272,6 +312,7 @@ def _activate_membership(*, rider: Rider, room: Room, state: _MembershipState) -
         joined_at=now,
         left_at=None,
         is_active=True,
+        removed_at=None,
     )
     with connection.cursor() as cursor:
         if state.existing_id is None:
@@ -306,10 +347,11 @@ def _leave_other_room(*, rider: Rider, state: _MembershipState, now: datetime) -
 
 
 def _end_membership(participant: RoomParticipant, *, reason: str) -> None:
-    """End one membership (a kick), and tell the ride once that is committed."""
+    """End one membership by a removal, which bars the rider from the ride, and tell the
+    ride once that is committed."""
     participant.is_active = False
-    participant.left_at = timezone.now()
-    participant.save(update_fields=["is_active", "left_at"])
+    participant.left_at = participant.removed_at = timezone.now()
+    participant.save(update_fields=["is_active", "left_at", "removed_at"])
     _broadcast_removal_after_commit(
         room_id=participant.room_id, rider_id=participant.user_id, reason=reason
     )
@@ -386,11 +428,6 @@ def _lock_room(room_id) -> Room:
     if room is None:
         raise RoomNotFound()
     return room
-
-
-def _require_leader_or_staff(room: Room, actor: Rider) -> None:
-    if not (actor.is_staff or room.creator_id == actor.pk):
-        raise NotRoomLeader()
 
 
 def _clean_room_name(name: object) -> str:

@@ -37,6 +37,17 @@ class ParticipantSerializer(ReadModelSerializer):
         read_only_fields = fields
 
 
+class RemovedRiderSerializer(ReadModelSerializer):
+    """A rider barred from the ride until its leader or staff readmits them."""
+
+    rider = PublicRiderSerializer(source="user", read_only=True)
+
+    class Meta:
+        model = RoomParticipant
+        fields = ["rider", "removed_at"]
+        read_only_fields = fields
+
+
 class RoomSummarySerializer(ReadModelSerializer):
     class Meta:
         model = Room

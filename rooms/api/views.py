@@ -9,10 +9,11 @@ from riders.selectors import rider_get
 from rooms import services
 from rooms.api.filters import RoomFilter
 from rooms.api.openapi import RIDER_ID, ROOM_CODE, ROOM_CREATE_EXAMPLES
-from rooms.api.permissions import IsActiveRoomMember
+from rooms.api.permissions import IsActiveRoomMember, IsRoomLeader
 from rooms.api.serializers import (
     JoinResultSerializer,
     ParticipantSerializer,
+    RemovedRiderSerializer,
     RoomCreateSerializer,
     RoomSerializer,
 )
@@ -21,13 +22,15 @@ from rooms.selectors import (
     room_get_by_code,
     room_get_detail,
     room_list_visible,
+    room_removed_participants,
 )
 from telemetry.api.serializers import StatsQuerySerializer, StatsSerializer
 from telemetry.api.views import stats_payload
 
 
 class RoomViewSet(ConvoyViewSet):
-    """Rides: open one, find it by code, join, leave, rejoin, end it, see who is in it."""
+    """Rides: open one, find it by code, join, leave, rejoin, end it, see who is in it, remove
+    a rider and let them back."""
 
     lookup_field = "code"
     lookup_value_regex = "[^/]+"
@@ -64,7 +67,7 @@ class RoomViewSet(ConvoyViewSet):
 
     @without_body(
         parameters=[ROOM_CODE],
-        responses={200: JoinResultSerializer, **error_responses(400, 401, 404, 409, 422)},
+        responses={200: JoinResultSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
     )
     @action(detail=True, methods=["post"])
     def join(self, request, code=None):
@@ -73,7 +76,7 @@ class RoomViewSet(ConvoyViewSet):
 
     @without_body(
         parameters=[ROOM_CODE],
-        responses={200: JoinResultSerializer, **error_responses(400, 401, 404, 409, 422)},
+        responses={200: JoinResultSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
     )
     @action(detail=True, methods=["post"])
     def rejoin(self, request, code=None):
@@ -129,6 +132,38 @@ class RoomViewSet(ConvoyViewSet):
             actor=request.user,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @without_body(
+        parameters=[ROOM_CODE, RIDER_ID],
+        responses={204: None, **error_responses(400, 401, 403, 404, 409)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"participants/(?P<rider_id>[^/]+)/readmit",
+        url_name="readmit-participant",
+    )
+    def readmit_participant(self, request, code=None, rider_id=None):
+        services.participant_readmit(
+            room=room_get_by_code(code=code),
+            rider=rider_get(rider_id=rider_id),
+            actor=request.user,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        parameters=[ROOM_CODE],
+        filters=False,
+        responses={200: RemovedRiderSerializer(many=True), **error_responses(400, 401, 403, 404)},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_classes=[*ConvoyViewSet.permission_classes, IsRoomLeader],
+    )
+    def removed(self, request, code=None):
+        page = self.paginate_queryset(room_removed_participants(room=self.room))
+        return self.get_paginated_response(RemovedRiderSerializer(page, many=True).data)
 
     @extend_schema(
         parameters=[ROOM_CODE, StatsQuerySerializer],

@@ -7,6 +7,7 @@ from django.urls import reverse
 from riders.auth_tokens import token_issue
 from riders.models import AuditAction, AuditEntry
 from rooms.models import RoomParticipant
+from rooms.services import participant_remove
 from tests.admin.conftest import STAFF_KINDS, messages_of
 
 CAN_ACT = {"support": True, "moderator": True, "plain_staff": False, "superuser": True}
@@ -69,6 +70,35 @@ def test_removing_a_rider_from_the_ride_page(staff_client, ride, kind):
         assert entry.actor == member
     else:
         assert response.status_code == 403
+
+
+def readmit_url(room, rider):
+    return reverse("admin:rooms_room_readmit_rider", args=[room.pk, rider.pk])
+
+
+@pytest.mark.parametrize("kind", STAFF_KINDS)
+def test_letting_a_removed_rider_back_in_from_the_ride_page(staff_client, ride, kind):
+    client, member = staff_client(kind)
+    marco = ride.riders[0]
+    participant_remove(room=ride.room, rider=marco, actor=ride.leader)
+    page = client.get(reverse("admin:rooms_room_change", args=[ride.room.pk])).content.decode()
+    if CAN_ACT[kind]:
+        assert readmit_url(ride.room, marco) in page
+        assert 'class="readmit-rider"' in page
+
+    response = client.post(readmit_url(ride.room, marco), follow=True)
+
+    removed_at = RoomParticipant.objects.get(room=ride.room, user=marco).removed_at
+    if CAN_ACT[kind]:
+        assert removed_at is None
+        assert messages_of(response) == [f"marco-v2 may join {ride.room} again."]
+        entry = AuditEntry.objects.get(action=AuditAction.PARTICIPANT_READMITTED)
+        assert entry.actor == member
+        again = client.post(readmit_url(ride.room, marco), follow=True)
+        assert messages_of(again) == ["That rider has not been removed from this ride."]
+    else:
+        assert response.status_code == 403
+        assert removed_at is not None
 
 
 def test_doing_it_twice_says_it_is_already_done(staff_client, ride):

@@ -82,3 +82,20 @@ def test_telemetry_events(auth_client, rider, exact_queries, rows):
 
     # token, page of events with rooms (a cursor page needs no count)
     _queries_for(auth_client(rider), "/api/v1/telemetry/events/", exact_queries, 2, rows)
+
+
+@pytest.mark.parametrize("rows", [SMALL, LARGE])
+def test_room_removed_riders(auth_client, rider, exact_queries, rows):
+    room = RoomFactory(creator=rider, max_participants=50)
+    RoomParticipantFactory(room=room, user=rider)
+    for _ in range(rows):
+        RoomParticipantFactory(
+            room=room,
+            user=RiderFactory(),
+            is_active=False,
+            left_at=timezone.now(),
+            removed_at=timezone.now(),
+        )
+
+    # token, room, count, page of removed riders with their accounts
+    _queries_for(auth_client(rider), f"/api/v1/rooms/{room.code}/removed/", exact_queries, 4, rows)

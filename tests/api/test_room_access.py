@@ -24,6 +24,8 @@ OPEN_TO_NON_MEMBERS = {
     "rejoin": "a former participant comes back",
     "leave": "a non-member gets 409 not_in_room, which leaks nothing",
 }
+# Ride-scoped routes for the ride's leader and staff only: even its riders are refused.
+LEADER_ONLY = {"removed": "who is barred from the ride, for the leader to let back in"}
 
 
 def _url(code: str, action: str) -> str:
@@ -99,12 +101,13 @@ def test_every_ride_scoped_get_route_refuses_outsiders(auth_client):
         if suffix in OPEN_TO_NON_MEMBERS or "format" in entry.pattern.regex.groupindex:
             continue
         checked.append(suffix)
-        for who in ("stranger", "left"):
+        refusal = "not_room_leader" if suffix in LEADER_ONLY else "not_room_member"
+        for who in ("stranger", "left", "removed"):
             response = auth_client(riders[who]).get(_url(room.code, suffix))
-            # Name the route: a new ride-scoped GET that forgot IsActiveRoomMember fails here.
+            # Name the route: a new ride-scoped GET that forgot its permission fails here.
             assert response.status_code == 403, (route, who, response.status_code)
-            api_error(response, 403, "not_room_member")
-    assert set(checked) >= set(INSIDE), checked
+            api_error(response, 403, refusal)
+    assert set(checked) >= set(INSIDE) | set(LEADER_ONLY), checked
 
 
 def test_a_room_factory_ride_without_members_refuses(auth_client, rider):

@@ -1,10 +1,17 @@
-"""Through a real server: a removed rider no longer sees the ride's live positions."""
+"""Through a real server: a removed rider no longer sees the ride's live positions, and
+cannot come back, over REST or the ride socket, until the leader readmits them."""
+
+import asyncio
+import json
 
 import httpx
 import pytest
+import websockets
 
 from riders.auth_tokens import token_issue
 from rooms.services import participant_join, room_create
+from sessions_rt.close_codes import CloseCode
+from sessions_rt.consumers import PROTOCOL
 from tests.riders.factories import RiderFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,3 +35,61 @@ def test_removed_rider_loses_presence_over_http(live_server_url):
 
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "not_room_member"
+
+
+def _socket(base: str, code: str, key: str):
+    return websockets.connect(
+        f"{base.replace('http', 'ws')}/ws/rooms/{code}/",
+        subprotocols=[PROTOCOL, f"bearer.{key}"],
+        open_timeout=10,
+    )
+
+
+async def _first_message_or_close(base: str, code: str, key: str):
+    """("snapshot", None) if the socket is let in, ("closed", code) if it is closed out."""
+    async with _socket(base, code, key) as socket:
+        try:
+            async with asyncio.timeout(10):
+                message = json.loads(await socket.recv())
+        except websockets.ConnectionClosed as closed:
+            return "closed", closed.rcvd.code if closed.rcvd else None
+        return message["type"], None
+
+
+def test_a_removed_rider_stays_out_over_rest_and_the_socket_until_readmitted(live_server_url):
+    leader, removed = RiderFactory(), RiderFactory()
+    room = room_create(creator=leader, name="Susten pass")
+    participant_join(rider=removed, code=room.code)
+    leader_key = token_issue(rider=leader, device_name="a").key
+    removed_key = token_issue(rider=removed, device_name="b").key
+    as_leader = {"Authorization": f"Bearer {leader_key}"}
+    as_removed = {"Authorization": f"Bearer {removed_key}"}
+    api = f"{live_server_url}/api/v1/rooms/{room.code}"
+
+    with httpx.Client(timeout=10) as http:
+        assert (
+            http.delete(f"{api}/participants/{removed.pk}/", headers=as_leader).status_code == 204
+        )
+        refused = [http.post(f"{api}/{how}/", headers=as_removed) for how in ("join", "rejoin")]
+        socket_refused = asyncio.run(
+            _first_message_or_close(live_server_url, room.code, removed_key)
+        )
+        readmitted = http.post(f"{api}/participants/{removed.pk}/readmit/", headers=as_leader)
+        socket_before_joining = asyncio.run(
+            _first_message_or_close(live_server_url, room.code, removed_key)
+        )
+        joined = http.post(f"{api}/join/", headers=as_removed)
+        socket_after_joining = asyncio.run(
+            _first_message_or_close(live_server_url, room.code, removed_key)
+        )
+
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [
+        (403, "removed_from_ride"),
+        (403, "removed_from_ride"),
+    ]
+    assert socket_refused == ("closed", CloseCode.NOT_PARTICIPANT)
+    assert readmitted.status_code == 204
+    # Readmitted is not in the ride: the socket still wants a join first.
+    assert socket_before_joining == ("closed", CloseCode.NOT_PARTICIPANT)
+    assert joined.status_code == 200, joined.text
+    assert socket_after_joining == ("snapshot", None)

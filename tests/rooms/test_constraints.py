@@ -115,3 +115,10 @@ def test_participant_left_at_matches_the_flag(rider, is_active, left_at):
         )
 
     assert violated_constraint(excinfo.value) == "participant_left_at_matches_flag"
+
+
+def test_a_removed_rider_is_not_riding(rider):
+    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
+        RoomParticipant.objects.create(room=RoomFactory(), user=rider, removed_at=timezone.now())
+
+    assert violated_constraint(excinfo.value) == "participant_removed_is_not_active"
