@@ -13,8 +13,8 @@ from config.asgi_handler import get_sync_chain_asgi_application  # noqa: E402
 
 django_asgi_app = get_sync_chain_asgi_application()
 
-from sessions_rt.origin import PhoneOrBrowserOriginValidator  # noqa: E402
-from sessions_rt.routing import websocket_urlpatterns  # noqa: E402
+from sessions_rt.consumers import websocket_urlpatterns  # noqa: E402
+from sessions_rt.sockets import PhoneOrBrowserOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -16,6 +16,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.urls import path
 from redis.exceptions import RedisError
 
 from config import metrics
@@ -25,12 +26,10 @@ from riders.auth_tokens import token_authenticate
 from rooms.errors import InvalidRoomCode, NotInRoom, RoomNotFound
 from rooms.selectors import participant_get_active, room_get_by_code
 from sessions_rt import services
-from sessions_rt.close_codes import CloseCode
 from sessions_rt.errors import RealtimeUnavailable
-from sessions_rt.groups import rider_group, room_group
-from sessions_rt.heartbeats import PresenceRefresh
-from sessions_rt.rate_limit import MessageRateLimiter
-from sessions_rt.sockets import socket_closed, socket_opened
+from sessions_rt.protocol import CloseCode
+from sessions_rt.sockets import MessageRateLimiter, PresenceRefresh, socket_closed, socket_opened
+from sessions_rt.store.keys import rider_group, room_group
 
 logger = structlog.get_logger(__name__)
 
@@ -453,3 +452,8 @@ def _names_rider(value, rider_id: uuid.UUID) -> bool:
 
 def _text(value) -> str | None:
     return value if isinstance(value, str) else None
+
+
+websocket_urlpatterns = [
+    path("ws/rooms/<str:code>/", RideConsumer.as_asgi()),
+]

@@ -2,7 +2,7 @@ from dataclasses import dataclass
 
 from riders.models import Rider
 from rooms.models import Room
-from sessions_rt import state
+from sessions_rt.store.events import snapshot
 
 
 def live_room_snapshot(*, room: Room) -> dict:
@@ -10,7 +10,7 @@ def live_room_snapshot(*, room: Room) -> dict:
 
     Raises RealtimeUnavailable (503) when Redis cannot be reached.
     """
-    return state.snapshot(room.pk)
+    return snapshot(room.pk)
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,29 @@ from redis.exceptions import RedisError
 
 from riders.models import Rider
 from rooms.models import Room
-from sessions_rt import state
-from sessions_rt.client import redis_client
-from sessions_rt.errors import InvalidRealtimeData, RealtimeUnavailable
-from sessions_rt.events import Event
-from sessions_rt.groups import rider_group, room_group
-from sessions_rt.retention import reconnect_grace_seconds
+from sessions_rt.errors import InvalidRealtimeData, NotLiveMember, RealtimeUnavailable
+from sessions_rt.store.client import redis_client
+from sessions_rt.store.events import Event, events_since, snapshot
+from sessions_rt.store.expiry import cleanup_expired_sessions
+from sessions_rt.store.keys import (
+    reconnect_grace_seconds,
+    rider_group,
+    room_group,
+)
+from sessions_rt.store.links import connection_state_set
+from sessions_rt.store.members import (
+    connection_session_get,
+    expired_reconnecting,
+    member_join,
+    member_leave,
+    member_mark_reconnecting,
+    reconnecting_members,
+    require_live_member,
+    room_close,
+    sweep_set,
+)
+from sessions_rt.store.positions import location_update_async, riders_behind, riders_within
+from sessions_rt.store.presence import heartbeat_async, presence_update
 from telemetry.errors import InvalidEvent
 from telemetry.models import EventType
 from telemetry.services import connection_log_record
@@ -46,7 +63,7 @@ def realtime_rider_removed(*, room_id: uuid.UUID, rider_id: uuid.UUID, reason: s
     """A rider left the ride (kicked, left over REST, moved to another ride): others see
     member_left and the rider's socket in that room closes with the reason."""
     try:
-        event = state.member_leave(room_id, rider_id, reason=reason)
+        event = member_leave(room_id, rider_id, reason=reason)
     except RealtimeUnavailable:
         logger.warning("live state unavailable; %s of rider %s not broadcast", reason, rider_id)
         event = None
@@ -60,7 +77,7 @@ def realtime_rider_removed(*, room_id: uuid.UUID, rider_id: uuid.UUID, reason: s
 def realtime_room_closed(*, room_id: uuid.UUID) -> None:
     """The ride ended: every socket of the room is told and closed, the live state dropped."""
     try:
-        state.room_close(room_id)
+        room_close(room_id)
     except RealtimeUnavailable:
         logger.warning("live state unavailable; room %s closed without clearing it", room_id)
     _send_sync([(room_group(room_id), {"type": "room.closed", "room_id": str(room_id)})])
@@ -68,7 +85,7 @@ def realtime_room_closed(*, room_id: uuid.UUID) -> None:
 
 def realtime_expire_sessions() -> list[Event]:
     """Remove members whose presence or grace period ran out, and tell their rooms."""
-    removed = state.cleanup_expired_sessions()
+    removed = cleanup_expired_sessions()
     _send_sync([(room_group(event.room_id), _event_message(event)) for event in removed])
     return removed
 
@@ -100,7 +117,7 @@ async def session_open(
     Any other socket of the same rider is told it has been replaced.
     """
     was_reconnecting = await _redis_call(_is_reconnecting)(room.pk, rider.pk)
-    event = await _redis_call(state.member_join)(
+    event = await _redis_call(member_join)(
         room.pk,
         rider.pk,
         leader_id=room.creator_id,
@@ -129,13 +146,13 @@ async def session_is_replaced(*, room: Room, rider: Rider, channel_name: str) ->
     The connection record names the socket that opened last, so a late notice is ignored.
     A rider with no record (gone, or the live state lost) is not replaced.
     """
-    record = await _redis_call(state.connection_session_get)(room.pk, rider.pk)
+    record = await _redis_call(connection_session_get)(room.pk, rider.pk)
     return record is not None and record.channel not in (None, channel_name)
 
 
 async def session_closed_by_rider(*, room: Room, rider: Rider) -> None:
     """The app closed its socket on purpose: the rider leaves the live ride at once."""
-    event = await _redis_call(state.member_leave)(room.pk, rider.pk, reason="client_closed")
+    event = await _redis_call(member_leave)(room.pk, rider.pk, reason="client_closed")
     if event is not None:
         await _publish(room_group(room.pk), _event_message(event))
     await _log(rider, room, EventType.DISCONNECTED, reason="client_closed")
@@ -145,8 +162,8 @@ async def session_dropped(*, room: Room, rider: Rider) -> None:
     """The socket dropped (a tunnel): others see "reconnecting" now, "left" only if the rider
     is not back within the grace period."""
     try:
-        event = await _redis_call(state.member_mark_reconnecting)(room.pk, rider.pk)
-    except state.NotLiveMember:
+        event = await _redis_call(member_mark_reconnecting)(room.pk, rider.pk)
+    except NotLiveMember:
         return
     if event is not None:
         await _publish(room_group(room.pk), _event_message(event))
@@ -158,10 +175,10 @@ async def _expire_after_grace(*, room: Room, rider: Rider) -> None:
     # If this worker dies first, cleanup_expired_sessions does the same from any host.
     await asyncio.sleep(reconnect_grace_seconds())
     try:
-        expired = await _redis_call(state.expired_reconnecting)(room.pk)
+        expired = await _redis_call(expired_reconnecting)(room.pk)
         if str(rider.pk) not in expired:
             return
-        event = await _redis_call(state.member_leave)(room.pk, rider.pk, reason="timed_out")
+        event = await _redis_call(member_leave)(room.pk, rider.pk, reason="timed_out")
     except RealtimeUnavailable:
         return
     if event is not None:
@@ -170,7 +187,7 @@ async def _expire_after_grace(*, room: Room, rider: Rider) -> None:
 
 
 async def presence_report(*, room: Room, rider: Rider, status, battery_pct, network_type) -> None:
-    event = await _redis_call(state.presence_update)(
+    event = await _redis_call(presence_update)(
         room.pk, rider.pk, status=status, battery_pct=battery_pct, network_type=network_type
     )
     if event is not None:
@@ -178,7 +195,7 @@ async def presence_report(*, room: Room, rider: Rider, status, battery_pct, netw
 
 
 async def heartbeat(*, room: Room, rider: Rider) -> None:
-    await state.heartbeat_async(room.pk, rider.pk)
+    await heartbeat_async(room.pk, rider.pk)
 
 
 async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, heading_deg) -> None:
@@ -190,7 +207,7 @@ async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, head
     worker.
     """
     group, layer = room_group(room.pk), get_channel_layer()
-    await state.location_update_async(
+    await location_update_async(
         room.pk,
         rider.pk,
         lat=lat,
@@ -231,7 +248,7 @@ def _group_naming(layer: RedisPubSubChannelLayer) -> RedisPubSubLoopLayer:
 
 
 async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_name, ice_state):
-    event = await _redis_call(state.connection_state_set)(
+    event = await _redis_call(connection_state_set)(
         room.pk, rider.pk, peer_id=peer_id, state=state_name, ice_state=ice_state
     )
     if event is not None:
@@ -242,7 +259,7 @@ async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_na
 
 async def signal_relay(*, room: Room, rider: Rider, to, kind: str, payload) -> None:
     """Relay WebRTC signalling to one live member of the same room, and only to them."""
-    await _redis_call(state.require_live_member)(room.pk, to)
+    await _redis_call(require_live_member)(room.pk, to)
     await _publish(
         rider_group(to),
         {
@@ -257,14 +274,14 @@ async def signal_relay(*, room: Room, rider: Rider, to, kind: str, payload) -> N
 
 async def sweep_name(*, room: Room, rider: Rider, sweep_id) -> None:
     """The leader names the sweep (tail rider), or clears it with None."""
-    event = await _redis_call(state.sweep_set)(room.pk, by_rider_id=rider.pk, sweep_id=sweep_id)
+    event = await _redis_call(sweep_set)(room.pk, by_rider_id=rider.pk, sweep_id=sweep_id)
     if event is not None:
         await _publish(room_group(room.pk), _event_message(event))
 
 
 async def riders_nearby(*, room: Room, rider: Rider, radius_km) -> list[dict]:
     """Riders of the room within ``radius_km`` of this rider, nearest first."""
-    found = await _redis_call(state.riders_within)(room.pk, rider.pk, radius_km=radius_km)
+    found = await _redis_call(riders_within)(room.pk, rider.pk, radius_km=radius_km)
     return [{"rider_id": other, "distance_km": round(km, 3)} for other, km in found]
 
 
@@ -273,7 +290,7 @@ async def riders_fallen_behind(*, room: Room, threshold_km, reference) -> list[d
     the sweep) behind the sweep."""
     if reference not in {"leader", "median", "sweep"}:
         raise InvalidRealtimeData(fields={"reference": "One of leader, median, sweep."})
-    found = await _redis_call(state.riders_behind)(
+    found = await _redis_call(riders_behind)(
         room.pk, threshold_km=threshold_km, reference=reference
     )
     return [{"rider_id": other, "distance_km": round(km, 3)} for other, km in found]
@@ -282,8 +299,8 @@ async def riders_fallen_behind(*, room: Room, threshold_km, reference) -> list[d
 async def catch_up(*, room: Room, seq, session_id) -> dict:
     """What a phone missed since ``seq``: the events, or a snapshot when that is too old."""
     if seq is None or session_id is None:
-        return {"type": "snapshot", **await _redis_call(state.snapshot)(room.pk)}
-    missed = await _redis_call(state.events_since)(room.pk, seq=seq, session_id=session_id)
+        return {"type": "snapshot", **await _redis_call(snapshot)(room.pk)}
+    missed = await _redis_call(events_since)(room.pk, seq=seq, session_id=session_id)
     if missed.snapshot is not None:
         return {"type": "snapshot", **missed.snapshot}
     return {"type": "events", "events": [event.as_dict() for event in missed.events]}
@@ -297,7 +314,7 @@ async def _publish(group: str, message: dict) -> None:
 
 
 def _is_reconnecting(room_id, rider_id) -> bool:
-    return str(rider_id) in state.reconnecting_members(room_id)
+    return str(rider_id) in reconnecting_members(room_id)
 
 
 def _event_message(event: Event) -> dict:

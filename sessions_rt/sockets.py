@@ -1,7 +1,68 @@
-"""The ride sockets open in this process, so a shutting-down server can close each one."""
+"""What each ride socket carries besides the protocol: the Origin check at the door, the
+message rate limit, when a heartbeat needs Redis, and the registry of this process's open
+sockets, so a shutting-down server can close each one."""
 
 import asyncio
+import time
 import weakref
+from typing import Literal
+
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+
+
+class PhoneOrBrowserOriginValidator(OriginValidator):
+    """Phones send no Origin header and are let through (they authenticate with a token);
+    a browser page must come from one of ALLOWED_HOSTS, so no other site can open a socket
+    with a rider's ambient credentials."""
+
+    def __init__(self, application):
+        super().__init__(application, settings.ALLOWED_HOSTS)
+
+    def valid_origin(self, parsed_origin):
+        if parsed_origin is None:
+            return True
+        return self.validate_origin(parsed_origin)
+
+
+# A socket that keeps overflowing for this many messages in a row is closed, not just
+# answered: it is broken or hostile, and it costs the other riders of the worker.
+CLOSE_AFTER_DROPPED = 50
+
+
+class MessageRateLimiter:
+    def __init__(self, *, per_second: float, burst: int):
+        self.per_second = per_second
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+        self.dropped_in_a_row = 0
+
+    def check(self) -> Literal["ok", "drop", "close"]:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.per_second)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.dropped_in_a_row = 0
+            return "ok"
+        self.dropped_in_a_row += 1
+        return "close" if self.dropped_in_a_row >= CLOSE_AFTER_DROPPED else "drop"
+
+
+class PresenceRefresh:
+    def __init__(self, interval_seconds: float):
+        self.interval = interval_seconds
+        self.refreshed_at: float | None = None
+
+    def due(self) -> bool:
+        """Whether the next heartbeat should refresh the rider's presence in Redis."""
+        return self.refreshed_at is None or time.monotonic() - self.refreshed_at >= self.interval
+
+    def done(self) -> None:
+        """The rider's presence was just refreshed (a heartbeat, a position, a status)."""
+        self.refreshed_at = time.monotonic()
+
 
 _OPEN: "weakref.WeakSet" = weakref.WeakSet()
 

@@ -1,4 +1,4 @@
-"""Shapes of the live state, for the OpenAPI schema (the data is built by sessions_rt.snapshot)."""
+"""Shapes of the live state, for the OpenAPI schema (the data is built by sessions_rt.store.events)."""
 
 from rest_framework import serializers
 

@@ -44,7 +44,7 @@ BATCH_EVENT_SCHEMA = {
         "occurred_at": {
             "type": "string",
             "format": "date-time",
-            "description": "With a UTC offset; not in the future, not older than the retention.",
+            "description": "With a UTC offset; not in the future, not older than the expiry.",
         },
         "client_event_id": {
             "type": "string",

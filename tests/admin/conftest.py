@@ -12,7 +12,7 @@ from riders.roles import staff_roles_sync
 from riders.services import rider_set_staff_role
 from rooms.models import Room
 from rooms.services import participant_join, room_create
-from sessions_rt import keys
+from sessions_rt.store import keys
 from tests.riders.factories import RiderFactory
 from tests.sessions_rt.conftest import delete_keys
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from riders.models import AuditAction, AuditEntry
 from rooms.models import Room, RoomParticipant
-from sessions_rt import state
+from sessions_rt.store.members import member_join
 from tests.admin.conftest import make_staff
 from tests.riders.factories import TEST_PASSWORD
 from tests.telemetry.factories import ConnectionLogFactory
@@ -86,8 +86,8 @@ def add_ride_history(ride) -> None:
         event_type="reconnected",
         occurred_at=start + timedelta(minutes=21),
     )
-    state.member_join(ride.room.pk, ride.leader.pk, leader_id=ride.leader.pk)
-    state.member_join(ride.room.pk, ride.riders[0].pk, leader_id=ride.leader.pk)
+    member_join(ride.room.pk, ride.leader.pk, leader_id=ride.leader.pk)
+    member_join(ride.room.pk, ride.riders[0].pk, leader_id=ride.leader.pk)
 
 
 def test_a_support_agent_finds_a_ride_by_code_checks_it_and_ends_it(live_server, ride):

@@ -9,7 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config import redis_config
-from sessions_rt import state
+from sessions_rt.store.links import connection_state_set
+from sessions_rt.store.members import member_join
+from sessions_rt.store.presence import presence_update
 from telemetry.charts import quality_chart_svg, room_quality_chart
 from telemetry.selectors import connection_log_report
 from tests.admin.conftest import messages_of
@@ -43,12 +45,10 @@ def add_quality_logs(ride, *, start):
 def test_online_now_lists_live_riders_with_status_and_webrtc_links(staff_client, ride):
     client, _ = staff_client("support")
     room, leader, marco = ride.room, ride.leader, ride.riders[0]
-    state.member_join(room.pk, leader.pk, leader_id=leader.pk)
-    state.member_join(room.pk, marco.pk, leader_id=leader.pk)
-    state.presence_update(
-        room.pk, marco.pk, status="riding", battery_pct=41, network_type="cellular"
-    )
-    state.connection_state_set(
+    member_join(room.pk, leader.pk, leader_id=leader.pk)
+    member_join(room.pk, marco.pk, leader_id=leader.pk)
+    presence_update(room.pk, marco.pk, status="riding", battery_pct=41, network_type="cellular")
+    connection_state_set(
         room.pk, marco.pk, peer_id=leader.pk, state="connected", ice_state="connected"
     )
 

@@ -10,8 +10,8 @@ import websockets
 
 from riders.auth_tokens import token_issue
 from rooms.services import participant_join, room_create
-from sessions_rt.close_codes import CloseCode
 from sessions_rt.consumers import PROTOCOL
+from sessions_rt.protocol import CloseCode
 from tests.riders.factories import RiderFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -24,8 +24,8 @@ from config.database import direct_connection_params
 from riders.auth_tokens import token_issue
 from rooms.models import RoomParticipant
 from rooms.services import room_create
-from sessions_rt.close_codes import CloseCode
 from sessions_rt.consumers import PROTOCOL
+from sessions_rt.protocol import CloseCode
 from telemetry.models import ConnectionLog
 from tests.ops.faults import PrivateRedis, TcpProxy
 from tests.ops.processes import database_url_for, server_environment

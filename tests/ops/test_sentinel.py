@@ -56,13 +56,15 @@ def test_the_channel_layer_delivers_through_sentinel(sentinel_env):
 LIVE_STATE_ON_THE_EVENT_LOOP = """
 import asyncio
 import uuid
-from sessions_rt import state
+from sessions_rt.store.members import member_join
+from sessions_rt.store.positions import location_update_async
+from sessions_rt.store.presence import heartbeat_async
 
 async def main():
     room, rider = uuid.uuid4(), uuid.uuid4()
-    await asyncio.to_thread(state.member_join, room, rider, leader_id=rider)
-    fix = await state.location_update_async(room, rider, lat=45.5, lon=6.9)
-    await state.heartbeat_async(room, rider)
+    await asyncio.to_thread(member_join, room, rider, leader_id=rider)
+    fix = await location_update_async(room, rider, lat=45.5, lon=6.9)
+    await heartbeat_async(room, rider)
     print(fix.lat)
 
 asyncio.run(main())

@@ -15,8 +15,8 @@ from bench.harness import server_process
 from config.database import direct_connection_params
 from riders.auth_tokens import token_issue
 from rooms.services import room_create
-from sessions_rt.close_codes import CloseCode
 from sessions_rt.consumers import PROTOCOL
+from sessions_rt.protocol import CloseCode
 from tests.ops.processes import server_environment
 from tests.riders.factories import RiderFactory
 

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from sessions_rt import keys
+from sessions_rt.store import keys
 
 
 def delete_keys(client, pattern: str) -> None:

@@ -21,9 +21,8 @@ from riders.auth_tokens import token_issue
 from riders.models import AuthToken, Rider
 from rooms.models import Room
 from rooms.services import room_deactivate
-from sessions_rt.close_codes import CloseCode
-from sessions_rt.consumers import PROTOCOL
-from sessions_rt.routing import websocket_urlpatterns
+from sessions_rt.consumers import PROTOCOL, websocket_urlpatterns
+from sessions_rt.protocol import CloseCode
 from telemetry.models import ConnectionLog
 from tests.riders.factories import RiderFactory
 from tests.rooms.factories import RoomFactory, RoomParticipantFactory

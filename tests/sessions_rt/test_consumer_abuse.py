@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from config import redis_config
 from rooms.models import RoomParticipant
-from sessions_rt.close_codes import CloseCode
+from sessions_rt.protocol import CloseCode
 from tests.sessions_rt.test_consumer import (
     connect_all,
     hang_up,

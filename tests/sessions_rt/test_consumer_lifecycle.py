@@ -14,9 +14,9 @@ from django.test import override_settings
 from django.urls import path
 
 from rooms.services import participant_leave, participant_remove, room_deactivate
-from sessions_rt.close_codes import CloseCode
 from sessions_rt.consumers import RideConsumer
-from sessions_rt.groups import rider_group
+from sessions_rt.protocol import CloseCode
+from sessions_rt.store.keys import rider_group
 from tests.sessions_rt.test_consumer import (
     TIMEOUT,
     connect_all,

@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django_redis import get_redis_connection
 
-from sessions_rt import keys
+from sessions_rt.store import keys
 from tests.sessions_rt.test_consumer import (
     connect_all,
     connection_logs,

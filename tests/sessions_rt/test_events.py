@@ -3,8 +3,18 @@ snapshot when that can't be given."""
 
 import pytest
 
-from sessions_rt import keys, state
 from sessions_rt.errors import InvalidRealtimeData
+from sessions_rt.store import keys
+from sessions_rt.store.events import events_since, snapshot
+from sessions_rt.store.links import connection_state_set
+from sessions_rt.store.members import (
+    expired_reconnecting,
+    member_join,
+    member_leave,
+    member_mark_reconnecting,
+    sweep_set,
+)
+from sessions_rt.store.presence import presence_update
 from tests.sessions_rt.conftest import new_id
 
 
@@ -13,25 +23,23 @@ def ride_with_history(room_id, leader_id):
     """A ride whose every call produced an event; returns those events in order."""
     rider, other = new_id(), new_id()
     events = [
-        state.member_join(room_id, leader_id, leader_id=leader_id),
-        state.member_join(room_id, rider, leader_id=leader_id),
-        state.presence_update(room_id, rider, status="riding", battery_pct=90),
-        state.member_join(room_id, other, leader_id=leader_id),
-        state.connection_state_set(room_id, rider, peer_id=other, state="connecting"),
-        state.sweep_set(room_id, by_rider_id=leader_id, sweep_id=other),
-        state.member_mark_reconnecting(room_id, rider),
-        state.member_join(room_id, rider, leader_id=leader_id),
-        state.presence_update(room_id, other, status="paused"),
-        state.member_leave(room_id, other, reason="client_closed"),
+        member_join(room_id, leader_id, leader_id=leader_id),
+        member_join(room_id, rider, leader_id=leader_id),
+        presence_update(room_id, rider, status="riding", battery_pct=90),
+        member_join(room_id, other, leader_id=leader_id),
+        connection_state_set(room_id, rider, peer_id=other, state="connecting"),
+        sweep_set(room_id, by_rider_id=leader_id, sweep_id=other),
+        member_mark_reconnecting(room_id, rider),
+        member_join(room_id, rider, leader_id=leader_id),
+        presence_update(room_id, other, status="paused"),
+        member_leave(room_id, other, reason="client_closed"),
     ]
     assert all(event is not None for event in events)
     return events
 
 
 def since(room_id, seq, session_id=None):
-    return state.events_since(
-        room_id, seq=seq, session_id=session_id or state.snapshot(room_id)["session_id"]
-    )
+    return events_since(room_id, seq=seq, session_id=session_id or snapshot(room_id)["session_id"])
 
 
 def test_seqs_are_consecutive_from_one(ride_with_history):
@@ -47,11 +55,11 @@ def test_events_since_returns_exactly_the_missed_events(room_id, ride_with_histo
 
 
 def test_the_snapshot_seq_is_where_deltas_continue(room_id, ride_with_history):
-    snapshot = state.snapshot(room_id)
-    assert snapshot["seq"] == ride_with_history[-1].seq
-    state.presence_update(room_id, snapshot["leader_id"], status="riding")
+    live = snapshot(room_id)
+    assert live["seq"] == ride_with_history[-1].seq
+    presence_update(room_id, live["leader_id"], status="riding")
 
-    missed = since(room_id, snapshot["seq"], snapshot["session_id"])
+    missed = since(room_id, live["seq"], live["session_id"])
 
     assert [(e.seq, e.type) for e in missed.events] == [(11, "presence_changed")]
 
@@ -59,7 +67,7 @@ def test_the_snapshot_seq_is_where_deltas_continue(room_id, ride_with_history):
 def test_a_seq_ahead_of_the_room_gets_a_snapshot(room_id, ride_with_history):
     missed = since(room_id, 11)
     assert missed.events == []
-    assert missed.snapshot == state.snapshot(room_id)
+    assert missed.snapshot == snapshot(room_id)
 
 
 def test_a_seq_from_another_session_gets_a_snapshot(room_id, ride_with_history):
@@ -70,12 +78,12 @@ def test_a_seq_from_another_session_gets_a_snapshot(room_id, ride_with_history):
 
 def test_a_seq_older_than_the_kept_log_gets_a_snapshot(settings, room_id, leader_id):
     settings.REALTIME_EVENT_LOG_LENGTH = 5
-    state.member_join(room_id, leader_id, leader_id=leader_id)
+    member_join(room_id, leader_id, leader_id=leader_id)
     statuses = ["riding", "paused"] * 6
     for status in statuses:
-        state.presence_update(room_id, leader_id, status=status)
+        presence_update(room_id, leader_id, status=status)
     # seqs 1..13 happened, 9..13 are kept: a phone at 8 can still be served exactly.
-    assert state.snapshot(room_id)["seq"] == 13
+    assert snapshot(room_id)["seq"] == 13
 
     served = since(room_id, 8)
     assert [event.seq for event in served.events] == [9, 10, 11, 12, 13]
@@ -87,14 +95,14 @@ def test_a_seq_older_than_the_kept_log_gets_a_snapshot(settings, room_id, leader
 
 def test_the_log_is_capped(redis, settings, room_id, leader_id):
     settings.REALTIME_EVENT_LOG_LENGTH = 3
-    state.member_join(room_id, leader_id, leader_id=leader_id)
+    member_join(room_id, leader_id, leader_id=leader_id)
     for status in ["riding", "paused", "riding", "paused"]:
-        state.presence_update(room_id, leader_id, status=status)
+        presence_update(room_id, leader_id, status=status)
     assert redis.llen(keys.room_keys(room_id).events) == 3
 
 
 def test_a_room_with_no_live_session_gets_an_empty_snapshot(room_id):
-    missed = state.events_since(room_id, seq=4, session_id="f" * 32)
+    missed = events_since(room_id, seq=4, session_id="f" * 32)
     assert missed.events == []
     assert missed.snapshot == {
         "room_id": room_id,
@@ -111,13 +119,13 @@ def test_a_room_with_no_live_session_gets_an_empty_snapshot(room_id):
 
 
 def test_after_the_room_restarts_an_old_seq_is_not_mistaken_for_a_new_one(room_id, leader_id):
-    state.member_join(room_id, leader_id, leader_id=leader_id)
-    old_session = state.snapshot(room_id)["session_id"]
-    state.member_leave(room_id, leader_id, reason="client_closed")
-    state.member_join(room_id, leader_id, leader_id=leader_id)
-    state.presence_update(room_id, leader_id, status="riding")
+    member_join(room_id, leader_id, leader_id=leader_id)
+    old_session = snapshot(room_id)["session_id"]
+    member_leave(room_id, leader_id, reason="client_closed")
+    member_join(room_id, leader_id, leader_id=leader_id)
+    presence_update(room_id, leader_id, status="riding")
 
-    missed = state.events_since(room_id, seq=1, session_id=old_session)
+    missed = events_since(room_id, seq=1, session_id=old_session)
 
     assert missed.snapshot is not None
     assert missed.snapshot["session_id"] != old_session
@@ -126,17 +134,17 @@ def test_after_the_room_restarts_an_old_seq_is_not_mistaken_for_a_new_one(room_i
 @pytest.mark.parametrize(("seq", "session_id"), [(-1, "x"), (1.5, "x"), (True, "x"), (1, None)])
 def test_events_since_refuses_malformed_arguments(room_id, seq, session_id):
     with pytest.raises(InvalidRealtimeData):
-        state.events_since(room_id, seq=seq, session_id=session_id)
+        events_since(room_id, seq=seq, session_id=session_id)
 
 
 def test_reading_does_not_keep_a_room_alive(redis, settings, room_id, leader_id):
     settings.ROOM_SESSION_TTL_SECONDS = 600
-    state.member_join(room_id, leader_id, leader_id=leader_id)
+    member_join(room_id, leader_id, leader_id=leader_id)
     members = keys.room_keys(room_id).members
     redis.pexpire(members, 5000)
 
-    state.snapshot(room_id)
+    snapshot(room_id)
     since(room_id, 0)
-    state.expired_reconnecting(room_id)
+    expired_reconnecting(room_id)
 
     assert redis.pttl(members) <= 5000

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from redis.crc import key_slot
 
-from sessions_rt import keys, state
+from sessions_rt.store import keys
+from sessions_rt.store.events import snapshot
+from sessions_rt.store.expiry import cleanup_expired_sessions
+from sessions_rt.store.links import connection_state_set
+from sessions_rt.store.members import member_join, member_leave, member_mark_reconnecting, sweep_set
+from sessions_rt.store.positions import location_update
+from sessions_rt.store.presence import heartbeat, presence_update
 from tests.sessions_rt.conftest import new_id
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,27 +34,27 @@ def test_the_keys_of_a_room_share_one_cluster_slot(room_id):
 
 def test_ids_are_canonicalised_before_keys_are_built(redis, room_id, leader_id):
     upper = room_id.upper()
-    state.member_join(upper, uuid.UUID(leader_id), leader_id=leader_id.upper())
+    member_join(upper, uuid.UUID(leader_id), leader_id=leader_id.upper())
     members = redis.zrange(keys.room_keys(room_id).members, 0, -1)
     assert members == [leader_id.encode()]
-    assert state.snapshot(uuid.UUID(room_id))["leader_id"] == leader_id
+    assert snapshot(uuid.UUID(room_id))["leader_id"] == leader_id
 
 
 def _busy_ride(room_id, leader_id, t0):
     riders = [new_id() for _ in range(3)]
-    state.member_join(room_id, leader_id, leader_id=leader_id, device="Pixel 8", transport="wifi")
+    member_join(room_id, leader_id, leader_id=leader_id, device="Pixel 8", transport="wifi")
     for rider in riders:
-        state.member_join(room_id, rider, leader_id=leader_id, now=t0)
-    state.presence_update(room_id, riders[0], status="riding", battery_pct=80, network_type="wifi")
-    state.location_update(room_id, leader_id, lat=45.0, lon=7.0, speed_kmh=60, heading_deg=180)
-    state.location_update(room_id, riders[0], lat=44.99, lon=7.0)
-    state.connection_state_set(room_id, leader_id, peer_id=riders[0], state="connected")
-    state.sweep_set(room_id, by_rider_id=leader_id, sweep_id=riders[0])
-    state.heartbeat(room_id, leader_id)
-    state.member_leave(room_id, riders[2], reason="client_closed")
+        member_join(room_id, rider, leader_id=leader_id, now=t0)
+    presence_update(room_id, riders[0], status="riding", battery_pct=80, network_type="wifi")
+    location_update(room_id, leader_id, lat=45.0, lon=7.0, speed_kmh=60, heading_deg=180)
+    location_update(room_id, riders[0], lat=44.99, lon=7.0)
+    connection_state_set(room_id, leader_id, peer_id=riders[0], state="connected")
+    sweep_set(room_id, by_rider_id=leader_id, sweep_id=riders[0])
+    heartbeat(room_id, leader_id)
+    member_leave(room_id, riders[2], reason="client_closed")
     # riders[1] was last heard from at t0: the cleanup times them out.
-    assert len(state.cleanup_expired_sessions(now=t0 + timedelta(minutes=4))) == 1
-    state.member_mark_reconnecting(room_id, riders[0])
+    assert len(cleanup_expired_sessions(now=t0 + timedelta(minutes=4))) == 1
+    member_mark_reconnecting(room_id, riders[0])
     return riders
 
 
@@ -74,7 +80,7 @@ def test_no_module_but_keys_builds_a_room_key_name():
     offenders = [
         str(path.relative_to(REPO))
         for path in sources
-        if "{room:" in path.read_text() and path != REPO / "sessions_rt" / "keys.py"
+        if "{room:" in path.read_text() and path != REPO / "sessions_rt" / "store" / "keys.py"
     ]
     assert sources
     assert offenders == []

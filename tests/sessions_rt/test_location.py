@@ -9,8 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from sessions_rt import keys, state
 from sessions_rt.errors import InvalidRealtimeData, NoReferencePosition, NotLiveMember
+from sessions_rt.store import keys
+from sessions_rt.store.events import snapshot
+from sessions_rt.store.members import member_join, sweep_set
+from sessions_rt.store.positions import location_update, riders_behind, riders_within
 from tests.sessions_rt.conftest import new_id
 
 START_LAT, LON = 45.0, 7.0
@@ -35,8 +38,8 @@ def ride(room_id, leader_id):
     def place(*latitudes):
         riders = [leader_id] + [new_id() for _ in latitudes[1:]]
         for rider, lat in zip(riders, latitudes, strict=True):
-            state.member_join(room_id, rider, leader_id=leader_id)
-            state.location_update(room_id, rider, lat=lat, lon=LON)
+            member_join(room_id, rider, leader_id=leader_id)
+            location_update(room_id, rider, lat=lat, lon=LON)
         return riders
 
     return place
@@ -45,10 +48,10 @@ def ride(room_id, leader_id):
 def test_location_update_stores_the_position_and_returns_it_for_broadcast(
     redis, room_id, leader_id, t0
 ):
-    state.member_join(room_id, leader_id, leader_id=leader_id)
+    member_join(room_id, leader_id, leader_id=leader_id)
     at = t0 + timedelta(seconds=3)
 
-    fix = state.location_update(
+    fix = location_update(
         room_id, leader_id, lat=45.123456, lon=7.654321, speed_kmh=88.5, heading_deg=271, now=at
     )
 
@@ -62,7 +65,7 @@ def test_location_update_stores_the_position_and_returns_it_for_broadcast(
     }
     [(lon, lat)] = redis.geopos(keys.room_keys(room_id).locations, leader_id)
     assert (lat, lon) == (pytest.approx(45.123456, abs=1e-5), pytest.approx(7.654321, abs=1e-5))
-    shown = state.snapshot(room_id)["members"][0]
+    shown = snapshot(room_id)["members"][0]
     assert shown["location"] == {
         key: value for key, value in fix.as_dict().items() if key != "rider_id"
     }
@@ -70,10 +73,10 @@ def test_location_update_stores_the_position_and_returns_it_for_broadcast(
 
 
 def test_positions_are_not_logged_as_events(room_id, leader_id):
-    state.member_join(room_id, leader_id, leader_id=leader_id)
+    member_join(room_id, leader_id, leader_id=leader_id)
     for step in range(5):
-        state.location_update(room_id, leader_id, lat=45 + step / 1000, lon=LON)
-    assert state.snapshot(room_id)["seq"] == 1
+        location_update(room_id, leader_id, lat=45 + step / 1000, lon=LON)
+    assert snapshot(room_id)["seq"] == 1
 
 
 @pytest.mark.parametrize(
@@ -96,104 +99,100 @@ def test_positions_are_not_logged_as_events(room_id, leader_id):
     ],
 )
 def test_location_update_refuses_values_out_of_range(room_id, leader_id, options, field, words):
-    state.member_join(room_id, leader_id, leader_id=leader_id)
+    member_join(room_id, leader_id, leader_id=leader_id)
     with pytest.raises(InvalidRealtimeData) as caught:
-        state.location_update(room_id, leader_id, **options)
+        location_update(room_id, leader_id, **options)
     assert field in caught.value.fields
     assert words in caught.value.message
 
 
 def test_the_edges_of_the_allowed_ranges_are_accepted(room_id, leader_id):
-    state.member_join(room_id, leader_id, leader_id=leader_id)
-    state.location_update(
-        room_id, leader_id, lat=85.05112878, lon=-180, speed_kmh=400, heading_deg=360
-    )
-    state.location_update(room_id, leader_id, lat=-85.05112878, lon=180, speed_kmh=0, heading_deg=0)
+    member_join(room_id, leader_id, leader_id=leader_id)
+    location_update(room_id, leader_id, lat=85.05112878, lon=-180, speed_kmh=400, heading_deg=360)
+    location_update(room_id, leader_id, lat=-85.05112878, lon=180, speed_kmh=0, heading_deg=0)
 
 
 def test_a_position_from_a_rider_who_is_not_live_is_refused(room_id):
     with pytest.raises(NotLiveMember):
-        state.location_update(room_id, new_id(), lat=45, lon=7)
+        location_update(room_id, new_id(), lat=45, lon=7)
 
 
 def test_riders_within_a_radius_nearest_first_with_distances(room_id, ride):
     me, near, farther, far = ride(45.0, 44.99, 44.97, 44.90)
 
-    found = state.riders_within(room_id, me, radius_km=5)
+    found = riders_within(room_id, me, radius_km=5)
 
     assert [rider for rider, _ in found] == [near, farther]
     assert_close(found[0][1], km_south(45.0, 44.99))
     assert_close(found[1][1], km_south(45.0, 44.97))
-    everyone = state.riders_within(room_id, far, radius_km=20)
+    everyone = riders_within(room_id, far, radius_km=20)
     assert [rider for rider, _ in everyone] == [farther, near, me]
     assert_close(everyone[-1][1], km_south(45.0, 44.90))
 
 
 def test_riders_within_needs_the_asking_riders_position(room_id, leader_id):
-    state.member_join(room_id, leader_id, leader_id=leader_id)
+    member_join(room_id, leader_id, leader_id=leader_id)
     with pytest.raises(NoReferencePosition):
-        state.riders_within(room_id, leader_id, radius_km=1)
+        riders_within(room_id, leader_id, radius_km=1)
 
 
 @pytest.mark.parametrize("radius", [-1, math.nan, "5", 20_039])
 def test_riders_within_refuses_a_bad_radius(room_id, leader_id, radius):
     with pytest.raises(InvalidRealtimeData):
-        state.riders_within(room_id, leader_id, radius_km=radius)
+        riders_within(room_id, leader_id, radius_km=radius)
 
 
 def test_riders_behind_the_leader_farthest_first(room_id, ride):
     _, close, behind, far_behind = ride(45.0, 44.996, 44.98, 44.95)
 
-    found = state.riders_behind(room_id, threshold_km=1)
+    found = riders_behind(room_id, threshold_km=1)
 
     assert [rider for rider, _ in found] == [far_behind, behind]
     assert_close(found[0][1], km_south(45.0, 44.95))
     assert_close(found[1][1], km_south(45.0, 44.98))
-    assert close not in dict(state.riders_behind(room_id, threshold_km=0.5))
-    assert len(state.riders_behind(room_id, threshold_km=0)) == 3
+    assert close not in dict(riders_behind(room_id, threshold_km=0.5))
+    assert len(riders_behind(room_id, threshold_km=0)) == 3
 
 
 def test_riders_behind_the_median_point_of_the_group(room_id, ride):
     # Median latitude 44.99: the straggler is 9 km (0.08°) from it, the leader only 1.1 km.
     riders = ride(45.0, 44.995, 44.99, 44.985, 44.91)
 
-    found = state.riders_behind(room_id, threshold_km=3, reference="median")
+    found = riders_behind(room_id, threshold_km=3, reference="median")
 
     assert [rider for rider, _ in found] == [riders[-1]]
     assert_close(found[0][1], km_south(44.99, 44.91))
-    assert len(state.riders_behind(room_id, threshold_km=1, reference="median")) == 2
+    assert len(riders_behind(room_id, threshold_km=1, reference="median")) == 2
 
 
 def test_the_sweep_sees_who_is_behind_them(room_id, leader_id, ride):
     ahead, sweep, just_behind, far_behind = ride(45.0, 44.97, 44.95, 44.94, 44.90)[1:]
-    state.sweep_set(room_id, by_rider_id=leader_id, sweep_id=sweep)
+    sweep_set(room_id, by_rider_id=leader_id, sweep_id=sweep)
 
-    found = state.riders_behind(room_id, threshold_km=0.5, reference="sweep")
+    found = riders_behind(room_id, threshold_km=0.5, reference="sweep")
 
     assert [rider for rider, _ in found] == [far_behind, just_behind]
     assert_close(found[0][1], km_south(44.95, 44.90))
     assert_close(found[1][1], km_south(44.95, 44.94))
     assert ahead not in dict(found)
-    assert [r for r, _ in state.riders_behind(room_id, threshold_km=2, reference="sweep")] == [
-        far_behind
-    ]
+    assert [r for r, _ in riders_behind(room_id, threshold_km=2, reference="sweep")] == [far_behind]
 
 
 def test_riders_behind_needs_a_reference_position(room_id, leader_id):
     rider = new_id()
-    state.member_join(room_id, leader_id, leader_id=leader_id)
-    state.member_join(room_id, rider, leader_id=leader_id)
+    member_join(room_id, leader_id, leader_id=leader_id)
+    member_join(room_id, rider, leader_id=leader_id)
     with pytest.raises(NoReferencePosition):
-        state.riders_behind(room_id, threshold_km=1, reference="median")
-    state.location_update(room_id, rider, lat=45, lon=7)
+        riders_behind(room_id, threshold_km=1, reference="median")
+    location_update(room_id, rider, lat=45, lon=7)
     with pytest.raises(NoReferencePosition, match="leader"):
-        state.riders_behind(room_id, threshold_km=1)
+        riders_behind(room_id, threshold_km=1)
     with pytest.raises(NoReferencePosition, match="no sweep"):
-        state.riders_behind(room_id, threshold_km=1, reference="sweep")
-    assert state.riders_behind(room_id, threshold_km=1, reference="median") == []
+        riders_behind(room_id, threshold_km=1, reference="sweep")
+    assert riders_behind(room_id, threshold_km=1, reference="median") == []
 
 
 def test_riders_behind_refuses_an_unknown_reference(room_id):
     with pytest.raises(InvalidRealtimeData) as caught:
-        state.riders_behind(room_id, threshold_km=1, reference="front")
+        riders_behind(room_id, threshold_km=1, reference="front")
     assert "reference" in caught.value.fields

@@ -6,7 +6,8 @@ from django.test import override_settings
 from config.redis_config import cache_settings
 from rooms.models import RoomParticipant
 from rooms.services import participant_join, room_create
-from sessions_rt import state
+from sessions_rt.store.members import member_join
+from sessions_rt.store.presence import presence_update
 from tests.api.assertions import api_error
 
 pytestmark = pytest.mark.django_db
@@ -21,8 +22,8 @@ def presence_url(code: str) -> str:
 def test_a_member_sees_who_is_live(auth_client, rider, other_rider):
     room = room_create(creator=rider, name="Dolomites")
     participant_join(rider=other_rider, code=room.code)
-    state.member_join(room.pk, rider.pk, leader_id=rider.pk)
-    state.presence_update(room.pk, rider.pk, status="riding", battery_pct=80)
+    member_join(room.pk, rider.pk, leader_id=rider.pk)
+    presence_update(room.pk, rider.pk, status="riding", battery_pct=80)
 
     response = auth_client(other_rider).get(presence_url(room.code))
 

@@ -15,8 +15,8 @@ from django.conf import settings
 from bench.harness import running_server
 from riders.auth_tokens import token_issue
 from rooms.services import participant_join, room_create
-from sessions_rt.close_codes import CloseCode
 from sessions_rt.consumers import PROTOCOL
+from sessions_rt.protocol import CloseCode
 from tests.ops.processes import database_url_for
 from tests.riders.factories import RiderFactory
 

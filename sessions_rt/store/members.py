@@ -11,13 +11,8 @@ from datetime import datetime
 
 from redis import Redis
 
-from sessions_rt import keys, retention
-from sessions_rt.client import realtime_available, redis_client
-from sessions_rt.clock import from_ms, to_ms
 from sessions_rt.errors import InvalidSweep, NotLiveMember, NotRideLeader
-from sessions_rt.events import Event, event_from_json, event_or_none
-from sessions_rt.scripts import raise_unless_member, run_room_script
-from sessions_rt.validation import (
+from sessions_rt.protocol import (
     APP_VERSION_MAX_LENGTH,
     DEVICE_MAX_LENGTH,
     LeaveReason,
@@ -26,6 +21,10 @@ from sessions_rt.validation import (
     choice,
     short_text,
 )
+from sessions_rt.store import keys
+from sessions_rt.store.client import from_ms, realtime_available, redis_client, to_ms
+from sessions_rt.store.events import Event, event_from_json, event_or_none
+from sessions_rt.store.scripts import raise_unless_member, run_room_script
 
 
 def member_join(
@@ -187,7 +186,7 @@ def expired_reconnecting(
     """Riders of the room who have been "reconnecting" longer than the grace period: the
     caller takes them out with member_leave(reason="timed_out")."""
     room = canonical_id(room_id, field="room_id")
-    cutoff_ms = to_ms(now) - retention.reconnect_grace_seconds() * 1000
+    cutoff_ms = to_ms(now) - keys.reconnect_grace_seconds() * 1000
     with realtime_available():
         riders = redis_client(client).zrangebyscore(
             keys.room_keys(room).reconnecting, "-inf", cutoff_ms

@@ -10,21 +10,20 @@ from datetime import datetime
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from sessions_rt import validation
-from sessions_rt.client import async_redis_client, redis_client
-from sessions_rt.clock import to_ms
-from sessions_rt.events import Event, event_or_none
-from sessions_rt.scripts import (
-    raise_unless_member,
-    run_room_script,
-    run_room_script_async,
-)
-from sessions_rt.validation import (
+from sessions_rt import protocol
+from sessions_rt.protocol import (
     CLIENT_STATUSES,
     NetworkType,
     PresenceStatus,
     canonical_id,
     choice,
+)
+from sessions_rt.store.client import async_redis_client, redis_client, to_ms
+from sessions_rt.store.events import Event, event_or_none
+from sessions_rt.store.scripts import (
+    raise_unless_member,
+    run_room_script,
+    run_room_script_async,
 )
 
 
@@ -47,7 +46,7 @@ def presence_update(
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
     new_status = choice(PresenceStatus, status, field="status", allowed=CLIENT_STATUSES)
-    battery = validation.battery_pct(battery_pct) if battery_pct is not None else ""
+    battery = protocol.battery_pct(battery_pct) if battery_pct is not None else ""
     network = (
         choice(NetworkType, network_type, field="network_type").value
         if network_type is not None

@@ -1,11 +1,14 @@
-"""The Redis clients the live state uses, and what their failures become."""
+"""The Redis clients the live state uses, what their failures become, and the times it
+keeps: epoch milliseconds in Redis, aware datetimes and ISO 8601 outside."""
 
 import asyncio
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from django.conf import settings
+from django.utils import timezone
 from django_redis import get_redis_connection
 from redis import Redis
 from redis.asyncio import BlockingConnectionPool
@@ -73,3 +76,21 @@ def realtime_available() -> Iterator[None]:
     except (RedisConnectionError, RedisTimeoutError) as exc:
         record_redis_error("live_state")
         raise RealtimeUnavailable() from exc
+
+
+def to_ms(moment: datetime | None) -> int:
+    """``moment`` (default: now) as whole epoch milliseconds."""
+    return int((moment or timezone.now()).timestamp() * 1000)
+
+
+def from_ms(ms: int | float | bytes | str) -> datetime:
+    return datetime.fromtimestamp(int(float(ms)) / 1000, tz=UTC)
+
+
+def iso(moment: datetime) -> str:
+    """The ISO 8601 form the REST API also uses (UTC, ``Z``), to the millisecond."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_from_ms(ms: int | float | bytes | str) -> str:
+    return iso(from_ms(ms))

@@ -16,16 +16,23 @@ from typing import Literal
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from sessions_rt import keys, validation
-from sessions_rt.client import async_redis_client, realtime_available, redis_client
-from sessions_rt.clock import from_ms, iso, to_ms
+from sessions_rt import protocol
 from sessions_rt.errors import InvalidRealtimeData, NoReferencePosition
-from sessions_rt.scripts import (
+from sessions_rt.protocol import MAX_SPEED_KMH, canonical_id
+from sessions_rt.store import keys
+from sessions_rt.store.client import (
+    async_redis_client,
+    from_ms,
+    iso,
+    realtime_available,
+    redis_client,
+    to_ms,
+)
+from sessions_rt.store.scripts import (
     raise_unless_member,
     run_room_script,
     run_room_script_async,
 )
-from sessions_rt.validation import MAX_SPEED_KMH, canonical_id
 
 # The Earth radius Redis uses for GEODIST and GEOSEARCH, so distances computed here agree
 # with the ones Redis returns.
@@ -103,15 +110,15 @@ def _location(
     rider = canonical_id(rider_id, field="rider_id")
     fix = RiderLocation(
         rider_id=rider,
-        lat=validation.latitude(lat),
-        lon=validation.number_in_range(lon, field="lon", low=-180, high=180),
+        lat=protocol.latitude(lat),
+        lon=protocol.number_in_range(lon, field="lon", low=-180, high=180),
         speed_kmh=(
-            validation.number_in_range(speed_kmh, field="speed_kmh", low=0, high=MAX_SPEED_KMH)
+            protocol.number_in_range(speed_kmh, field="speed_kmh", low=0, high=MAX_SPEED_KMH)
             if speed_kmh is not None
             else None
         ),
         heading_deg=(
-            validation.number_in_range(heading_deg, field="heading_deg", low=0, high=360)
+            protocol.number_in_range(heading_deg, field="heading_deg", low=0, high=360)
             if heading_deg is not None
             else None
         ),
@@ -145,7 +152,7 @@ def riders_within(
     """Other riders within ``radius_km`` of this rider, nearest first, as (rider id, km)."""
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
-    radius = validation.distance_km(radius_km, field="radius_km")
+    radius = protocol.distance_km(radius_km, field="radius_km")
     locations = keys.room_keys(room).locations
     with realtime_available():
         # One MULTI/EXEC: the rider's own position is checked in the same snapshot of the set
@@ -181,7 +188,7 @@ def riders_behind(
     "nobody is behind" would be a guess.
     """
     room = canonical_id(room_id, field="room_id")
-    threshold = validation.distance_km(threshold_km, field="threshold_km")
+    threshold = protocol.distance_km(threshold_km, field="threshold_km")
     if reference not in ("leader", "median", "sweep"):
         raise InvalidRealtimeData(
             "reference must be leader, median or sweep.",

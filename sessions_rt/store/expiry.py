@@ -1,14 +1,13 @@
-"""Taking out riders whose phones went quiet: presence expired, or reconnecting too long."""
+"""Taking out the riders whose phones went quiet: presence expired, or reconnecting too long."""
 
 from datetime import datetime
 
 from redis import Redis
 
-from sessions_rt import keys, retention
-from sessions_rt.client import realtime_available, redis_client
-from sessions_rt.clock import to_ms
-from sessions_rt.events import Event, event_from_json
-from sessions_rt.scripts import run_room_script
+from sessions_rt.store import keys
+from sessions_rt.store.client import realtime_available, redis_client, to_ms
+from sessions_rt.store.events import Event, event_from_json
+from sessions_rt.store.scripts import run_room_script
 
 # How many index entries each ZSCAN step asks for.
 INDEX_SCAN_COUNT = 500
@@ -27,8 +26,8 @@ def cleanup_expired_sessions(
     """
     redis = redis_client(client)
     now_ms = to_ms(now)
-    presence_cutoff_ms = now_ms - retention.presence_ttl_seconds() * 1000
-    grace_cutoff_ms = now_ms - retention.reconnect_grace_seconds() * 1000
+    presence_cutoff_ms = now_ms - keys.presence_ttl_seconds() * 1000
+    grace_cutoff_ms = now_ms - keys.reconnect_grace_seconds() * 1000
     removed: list[Event] = []
     for room in _live_room_ids(redis):
         status, *rest = run_room_script(

@@ -5,13 +5,12 @@ from datetime import datetime
 
 from redis import Redis
 
-from sessions_rt import keys
-from sessions_rt.client import redis_client
-from sessions_rt.clock import to_ms
 from sessions_rt.errors import InvalidRealtimeData, NotLiveMember
-from sessions_rt.events import Event, event_or_none
-from sessions_rt.scripts import run_room_script
-from sessions_rt.validation import IceConnectionState, PeerConnectionState, canonical_id, choice
+from sessions_rt.protocol import IceConnectionState, PeerConnectionState, canonical_id, choice
+from sessions_rt.store import keys
+from sessions_rt.store.client import redis_client, to_ms
+from sessions_rt.store.events import Event, event_or_none
+from sessions_rt.store.scripts import run_room_script
 
 
 def connection_state_set(

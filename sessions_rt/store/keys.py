@@ -31,6 +31,7 @@ keys, so every script names all the keys it touches in KEYS (which Redis Cluster
 "whose presence expired" is one ZRANGEBYSCORE over ``last_seen`` instead of a lookup per rider.
 """
 
+import uuid
 from typing import NamedTuple
 
 from django.conf import settings
@@ -79,3 +80,42 @@ def connection_field(rider_id: str, peer_id: str) -> str:
     Ids are canonical UUIDs, so ``>`` never occurs inside them; common.lua splits on it.
     """
     return f"{rider_id}>{peer_id}"
+
+
+def room_group(room_id: uuid.UUID | str) -> str:
+    """Every live socket of a room: events the whole ride sees."""
+    return f"room.{uuid.UUID(str(room_id)).hex}"
+
+
+def rider_group(rider_id: uuid.UUID | str) -> str:
+    """Every socket of one rider: signalling addressed to them, kicks, replaced sessions."""
+    return f"rider.{uuid.UUID(str(rider_id)).hex}"
+
+
+# How long, and how much, live ride state is kept. Each value can be set in Django settings;
+# it is read at call time so a deployment (or a test) can change it without a reload.
+# A phone heartbeats every few seconds; a minute and a half of silence means it is gone.
+PRESENCE_TTL_SECONDS = 90
+# How long a dropped socket (a tunnel, a dead zone) may stay "reconnecting" before the rider is
+# taken out of the room with reason timed_out.
+RECONNECT_GRACE_SECONDS = 30
+# Every key of a room lives this long after the room's last activity.
+ROOM_SESSION_TTL_SECONDS = 3600
+# Events kept per room for "everything since seq N"; older requests get a snapshot.
+EVENT_LOG_LENGTH = 500
+
+
+def presence_ttl_seconds() -> int:
+    return getattr(settings, "PRESENCE_TTL_SECONDS", PRESENCE_TTL_SECONDS)
+
+
+def reconnect_grace_seconds() -> int:
+    return getattr(settings, "RECONNECT_GRACE_SECONDS", RECONNECT_GRACE_SECONDS)
+
+
+def room_session_ttl_seconds() -> int:
+    return getattr(settings, "ROOM_SESSION_TTL_SECONDS", ROOM_SESSION_TTL_SECONDS)
+
+
+def event_log_length() -> int:
+    return getattr(settings, "REALTIME_EVENT_LOG_LENGTH", EVENT_LOG_LENGTH)

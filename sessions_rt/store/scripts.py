@@ -14,9 +14,9 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError
 
-from sessions_rt import keys, retention
-from sessions_rt.client import realtime_available
 from sessions_rt.errors import NotLiveMember
+from sessions_rt.store import keys
+from sessions_rt.store.client import realtime_available
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -69,11 +69,11 @@ def room_script_call(
     args: tuple[str | int, ...] = (),
     index: IndexRefresh = "write",
 ) -> RoomScriptCall:
-    room_ttl_ms = retention.room_session_ttl_seconds() * 1000
+    room_ttl_ms = keys.room_session_ttl_seconds() * 1000
     return RoomScriptCall(
         script=lua_script(name),
         room_keys=tuple(keys.room_keys(room_id)),
-        argv=(now_ms, room_ttl_ms, retention.event_log_length(), *args),
+        argv=(now_ms, room_ttl_ms, keys.event_log_length(), *args),
         index_score={room_id: now_ms} if _index_due(index, room_id, now_ms) else None,
         room_ttl_ms=room_ttl_ms,
     )
