@@ -60,7 +60,7 @@ CHECK_EXPECTATIONS = [
     'expected-statuses = ["200", "201", "204", "401", "403", "404", "409", "422", "429"]',
     "",
     "[[operations]]",
-    'include-name-regex = "^GET /api/v1/(rooms|riders/me/rooms|rooms/[^/]+/participants|telemetry/events)/$"',
+    'include-name-regex = "^GET /api/v1/(rooms|riders/me/rooms|rooms/[^/]+/(participants|removed)|telemetry/events)/$"',
     "checks.positive_data_acceptance.expected-statuses = "
     '["200", "400", "401", "403", "404", "409", "422", "429"]',
 ]
@@ -85,10 +85,10 @@ class Seeded:
 
 def seed() -> Seeded:
     """A ride led by the tested rider with two more riders in it (one of them the reader of
-    the read-only pass), and a ride of the peer's."""
+    the read-only pass) and one removed from it, and a ride of the peer's."""
     from riders.auth_tokens import token_issue
     from riders.services import rider_create
-    from rooms.services import participant_join, room_create
+    from rooms.services import participant_join, participant_remove, room_create
     from telemetry.services import connection_log_ingest_batch
 
     run = secrets.token_hex(4)
@@ -102,6 +102,12 @@ def seed() -> Seeded:
     participant_join(rider=peer, code=led.code)
     reader = rider_create(username=f"reader{run}", email=f"reader{run}@convoy.test", password=None)
     participant_join(rider=reader, code=led.code)
+    # Barred from the led ride, for the leader to list and readmit.
+    removed = rider_create(
+        username=f"removed{run}", email=f"removed{run}@convoy.test", password=None
+    )
+    participant_join(rider=removed, code=led.code)
+    participant_remove(room=led, rider=removed, actor=rider)
     now = datetime.now(UTC)
     connection_log_ingest_batch(
         rider=rider,
@@ -124,8 +130,8 @@ def seed() -> Seeded:
             token_issue(rider=peer, device_name="schemathesis log-out everywhere").key,
         ),
         password=password,
-        usernames=[rider.username, peer.username, reader.username],
-        rider_ids=[str(rider.pk), str(peer.pk), str(reader.pk)],
+        usernames=[rider.username, peer.username, reader.username, removed.username],
+        rider_ids=[str(rider.pk), str(peer.pk), str(reader.pk), str(removed.pk)],
         room_codes=[led.code, peer_room.code],
     )
 
