@@ -29,6 +29,7 @@ from sessions_rt import services
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.protocol import CloseCode
 from sessions_rt.sockets import MessageRateLimiter, PresenceRefresh, socket_closed, socket_opened
+from sessions_rt.store.events import event_from_json
 from sessions_rt.store.keys import rider_group, room_group
 
 logger = structlog.get_logger(__name__)
@@ -349,7 +350,9 @@ class RideConsumer(AsyncWebsocketConsumer):
     # --- Messages from the channel layer ---------------------------------------------------
 
     async def room_event(self, message):
-        await self._send(message["event"])
+        # The event as the script that numbered it logged it (lua/common.lua's emit), the
+        # same text a catch-up reads back: live and caught-up frames cannot differ.
+        await self._send(event_from_json(str(self.room.pk), message["event"]).as_dict())
 
     async def room_location(self, message):
         await self.send(text_data=message["frame"])

@@ -1,6 +1,8 @@
 """Real-time actions: change the live state, then tell the sockets.
 
-These are the only functions that send to the channel layer. The REST side calls the sync
+Every ride event is published by the store's script that logs it, in the same atomic step
+(see lua/common.lua), so phones receive a ride's events in seq order; these functions send
+the rest (removals, closings, signalling, positions) and are the only other senders. The REST side calls the sync
 ones after its transaction commits (a ride ended, a rider removed); the WebSocket consumer
 awaits the async ones. Redis being down never fails a REST request: the sync actions log and
 move on, and phones rebuild the live state with their next heartbeats.
@@ -10,18 +12,16 @@ import asyncio
 import json
 import logging
 import uuid
-import weakref
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from redis.exceptions import RedisError
 
 from riders.models import Rider
 from rooms.models import Room
 from sessions_rt.errors import InvalidRealtimeData, NotLiveMember, RealtimeUnavailable
-from sessions_rt.store.client import redis_client
+from sessions_rt.store.client import group_publication, redis_client
 from sessions_rt.store.events import Event, events_since, snapshot
 from sessions_rt.store.expiry import cleanup_expired_sessions
 from sessions_rt.store.keys import (
@@ -62,16 +62,14 @@ def _redis_call(function):
 def realtime_rider_removed(*, room_id: uuid.UUID, rider_id: uuid.UUID, reason: str) -> None:
     """A rider left the ride (kicked, left over REST, moved to another ride): others see
     member_left and the rider's socket in that room closes with the reason."""
+    # The rider's socket is told first, so it closes with the reason before its own
+    # member_left, which the script publishes to the whole ride, can reach it.
+    removed = {"type": "rider.removed", "room_id": str(room_id), "reason": reason}
+    _send_sync([(rider_group(rider_id), removed)])
     try:
-        event = member_leave(room_id, rider_id, reason=reason)
+        member_leave(room_id, rider_id, reason=reason)
     except RealtimeUnavailable:
         logger.warning("live state unavailable; %s of rider %s not broadcast", reason, rider_id)
-        event = None
-    removed = {"type": "rider.removed", "room_id": str(room_id), "reason": reason}
-    publications = [(rider_group(rider_id), removed)]
-    if event is not None:
-        publications.append((room_group(room_id), _event_message(event)))
-    _send_sync(publications)
 
 
 def realtime_room_closed(*, room_id: uuid.UUID) -> None:
@@ -84,21 +82,19 @@ def realtime_room_closed(*, room_id: uuid.UUID) -> None:
 
 
 def realtime_expire_sessions() -> list[Event]:
-    """Remove members whose presence or grace period ran out, and tell their rooms."""
-    removed = cleanup_expired_sessions()
-    _send_sync([(room_group(event.room_id), _event_message(event)) for event in removed])
-    return removed
+    """Remove members whose presence or grace period ran out; their rooms are told by the
+    script that removes them."""
+    return cleanup_expired_sessions()
 
 
 def _send_sync(publications: list[tuple[str, dict]]) -> None:
     """What ``group_send(group, message)`` would PUBLISH, for each pair, in one pipelined round
     trip on the live state's Redis client (the pub/sub channel layer's server): from sync code,
     async_to_sync(group_send) would cost an event loop hop per message."""
-    layer = get_channel_layer()
     try:
         pipeline = redis_client(None).pipeline(transaction=False)
         for group, message in publications:
-            pipeline.publish(*_group_publication(layer, group, message))
+            pipeline.publish(*group_publication(group, message))
         pipeline.execute()
     except (RedisError, OSError) as exc:
         kinds = ", ".join(message["type"] for _, message in publications)
@@ -117,7 +113,7 @@ async def session_open(
     Any other socket of the same rider is told it has been replaced.
     """
     was_reconnecting = await _redis_call(_is_reconnecting)(room.pk, rider.pk)
-    event = await _redis_call(member_join)(
+    await _redis_call(member_join)(
         room.pk,
         rider.pk,
         leader_id=room.creator_id,
@@ -130,8 +126,6 @@ async def session_open(
         rider_group(rider.pk),
         {"type": "session.replaced", "room_id": str(room.pk), "channel": channel_name},
     )
-    if event is not None:
-        await _publish(room_group(room.pk), _event_message(event))
     kind = EventType.RECONNECTED if was_reconnecting else EventType.CONNECTED
     # Telemetry records the transport (cellular, wifi, bridged) as the network type.
     await _log(rider, room, kind, network_type=transport)
@@ -152,9 +146,7 @@ async def session_is_replaced(*, room: Room, rider: Rider, channel_name: str) ->
 
 async def session_closed_by_rider(*, room: Room, rider: Rider) -> None:
     """The app closed its socket on purpose: the rider leaves the live ride at once."""
-    event = await _redis_call(member_leave)(room.pk, rider.pk, reason="client_closed")
-    if event is not None:
-        await _publish(room_group(room.pk), _event_message(event))
+    await _redis_call(member_leave)(room.pk, rider.pk, reason="client_closed")
     await _log(rider, room, EventType.DISCONNECTED, reason="client_closed")
 
 
@@ -162,11 +154,9 @@ async def session_dropped(*, room: Room, rider: Rider) -> None:
     """The socket dropped (a tunnel): others see "reconnecting" now, "left" only if the rider
     is not back within the grace period."""
     try:
-        event = await _redis_call(member_mark_reconnecting)(room.pk, rider.pk)
+        await _redis_call(member_mark_reconnecting)(room.pk, rider.pk)
     except NotLiveMember:
         return
-    if event is not None:
-        await _publish(room_group(room.pk), _event_message(event))
     await _log(rider, room, EventType.RECONNECTING)
     asyncio.get_running_loop().create_task(_expire_after_grace(room=room, rider=rider))
 
@@ -182,16 +172,13 @@ async def _expire_after_grace(*, room: Room, rider: Rider) -> None:
     except RealtimeUnavailable:
         return
     if event is not None:
-        await _publish(room_group(room.pk), _event_message(event))
         await _log(rider, room, EventType.DISCONNECTED, reason="timed_out")
 
 
 async def presence_report(*, room: Room, rider: Rider, status, battery_pct, network_type) -> None:
-    event = await _redis_call(presence_update)(
+    await _redis_call(presence_update)(
         room.pk, rider.pk, status=status, battery_pct=battery_pct, network_type=network_type
     )
-    if event is not None:
-        await _publish(room_group(room.pk), _event_message(event))
 
 
 async def heartbeat(*, room: Room, rider: Rider) -> None:
@@ -206,7 +193,7 @@ async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, head
     instead of two, and no turn to wait for the layer's single publishing connection per
     worker.
     """
-    group, layer = room_group(room.pk), get_channel_layer()
+    group = room_group(room.pk)
     await location_update_async(
         room.pk,
         rider.pk,
@@ -214,7 +201,7 @@ async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, head
         lon=lon,
         speed_kmh=speed_kmh,
         heading_deg=heading_deg,
-        publish=lambda fix: _group_publication(layer, group, _location_message(fix)),
+        publish=lambda fix: group_publication(group, _location_message(fix)),
     )
 
 
@@ -225,34 +212,10 @@ def _location_message(fix) -> dict:
     return {"type": "room.location", "frame": frame}
 
 
-def _group_publication(layer: RedisPubSubChannelLayer, group: str, message: dict):
-    """The channel and bytes ``layer.group_send(group, message)`` would PUBLISH (channels_redis
-    names a group's channel and serializes the message; encryption keys included), in or out
-    of an event loop."""
-    return _group_naming(layer)._get_group_channel_name(group), layer.serialize(message)
-
-
-_GROUP_NAMING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _group_naming(layer: RedisPubSubChannelLayer) -> RedisPubSubLoopLayer:
-    """channels_redis names group channels on the layer of the running loop, which sync code
-    has none of; a loop layer built once from the same configuration (it connects to nothing
-    until used) names them alike. It holds no reference to ``layer``, so the entry goes with
-    the layer."""
-    naming = _GROUP_NAMING.get(layer)
-    if naming is None:
-        naming = RedisPubSubLoopLayer(*layer._args, **layer._kwargs)
-        _GROUP_NAMING[layer] = naming
-    return naming
-
-
 async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_name, ice_state):
-    event = await _redis_call(connection_state_set)(
+    await _redis_call(connection_state_set)(
         room.pk, rider.pk, peer_id=peer_id, state=state_name, ice_state=ice_state
     )
-    if event is not None:
-        await _publish(room_group(room.pk), _event_message(event))
     if ice_state == "failed" or state_name == "failed":
         await _log(rider, room, EventType.ICE_FAILED, ice_state=ice_state or "failed")
 
@@ -274,9 +237,7 @@ async def signal_relay(*, room: Room, rider: Rider, to, kind: str, payload) -> N
 
 async def sweep_name(*, room: Room, rider: Rider, sweep_id) -> None:
     """The leader names the sweep (tail rider), or clears it with None."""
-    event = await _redis_call(sweep_set)(room.pk, by_rider_id=rider.pk, sweep_id=sweep_id)
-    if event is not None:
-        await _publish(room_group(room.pk), _event_message(event))
+    await _redis_call(sweep_set)(room.pk, by_rider_id=rider.pk, sweep_id=sweep_id)
 
 
 async def riders_nearby(*, room: Room, rider: Rider, radius_km) -> list[dict]:
@@ -315,10 +276,6 @@ async def _publish(group: str, message: dict) -> None:
 
 def _is_reconnecting(room_id, rider_id) -> bool:
     return str(rider_id) in reconnecting_members(room_id)
-
-
-def _event_message(event: Event) -> dict:
-    return {"type": "room.event", "event": event.as_dict()}
 
 
 async def _log(rider: Rider, room: Room, event_type: str, **metrics) -> None:

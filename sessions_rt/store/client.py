@@ -1,5 +1,6 @@
-"""The Redis clients the live state uses, what their failures become, and the times it
-keeps: epoch milliseconds in Redis, aware datetimes and ISO 8601 outside."""
+"""The Redis clients the live state uses, what their failures become, how the channel layer's
+messages are published on them, and the times the state keeps: epoch milliseconds in Redis,
+aware datetimes and ISO 8601 outside."""
 
 import asyncio
 import weakref
@@ -7,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
 from django.conf import settings
 from django.utils import timezone
 from django_redis import get_redis_connection
@@ -94,3 +97,32 @@ def iso(moment: datetime) -> str:
 
 def iso_from_ms(ms: int | float | bytes | str) -> str:
     return iso(from_ms(ms))
+
+
+def group_channel(group: str) -> str:
+    """The pub/sub channel on which the channel layer delivers ``group``'s messages."""
+    return _group_naming(get_channel_layer())._get_group_channel_name(group)
+
+
+def group_publication(group: str, message: dict) -> tuple[str, bytes]:
+    """The channel and bytes ``group_send(group, message)`` would PUBLISH (channels_redis
+    names a group's channel and serializes the message; encryption keys included), in or out
+    of an event loop: so a sync caller, or a Lua script, publishes in the same round trip as
+    its other work."""
+    layer = get_channel_layer()
+    return _group_naming(layer)._get_group_channel_name(group), layer.serialize(message)
+
+
+_GROUP_NAMING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _group_naming(layer: RedisPubSubChannelLayer) -> RedisPubSubLoopLayer:
+    """channels_redis names group channels on the layer of the running loop, which sync code
+    has none of; a loop layer built once from the same configuration (it connects to nothing
+    until used) names them alike. It holds no reference to ``layer``, so the entry goes with
+    the layer."""
+    naming = _GROUP_NAMING.get(layer)
+    if naming is None:
+        naming = RedisPubSubLoopLayer(*layer._args, **layer._kwargs)
+        _GROUP_NAMING[layer] = naming
+    return naming

@@ -1,7 +1,8 @@
 """The Lua scripts that make each compound update atomic, and the one way to run them.
 
 A script's source is: locals naming KEYS in RoomKeys order, lua/common.lua, then lua/<name>.lua.
-Building the locals from RoomKeys keeps Python and Lua agreeing on the order of KEYS.
+Building the locals from RoomKeys keeps Python and Lua agreeing on the order of KEYS. Every
+run gets the room's group channel, on which a script publishes each event it logs.
 """
 
 import hashlib
@@ -16,7 +17,7 @@ from redis.exceptions import NoScriptError
 
 from sessions_rt.errors import NotLiveMember
 from sessions_rt.store import keys
-from sessions_rt.store.client import realtime_available
+from sessions_rt.store.client import group_channel, realtime_available
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -73,7 +74,13 @@ def room_script_call(
     return RoomScriptCall(
         script=lua_script(name),
         room_keys=tuple(keys.room_keys(room_id)),
-        argv=(now_ms, room_ttl_ms, keys.event_log_length(), *args),
+        argv=(
+            now_ms,
+            room_ttl_ms,
+            keys.event_log_length(),
+            group_channel(keys.room_group(room_id)),
+            *args,
+        ),
         index_score={room_id: now_ms} if _index_due(index, room_id, now_ms) else None,
         room_ttl_ms=room_ttl_ms,
     )

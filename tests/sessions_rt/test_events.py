@@ -1,11 +1,16 @@
 """The per-room event log: a phone back from a tunnel gets exactly what it missed, or a
 snapshot when that can't be given."""
 
+import asyncio
+
 import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 
 from sessions_rt.errors import InvalidRealtimeData
 from sessions_rt.store import keys
-from sessions_rt.store.events import events_since, snapshot
+from sessions_rt.store.client import group_channel
+from sessions_rt.store.events import event_from_json, events_since, snapshot
 from sessions_rt.store.links import connection_state_set
 from sessions_rt.store.members import (
     expired_reconnecting,
@@ -148,3 +153,30 @@ def test_reading_does_not_keep_a_room_alive(redis, settings, room_id, leader_id)
     expired_reconnecting(room_id)
 
     assert redis.pttl(members) <= 5000
+
+
+async def test_a_logged_event_reaches_the_room_group_as_the_channel_layer_delivers_it(
+    room_id, leader_id
+):
+    """Pins what lua/common.lua's emit relies on in channels_redis: a group's messages arrive
+    on the pub/sub channel its private _get_group_channel_name names, and the layer's msgpack
+    serializer (no prefix, no encryption) decodes a map packed by Redis's cmsgpack."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(keys.room_group(room_id), channel)
+    try:
+        joined = await sync_to_async(member_join)(room_id, leader_id, leader_id=leader_id)
+        changed = await sync_to_async(presence_update)(room_id, leader_id, status="paused")
+
+        delivered = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(2)]
+    finally:
+        await layer.group_discard(keys.room_group(room_id), channel)
+
+    assert [message["type"] for message in delivered] == ["room.event", "room.event"]
+    assert [event_from_json(room_id, message["event"]) for message in delivered] == [
+        joined,
+        changed,
+    ]
+    assert group_channel(keys.room_group(room_id)) == layer._get_layer()._get_group_channel_name(
+        keys.room_group(room_id)
+    )

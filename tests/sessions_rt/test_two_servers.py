@@ -5,11 +5,13 @@ carries every message between processes, as it does between hosts behind a load 
 """
 
 import asyncio
+import contextlib
 import json
 
 import httpx
 import pytest
 import websockets
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from bench.harness import running_server
@@ -99,3 +101,84 @@ async def test_riders_on_two_processes_see_each_other_join_move_and_be_kicked(tw
 
             left = await _receive(leader_socket, "member_left", rider_id=str(rider.pk))
             assert (left["rider_id"], left["payload"]["reason"]) == (str(rider.pk), "kicked")
+
+
+RIDERS_PER_SERVER, ROUNDS = 3, 30
+
+
+async def _frames_until_quiet(socket, quiet_seconds: float = 1.5) -> list[dict]:
+    frames = []
+    while True:
+        try:
+            frames.append(json.loads(await asyncio.wait_for(socket.recv(), quiet_seconds)))
+        except TimeoutError:
+            return frames
+
+
+def _apply_documented_rule(snapshot: dict, frames: list[dict]) -> tuple[list[int], dict]:
+    """What a phone following docs/realtime.md holds: the snapshot, then each event with a
+    seq above the one it holds. Returns the seqs in arrival order and each rider's status."""
+    held = snapshot["seq"]
+    statuses = {member["rider_id"]: member["status"] for member in snapshot["members"]}
+    arrived = []
+    for frame in frames:
+        if "seq" not in frame:
+            continue
+        arrived.append(frame["seq"])
+        if frame["seq"] <= held:
+            continue
+        held = frame["seq"]
+        if frame["type"] == "presence_changed":
+            statuses[frame["rider_id"]] = frame["payload"]["status"]
+    return arrived, statuses
+
+
+def _ride_of(size: int):
+    """A ride of ``size`` riders, and a token of each, its creator's first."""
+    riders = [RiderFactory() for _ in range(size)]
+    room = room_create(creator=riders[0], name="Six at once")
+    for rider in riders[1:]:
+        participant_join(rider=rider, code=room.code)
+    return room, [token_issue(rider=rider).key for rider in riders]
+
+
+async def test_every_socket_on_both_processes_gets_the_ride_events_in_seq_order(two_servers):
+    """Six riders on two processes change status at the same instants, round after round:
+    every socket receives the ride's events in strictly increasing seq order, none missing,
+    and a phone applying the documented rule ends where the REST presence is."""
+    room, keys = await database_sync_to_async(_ride_of)(2 * RIDERS_PER_SERVER)
+    bases = [two_servers[index % 2] for index in range(len(keys))]
+
+    async with contextlib.AsyncExitStack() as stack:
+        sockets, snapshots = [], []
+        for base, key in zip(bases, keys, strict=True):
+            socket = await stack.enter_async_context(_socket(base, room.code, key))
+            sockets.append(socket)
+            # The first frame is the snapshot; everything after it goes through the rule.
+            snapshots.append(await _receive(socket, "snapshot"))
+
+        async def change_status(socket, round_number):
+            status = "riding" if round_number % 2 == 0 else "paused"
+            await socket.send(json.dumps({"type": "status", "status": status}))
+
+        for round_number in range(ROUNDS):
+            await asyncio.gather(*(change_status(socket, round_number) for socket in sockets))
+        received = [await _frames_until_quiet(socket) for socket in sockets]
+        # While every socket is still open: closing them takes the riders out.
+        async with httpx.AsyncClient(base_url=two_servers[0]) as http:
+            presence = await http.get(
+                f"/api/v1/rooms/{room.code}/presence/",
+                headers={"Authorization": f"Bearer {keys[0]}"},
+            )
+
+    assert presence.status_code == 200, presence.text
+    truth = {member["rider_id"]: member["status"] for member in presence.json()["members"]}
+    assert set(truth.values()) == {"paused"}
+    last_seq = presence.json()["seq"]
+    for snapshot, frames in zip(snapshots, received, strict=True):
+        arrived, statuses = _apply_documented_rule(snapshot, frames)
+        assert arrived == sorted(set(arrived)), "an event came after a higher seq"
+        # Its own member_joined comes at the snapshot's seq (docs/realtime.md); then all.
+        newer = [seq for seq in arrived if seq > snapshot["seq"]]
+        assert newer == list(range(snapshot["seq"] + 1, last_seq + 1)), "an event is missing"
+        assert statuses == truth

@@ -1,9 +1,11 @@
 -- Shared by every script (scripts.py puts it after the locals naming KEYS in RoomKeys order).
--- ARGV[1..3] are always: now (epoch ms, from the caller's clock), the room TTL (ms) and how
--- many events the log keeps. Each script's own arguments start at ARGV[4].
+-- ARGV[1..4] are always: now (epoch ms, from the caller's clock), the room TTL (ms), how many
+-- events the log keeps, and the pub/sub channel of the room's channel-layer group ('' for
+-- none). Each script's own arguments start at ARGV[5].
 local now = tonumber(ARGV[1])
 local room_ttl_ms = tonumber(ARGV[2])
 local log_length = tonumber(ARGV[3])
+local room_channel = ARGV[4]
 
 local function room_exists()
   return redis.call('EXISTS', SESSION) == 1
@@ -47,11 +49,19 @@ end
 -- The sequence number is taken in the same script as the change it describes, so the log
 -- never skips or reorders a change. The log is a list of the latest log_length events with
 -- consecutive seqs, which is what events_since relies on.
+-- The event is published to the room's sockets in the same step: Redis runs one script at a
+-- time and delivers a channel's messages in the order they were published, so every socket of
+-- the ride, on any worker of any host, receives the room's events in seq order. The message is
+-- what the channel layer's group_send would publish (its msgpack serializer, which the store
+-- tests pin): {type = 'room.event', event = <the event as logged>}.
 local function emit(kind, rider, payload)
   local seq = redis.call('INCR', SEQ)
   local event = cjson.encode({seq = seq, type = kind, rider_id = rider, payload = payload, at = now})
   redis.call('RPUSH', EVENTS, event)
   redis.call('LTRIM', EVENTS, -log_length, -1)
+  if room_channel ~= '' then
+    redis.call('PUBLISH', room_channel, cmsgpack.pack({type = 'room.event', event = event}))
+  end
   return event
 end
 

@@ -1,6 +1,6 @@
--- ARGV[4] rider, [5] peer, [6] connections field, [7] state, [8] ICE state or '' (keep)
+-- ARGV[5] rider, [6] peer, [7] connections field, [8] state, [9] ICE state or '' (keep)
 -- Returns {'not_member', who} | {'ok', event or ''} ('' when nothing changed).
-local rider, peer, field, state, ice = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local rider, peer, field, state, ice = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 if not is_live_member(rider) then return {'not_member', rider} end
 if not is_member(peer) then return {'not_member', peer} end
 mark_seen(rider)

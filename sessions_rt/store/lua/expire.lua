@@ -1,4 +1,4 @@
--- ARGV[4] presence cutoff (ms), [5] reconnect grace cutoff (ms)
+-- ARGV[5] presence cutoff (ms), [6] reconnect grace cutoff (ms)
 -- Takes out members not heard from since the presence cutoff, or reconnecting since before the
 -- grace cutoff, with member_left (timed_out). The check runs here, atomically, so a heartbeat
 -- that lands just before is never overruled by a stale list.
@@ -13,8 +13,8 @@ local function collect(riders)
     end
   end
 end
-collect(redis.call('ZRANGEBYSCORE', LAST_SEEN, '-inf', ARGV[4]))
-collect(redis.call('ZRANGEBYSCORE', RECONNECTING, '-inf', ARGV[5]))
+collect(redis.call('ZRANGEBYSCORE', LAST_SEEN, '-inf', ARGV[5]))
+collect(redis.call('ZRANGEBYSCORE', RECONNECTING, '-inf', ARGV[6]))
 
 local events = {}
 for _, rider in ipairs(expired) do

@@ -1,5 +1,5 @@
--- ARGV[4] rider. Returns {'not_member'} | {'ok'}.
-local rider = ARGV[4]
+-- ARGV[5] rider. Returns {'not_member'} | {'ok'}.
+local rider = ARGV[5]
 if not is_live_member(rider) then return {'not_member'} end
 touch_seen(mark_seen(rider) and {LAST_SEEN} or {})
 return {'ok'}

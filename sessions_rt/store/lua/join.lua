@@ -1,6 +1,6 @@
--- ARGV[4] rider, [5] leader id or '', [6] connection record JSON, [7] a fresh session id
+-- ARGV[5] rider, [6] leader id or '', [7] connection record JSON, [8] a fresh session id
 -- Returns {'joined', event} | {'resumed', event or ''} (already a live member).
-local rider, leader, connection_session, fresh_session_id = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local rider, leader, connection_session, fresh_session_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
 if not room_exists() then
   -- A new live session. Keys of an expired one expire together but not in the same instant;

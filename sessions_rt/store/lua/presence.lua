@@ -1,6 +1,6 @@
--- ARGV[4] rider, [5] status, [6] battery percentage or '', [7] network type or ''
+-- ARGV[5] rider, [6] status, [7] battery percentage or '', [8] network type or ''
 -- ('' = not sent this time: keep what we had). Returns {'not_member'} | {'ok', event or ''}.
-local rider, status, battery, network = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local rider, status, battery, network = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 if not is_live_member(rider) then return {'not_member'} end
 mark_seen(rider)
 -- A message from the phone means its socket is back, whatever we thought.

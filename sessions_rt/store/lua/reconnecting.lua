@@ -1,6 +1,6 @@
--- ARGV[4] rider
+-- ARGV[5] rider
 -- Returns {'not_member'} | {'ok', event or ''} ('' when already reconnecting).
-local rider = ARGV[4]
+local rider = ARGV[5]
 if not is_live_member(rider) then return {'not_member'} end
 -- last_seen is left alone: it is when the phone was last heard from.
 if redis.call('ZADD', RECONNECTING, 'NX', now, rider) == 0 then

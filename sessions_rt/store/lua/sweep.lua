@@ -1,6 +1,6 @@
--- ARGV[4] acting rider, [5] new sweep or '' (none)
+-- ARGV[5] acting rider, [6] new sweep or '' (none)
 -- Returns {'no_room'} | {'not_leader'} | {'invalid_sweep'} | {'ok', event or ''}.
-local by, sweep = ARGV[4], ARGV[5]
+local by, sweep = ARGV[5], ARGV[6]
 if not room_exists() then return {'no_room'} end
 local roles = redis.call('HMGET', SESSION, 'leader_id', 'sweep_id')
 local leader, current = roles[1], roles[2] or ''
