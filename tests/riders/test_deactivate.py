@@ -19,7 +19,7 @@ def test_deactivation_signs_out_every_device_and_ends_the_ride(
     participant_join(rider=rider, code=room.code)
     closed = []
     monkeypatch.setattr(
-        "rooms.services.realtime_rider_removed",
+        "sessions_rt.services.realtime_rider_removed",
         lambda **kwargs: closed.append(kwargs),
     )
 
