@@ -11,6 +11,7 @@ from config.integrity import violated_constraint
 from config.model_rows import model_from_row, model_from_values
 from riders.audit import audit_record
 from riders.models import AuditAction, Rider
+from riders.services import rider_lock_out
 from riders.validation import has_forbidden_characters
 from rooms.errors import (
     AlreadyInRoom,
@@ -291,6 +292,31 @@ def participant_readmit(*, room: Room, rider: Rider, actor: Rider) -> RoomPartic
             },
         )
     return participant
+
+
+def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
+    """Lock a rider out: the account is deactivated, every device signed out, and the ride
+    they are in ends for them (their socket closes once this commits)."""
+    with transaction.atomic():
+        locked, tokens_revoked = rider_lock_out(rider=rider, actor=actor)
+        current = locked.participations.filter(is_active=True).select_related("room").first()
+        if current is not None:
+            try:
+                participant_remove(room=current.room, rider=locked, actor=actor)
+            except NotInRoom:
+                # They left (or the ride ended) since the read above: nothing left to end.
+                current = None
+        audit_record(
+            action=AuditAction.RIDER_DEACTIVATED,
+            actor=actor,
+            target=locked,
+            details={
+                "tokens_revoked": tokens_revoked,
+                "removed_from_room": current.room.code if current is not None else None,
+            },
+        )
+    rider.is_active = False
+    return locked
 
 
 def _activate_membership(*, rider: Rider, room: Room, state: _MembershipState) -> JoinOutcome:
