@@ -44,16 +44,13 @@ def rider_create(
     values = _clean_profile(
         username=username, email=email, display_name=display_name, partial=False
     )
-    rider = Rider(is_staff=is_staff, is_superuser=is_superuser, **values)
-    if password is None:
-        rider.set_unusable_password()
-    else:
-        _check_password_strength(password, rider, field="password")
-        rider.set_password(password)
-    _raise_if_taken(username=rider.username, email=rider.email, owner=None)
+    if password is not None:
+        _check_password_strength(password, Rider(**values), field="password")
+    _raise_if_taken(username=values["username"], email=values["email"], owner=None)
     with _conflicts_as_domain_errors():
-        rider.save(force_insert=True)
-    return rider
+        return Rider.objects.create_user(
+            password=password, is_staff=is_staff, is_superuser=is_superuser, **values
+        )
 
 
 def rider_update(
