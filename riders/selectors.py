@@ -5,9 +5,9 @@ from django.db.models import Prefetch
 from django.db.models.functions import Lower
 
 from config.identifiers import parse_uuid
+from config.text import has_forbidden_characters
 from riders.errors import RiderNotFound
 from riders.models import Rider
-from riders.validation import has_forbidden_characters
 from rooms.models import RoomParticipant
 
 

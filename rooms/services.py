@@ -9,10 +9,10 @@ from django.utils import timezone
 from config.domain_events import announce
 from config.integrity import violated_constraint
 from config.model_rows import model_from_row, model_from_values
+from config.text import has_forbidden_characters
 from riders.audit import audit_record
 from riders.models import AuditAction, Rider
 from riders.services import rider_lock_out
-from riders.validation import has_forbidden_characters
 from rooms.errors import (
     AlreadyInRoom,
     CodeSpaceExhausted,
