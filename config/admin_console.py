@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from config.errors import DomainError
-from riders.validation import has_forbidden_characters
+from config.text import has_forbidden_characters
 
 SEARCH_MAX_CHARS = 100
 

@@ -18,6 +18,7 @@ class ConvoyConfig(AppConfig):
 
 
 class ConsoleAdminConfig(AdminConfig):
-    """django.contrib.admin with the support console's site (config/admin_site.py)."""
+    """django.contrib.admin with the support console's site (riders/admin_site.py: staff
+    are riders, and log in and change their password under the riders' rules)."""
 
-    default_site = "config.admin_site.ConsoleAdminSite"
+    default_site = "riders.admin_site.ConsoleAdminSite"

@@ -10,8 +10,8 @@ from config.admin_console import (
     json_table,
 )
 from riders.models import AuditEntry, AuthToken, Rider
-from riders.services import rider_deactivate
 from rooms.models import RoomParticipant
+from rooms.services import rider_deactivate
 from telemetry.selectors import connection_problems_for_rider
 
 

@@ -16,20 +16,26 @@ class RiderManager(BaseUserManager):
         return self.alias(username_lower=Lower("username")).get(username_lower=username.lower())
 
     def create_user(self, username, email, password=None, **extra_fields):
-        from riders.services import rider_create
+        """Store a new rider; a password of None makes an account that cannot log in yet.
 
-        return rider_create(username=username, email=email, password=password, **extra_fields)
+        It checks nothing: riders.services.rider_create checks and normalises what is typed,
+        then calls this, as Django's createsuperuser does through create_superuser.
+        """
+        rider = self.model(
+            username=self.model.normalize_username(username),
+            email=self.normalize_email(email),
+            **extra_fields,
+        )
+        if password is None:
+            rider.set_unusable_password()
+        else:
+            rider.set_password(password)
+        rider.save(force_insert=True, using=self._db)
+        return rider
 
     def create_superuser(self, username, email, password=None, **extra_fields):
-        from riders.services import rider_create
-
-        return rider_create(
-            username=username,
-            email=email,
-            password=password,
-            is_staff=True,
-            is_superuser=True,
-            **extra_fields,
+        return self.create_user(
+            username, email, password, is_staff=True, is_superuser=True, **extra_fields
         )
 
 

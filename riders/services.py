@@ -24,8 +24,6 @@ from riders.models import AuditAction, AuthToken, Rider
 from riders.password_limits import password_failures_limited
 from riders.selectors import rider_find_by_email, rider_find_by_username
 from riders.validation import clean_display_name, clean_email, clean_username
-from rooms.errors import NotInRoom
-from rooms.services import participant_remove
 
 _CONFLICT_BY_CONSTRAINT = {
     "rider_username_ci_unique": UsernameTaken,
@@ -46,16 +44,13 @@ def rider_create(
     values = _clean_profile(
         username=username, email=email, display_name=display_name, partial=False
     )
-    rider = Rider(is_staff=is_staff, is_superuser=is_superuser, **values)
-    if password is None:
-        rider.set_unusable_password()
-    else:
-        _check_password_strength(password, rider, field="password")
-        rider.set_password(password)
-    _raise_if_taken(username=rider.username, email=rider.email, owner=None)
+    if password is not None:
+        _check_password_strength(password, Rider(**values), field="password")
+    _raise_if_taken(username=values["username"], email=values["email"], owner=None)
     with _conflicts_as_domain_errors():
-        rider.save(force_insert=True)
-    return rider
+        return Rider.objects.create_user(
+            password=password, is_staff=is_staff, is_superuser=is_superuser, **values
+        )
 
 
 def rider_update(
@@ -98,39 +93,24 @@ def rider_change_password(*, rider: Rider, current_password: str, new_password: 
     return rider
 
 
-def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
-    """Lock a rider out: the account is deactivated, every device signed out, and the ride
-    they are in ends for them (their socket closes once this commits)."""
+def rider_lock_out(*, rider: Rider, actor: Rider) -> tuple[Rider, int]:
+    """The account's part of deactivating a rider, in the caller's transaction: the rider
+    row locked first (the order every membership change locks in), the account deactivated
+    and every device signed out. Returns the locked rider and the number of tokens revoked.
+
+    rooms.services.rider_deactivate calls it, then ends the rider's ride and records both.
+    """
     if rider.pk == actor.pk:
         raise CannotDeactivateSelf()
-    with transaction.atomic():
-        # The rider row first, then the room: the order every membership change locks in.
-        locked = Rider.objects.select_for_update(no_key=True).get(pk=rider.pk)
-        if not locked.is_active:
-            raise RiderAlreadyInactive()
-        if locked.is_superuser and not actor.is_superuser:
-            raise SuperuserProtected()
-        locked.is_active = False
-        locked.save(update_fields=["is_active", "updated_at"])
-        tokens_revoked, _ = AuthToken.objects.filter(user=locked).delete()
-        current = locked.participations.filter(is_active=True).select_related("room").first()
-        if current is not None:
-            try:
-                participant_remove(room=current.room, rider=locked, actor=actor)
-            except NotInRoom:
-                # They left (or the ride ended) since the read above: nothing left to end.
-                current = None
-        audit_record(
-            action=AuditAction.RIDER_DEACTIVATED,
-            actor=actor,
-            target=locked,
-            details={
-                "tokens_revoked": tokens_revoked,
-                "removed_from_room": current.room.code if current is not None else None,
-            },
-        )
-    rider.is_active = False
-    return locked
+    locked = Rider.objects.select_for_update(no_key=True).get(pk=rider.pk)
+    if not locked.is_active:
+        raise RiderAlreadyInactive()
+    if locked.is_superuser and not actor.is_superuser:
+        raise SuperuserProtected()
+    locked.is_active = False
+    locked.save(update_fields=["is_active", "updated_at"])
+    tokens_revoked, _ = AuthToken.objects.filter(user=locked).delete()
+    return locked, tokens_revoked
 
 
 def rider_set_staff_role(*, rider: Rider, role: str | None, actor: Rider | None) -> Rider:

@@ -6,6 +6,7 @@ import unicodedata
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from config.text import has_forbidden_characters
 from riders.models import DISPLAY_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
 
 USERNAME_MIN_LENGTH = 3
@@ -13,8 +14,6 @@ USERNAME_MIN_LENGTH = 3
 # letter can never pose as a Latin one, so two riders cannot hold names that look the same.
 _USERNAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 EMAIL_MAX_LENGTH = 254
-# Control and format characters hide text or reorder it; lone surrogates cannot be stored.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 
 
 def clean_username(raw: object) -> tuple[str | None, str | None]:
@@ -67,7 +66,3 @@ def clean_display_name(raw: object) -> tuple[str | None, str | None]:
     if has_forbidden_characters(value):
         return None, "Display name may not contain control characters."
     return value, None
-
-
-def has_forbidden_characters(value: str) -> bool:
-    return any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in value)

@@ -6,11 +6,13 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config.domain_events import announce
 from config.integrity import violated_constraint
 from config.model_rows import model_from_row, model_from_values
+from config.text import has_forbidden_characters
 from riders.audit import audit_record
 from riders.models import AuditAction, Rider
-from riders.validation import has_forbidden_characters
+from riders.services import rider_lock_out
 from rooms.errors import (
     AlreadyInRoom,
     CodeSpaceExhausted,
@@ -23,6 +25,7 @@ from rooms.errors import (
     RoomInactive,
     RoomNotFound,
 )
+from rooms.events import RideEnded, RiderRemovedFromRide
 from rooms.models import (
     DEFAULT_MAX_PARTICIPANTS,
     MAX_PARTICIPANTS,
@@ -34,7 +37,6 @@ from rooms.models import (
     RoomParticipant,
 )
 from rooms.selectors import normalize_room_code, room_get_by_code, room_require_leader_or_staff
-from sessions_rt.services import realtime_rider_removed, realtime_room_closed
 
 CODE_ATTEMPTS = 10
 
@@ -160,7 +162,7 @@ def room_deactivate(*, room: Room, actor: Rider) -> Room:
             target=locked,
             details={"code": locked.code, "participants_disconnected": ended},
         )
-        transaction.on_commit(lambda: realtime_room_closed(room_id=locked.pk))
+        announce(RideEnded(room_id=locked.pk))
     return locked
 
 
@@ -204,8 +206,8 @@ def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
 
     It needs no rider or room lock: two leaves of one membership queue on its row, and the
     second finds it ended. Only when it changes nothing does a second query tell an unknown
-    code from a rider not in the ride. In autocommit the broadcast runs right after the
-    statement, so, as everywhere, only once the change is committed.
+    code from a rider not in the ride. In autocommit its announcement is delivered right
+    after the statement, so, as everywhere, only once the change is committed.
     """
     normalized = normalize_room_code(code)
     now = timezone.now()
@@ -227,7 +229,7 @@ def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
         removed_at=None,
     )
     participant.user = rider
-    _broadcast_removal_after_commit(room_id=room_id, rider_id=rider.pk, reason="left")
+    announce(RiderRemovedFromRide(room_id=room_id, rider_id=rider.pk, reason="left"))
     return participant
 
 
@@ -244,7 +246,7 @@ def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomPartici
         )
         if participant is None:
             raise NotInRoom("That rider is not in this ride.")
-        _end_membership(participant, reason="kicked")
+        _end_membership(participant)
         audit_record(
             action=AuditAction.PARTICIPANT_REMOVED,
             actor=actor,
@@ -290,6 +292,31 @@ def participant_readmit(*, room: Room, rider: Rider, actor: Rider) -> RoomPartic
             },
         )
     return participant
+
+
+def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
+    """Lock a rider out: the account is deactivated, every device signed out, and the ride
+    they are in ends for them (their socket closes once this commits)."""
+    with transaction.atomic():
+        locked, tokens_revoked = rider_lock_out(rider=rider, actor=actor)
+        current = locked.participations.filter(is_active=True).select_related("room").first()
+        if current is not None:
+            try:
+                participant_remove(room=current.room, rider=locked, actor=actor)
+            except NotInRoom:
+                # They left (or the ride ended) since the read above: nothing left to end.
+                current = None
+        audit_record(
+            action=AuditAction.RIDER_DEACTIVATED,
+            actor=actor,
+            target=locked,
+            details={
+                "tokens_revoked": tokens_revoked,
+                "removed_from_room": current.room.code if current is not None else None,
+            },
+        )
+    rider.is_active = False
+    return locked
 
 
 def _activate_membership(*, rider: Rider, room: Room, state: _MembershipState) -> JoinOutcome:
@@ -340,30 +367,22 @@ def _leave_other_room(*, rider: Rider, state: _MembershipState, now: datetime) -
         cursor.execute(_END_PARTICIPANT_SQL, [now, state.elsewhere_id])
         if cursor.rowcount == 0:
             return None
-    _broadcast_removal_after_commit(
-        room_id=state.elsewhere_room_id, rider_id=rider.pk, reason="left"
+    announce(
+        RiderRemovedFromRide(room_id=state.elsewhere_room_id, rider_id=rider.pk, reason="left")
     )
     return model_from_values(Room, id=state.elsewhere_room_id, code=state.elsewhere_code)
 
 
-def _end_membership(participant: RoomParticipant, *, reason: str) -> None:
-    """End one membership by a removal, which bars the rider from the ride, and tell the
-    ride once that is committed."""
+def _end_membership(participant: RoomParticipant) -> None:
+    """End one membership by a removal, which bars the rider from the ride; once that is
+    committed, the rider's socket in the ride closes and the others see them kicked."""
     participant.is_active = False
     participant.left_at = participant.removed_at = timezone.now()
     participant.save(update_fields=["is_active", "left_at", "removed_at"])
-    _broadcast_removal_after_commit(
-        room_id=participant.room_id, rider_id=participant.user_id, reason=reason
-    )
-
-
-def _broadcast_removal_after_commit(
-    *, room_id: uuid.UUID, rider_id: uuid.UUID, reason: str
-) -> None:
-    """Once the membership's end is committed, the rider's socket in that ride is closed and
-    the others see them leave (reason "left" or "kicked")."""
-    transaction.on_commit(
-        lambda: realtime_rider_removed(room_id=room_id, rider_id=rider_id, reason=reason)
+    announce(
+        RiderRemovedFromRide(
+            room_id=participant.room_id, rider_id=participant.user_id, reason="kicked"
+        )
     )
 
 

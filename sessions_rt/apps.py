@@ -1,6 +1,31 @@
 from django.apps import AppConfig
 
+from config.domain_events import subscribe
+from rooms.events import RideEnded, RiderRemovedFromRide
+
 
 class SessionsRtConfig(AppConfig):
     name = "sessions_rt"
     verbose_name = "Real-time sessions"
+
+    def ready(self):
+        # The live layer hears of committed membership changes; rooms never imports it.
+        subscribe(RiderRemovedFromRide, _rider_removed_from_ride)
+        subscribe(RideEnded, _ride_ended)
+
+
+# sessions_rt.services imports models, which cannot be imported while this module loads.
+
+
+def _rider_removed_from_ride(event: RiderRemovedFromRide) -> None:
+    from sessions_rt import services
+
+    services.realtime_rider_removed(
+        room_id=event.room_id, rider_id=event.rider_id, reason=event.reason
+    )
+
+
+def _ride_ended(event: RideEnded) -> None:
+    from sessions_rt import services
+
+    services.realtime_room_closed(room_id=event.room_id)

@@ -696,6 +696,52 @@ def test_removing_a_malformed_rider_id_is_400(auth_client, rider):
     api_error(auth_client(rider).delete(_remove(room, "not-a-uuid")), 400, "invalid_identifier")
 
 
+# --- When the live layer fails after the commit ---------------------------------------------
+
+
+def _leave(client, room, leader, member):
+    return client(member).post(_room(room.code, "leave"))
+
+
+def _kick(client, room, leader, member):
+    return client(leader).delete(_remove(room, member.pk))
+
+
+def _end(client, room, leader, member):
+    return client(leader).post(_room(room.code, "deactivate"))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("change", "status", "listener"),
+    [
+        (_leave, 200, "realtime_rider_removed"),
+        (_kick, 204, "realtime_rider_removed"),
+        (_end, 200, "realtime_room_closed"),
+    ],
+    ids=["leave", "remove", "end"],
+)
+def test_a_failing_live_layer_neither_undoes_nor_fails_the_committed_change(
+    auth_client, rider, other_rider, monkeypatch, caplog, change, status, listener
+):
+    """Really committed (no test transaction): the listeners run inside the request."""
+    room = RoomFactory(creator=rider)
+    _member(room, rider)
+    _member(room, other_rider)
+
+    def crash(**kwargs):
+        raise RuntimeError("the live layer broke")
+
+    monkeypatch.setattr(f"sessions_rt.services.{listener}", crash)
+
+    response = change(auth_client, room, rider, other_rider)
+
+    assert response.status_code == status, response.content
+    assert not RoomParticipant.objects.get(room=room, user=other_rider).is_active
+    [failure] = [r for r in caplog.records if r.name == "config.domain_events"]
+    assert failure.exc_info[0] is RuntimeError
+
+
 # --- Room statistics ------------------------------------------------------------------------
 
 

@@ -4,13 +4,18 @@ committed, or neither is."""
 import pytest
 from django.db import transaction
 
-from riders import services as rider_services
 from riders.audit import audit_record
 from riders.models import AuditAction, AuditEntry
-from riders.services import rider_change_password, rider_deactivate
+from riders.services import rider_change_password
 from rooms import services as room_services
 from rooms.models import Room, RoomParticipant
-from rooms.services import participant_join, participant_remove, room_create, room_deactivate
+from rooms.services import (
+    participant_join,
+    participant_remove,
+    rider_deactivate,
+    room_create,
+    room_deactivate,
+)
 from tests.riders.factories import TEST_PASSWORD, RiderFactory
 
 NEW_PASSWORD = "gravel-and-tarmac-77"
@@ -98,7 +103,7 @@ def test_a_change_rolled_back_after_it_ran_takes_its_entry_with_it(ride, staff):
             room_services,
             lambda room, staff, member: participant_remove(room=room, rider=member, actor=staff),
         ),
-        (rider_services, lambda room, staff, member: rider_deactivate(rider=member, actor=staff)),
+        (room_services, lambda room, staff, member: rider_deactivate(rider=member, actor=staff)),
     ],
     ids=["room_deactivate", "participant_remove", "rider_deactivate"],
 )

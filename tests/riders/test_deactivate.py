@@ -1,13 +1,13 @@
-"""rider_deactivate: locked out, signed out everywhere, out of the ride, audited."""
+"""rider_deactivate (rooms.services, on riders' rider_lock_out): locked out, signed out
+everywhere, out of the ride, audited."""
 
 import pytest
 
 from riders.auth_tokens import token_authenticate, token_issue
 from riders.errors import CannotDeactivateSelf, RiderAlreadyInactive, SuperuserProtected
 from riders.models import AuditAction, AuditEntry, AuthToken
-from riders.services import rider_deactivate
 from rooms.models import RoomParticipant
-from rooms.services import participant_join, room_create
+from rooms.services import participant_join, rider_deactivate, room_create
 from tests.riders.factories import RiderFactory
 
 
@@ -19,7 +19,7 @@ def test_deactivation_signs_out_every_device_and_ends_the_ride(
     participant_join(rider=rider, code=room.code)
     closed = []
     monkeypatch.setattr(
-        "rooms.services.realtime_rider_removed",
+        "sessions_rt.services.realtime_rider_removed",
         lambda **kwargs: closed.append(kwargs),
     )
 

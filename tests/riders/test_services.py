@@ -59,7 +59,7 @@ def test_create_without_password_makes_an_account_that_cannot_log_in():
     assert authenticate(username="easy.rider", password="") is None
 
 
-def test_create_superuser_through_the_manager_uses_the_service():
+def test_create_superuser_through_the_manager_makes_a_staff_superuser():
     admin = Rider.objects.create_superuser("Chief", "chief@example.com", STRONG_PASSWORD)
 
     stored = Rider.objects.get(pk=admin.pk)

@@ -30,6 +30,7 @@ from rooms.services import (
     room_create,
     room_deactivate,
 )
+from sessions_rt import services as live_services
 from tests.riders.factories import RiderFactory
 from tests.rooms.factories import RoomFactory, RoomParticipantFactory
 
@@ -366,7 +367,7 @@ def test_join_of_a_rider_whose_other_membership_just_ended_leaves_nothing(
 
     monkeypatch.setattr(services, "_membership_state", ended_right_after_the_read)
     removed = []
-    monkeypatch.setattr(services, "realtime_rider_removed", lambda **kw: removed.append(kw))
+    monkeypatch.setattr(live_services, "realtime_rider_removed", lambda **kw: removed.append(kw))
 
     with django_capture_on_commit_callbacks(execute=True):
         outcome = participant_join(rider=other_rider, code=new.code)
@@ -384,7 +385,7 @@ def test_join_moving_rooms_tells_the_room_left_once_committed(
     participant_join(rider=other_rider, code=old.code)
     new = room_create(creator=RiderFactory(), name="Evening")
     removed = []
-    monkeypatch.setattr(services, "realtime_rider_removed", lambda **kw: removed.append(kw))
+    monkeypatch.setattr(live_services, "realtime_rider_removed", lambda **kw: removed.append(kw))
 
     with django_capture_on_commit_callbacks(execute=True):
         participant_join(rider=other_rider, code=new.code)
@@ -483,7 +484,7 @@ def test_leave_tells_the_ride_once_committed_and_only_when_it_left(
     room = room_create(creator=rider, name="Alps loop")
     participant_join(rider=other_rider, code=room.code)
     removed = []
-    monkeypatch.setattr(services, "realtime_rider_removed", lambda **kw: removed.append(kw))
+    monkeypatch.setattr(live_services, "realtime_rider_removed", lambda **kw: removed.append(kw))
 
     with django_capture_on_commit_callbacks(execute=True):
         participant_leave(rider=other_rider, code=room.code)
@@ -649,6 +650,21 @@ def test_deactivate_reads_the_room_afresh_rather_than_trusting_the_callers_copy(
         room_deactivate(room=stale, actor=rider)
 
 
+def test_deactivate_closes_the_rides_sockets_once_committed(
+    rider, other_rider, monkeypatch, django_capture_on_commit_callbacks
+):
+    room = room_create(creator=rider, name="Alps loop")
+    participant_join(rider=other_rider, code=room.code)
+    closed = []
+    monkeypatch.setattr(live_services, "realtime_room_closed", lambda **kw: closed.append(kw))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        room_deactivate(room=room, actor=rider)
+        assert closed == []
+
+    assert closed == [{"room_id": room.pk}]
+
+
 def test_joining_after_deactivation_is_refused(rider, other_rider):
     room = room_create(creator=rider, name="Alps loop")
     room_deactivate(room=room, actor=rider)
@@ -674,6 +690,21 @@ def test_remove_ends_the_riders_participation(rider, other_rider, staff, by):
     assert not stored.is_active
     assert stored.left_at is not None
     assert _active_riders(room) == [rider.pk]
+
+
+def test_remove_closes_the_riders_socket_once_committed(
+    rider, other_rider, monkeypatch, django_capture_on_commit_callbacks
+):
+    room = room_create(creator=rider, name="Alps loop")
+    participant_join(rider=other_rider, code=room.code)
+    removed = []
+    monkeypatch.setattr(live_services, "realtime_rider_removed", lambda **kw: removed.append(kw))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        participant_remove(room=room, rider=other_rider, actor=rider)
+        assert removed == []
+
+    assert removed == [{"room_id": room.pk, "rider_id": other_rider.pk, "reason": "kicked"}]
 
 
 def test_remove_by_another_rider_is_refused(rider, other_rider):
