@@ -211,13 +211,19 @@ def main() -> None:
                     times.append((time.perf_counter() - t) * 1000)
                 report, rows = results[by_selector], results[by_hand]
                 total = next(row for row in rows if row[0] is None)
-                assert total[1] == report.total_events, (total[1], report.total_events)
+                if total[1] != report.total_events:
+                    raise RuntimeError(
+                        f"events: hand SQL {total[1]}, selector {report.total_events}"
+                    )
                 expected = [report.rtt_ms.p50, report.rtt_ms.p95, report.rtt_ms.p99]
                 got = total[1 + len(TYPES) + 3] or [None, None, None]
-                assert all(
+                if not all(
                     a == b or math.isclose(a, b, rel_tol=1e-9)
                     for a, b in zip(got, expected, strict=True)
-                ), (got, expected)
+                ):
+                    raise RuntimeError(
+                        f"round trip p50/p95/p99: hand SQL {got}, selector {expected}"
+                    )
             s95, h95 = percentile(selector_ms, 0.95), percentile(hand_ms, 0.95)
             print(
                 f"{kind + ' ' + label:<32} {statistics.median(selector_ms):>12.1f} {s95:>8.1f} "

@@ -129,7 +129,6 @@ def wait_for_database(attempts: int | None = None, first_delay: float = 0.5) -> 
         try:
             probe_database()
             connection.ensure_connection()
-            return
         except (psycopg.OperationalError, OperationalError) as exc:
             reason = connection_error_reason(exc)
             if database_missing(reason):
@@ -153,6 +152,8 @@ def wait_for_database(attempts: int | None = None, first_delay: float = 0.5) -> 
             connection.close()
             time.sleep(delay)
             delay *= 2
+        else:
+            return
 
 
 def database_missing(reason: str) -> bool:

@@ -375,10 +375,11 @@ def _insert_with_unique_code(*, creator: Rider, name: str, capacity: int) -> Roo
         try:
             with transaction.atomic():
                 room.save(force_insert=True)
-            return room
         except IntegrityError as exc:
             if violated_constraint(exc) != "room_code_unique":
                 raise
+        else:
+            return room
     raise CodeSpaceExhausted()
 
 

@@ -203,8 +203,9 @@ def _with_lock_retries(work: Callable[[], None]) -> None:
                 cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
                 work()
                 cursor.execute("SET LOCAL lock_timeout = DEFAULT")
-            return
         except OperationalError as exc:
             if getattr(exc.__cause__, "sqlstate", None) != "55P03" or attempt == LOCK_ATTEMPTS:
                 raise
             time.sleep(_RETRY_PAUSE_SECONDS * attempt)
+        else:
+            return
