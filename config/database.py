@@ -27,6 +27,8 @@ def database_url_from_env() -> str:
     if url:
         return url
     host = env_str("DB_HOST")
+    if host is None:
+        raise ImproperlyConfigured("Set DATABASE_URL or DB_HOST to reach PostgreSQL")
     port = env_int("DB_PORT", 5432, minimum=1, maximum=65535)
     user = quote(env_str("DB_USERNAME", "postgres"), safe="")
     password = env_str("DB_PASSWORD")
@@ -54,7 +56,7 @@ def pool_options() -> dict:
 
 
 def database_settings(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_health_checks=True)
+    config: dict = dict(dj_database_url.parse(url, conn_health_checks=True))
     if not config.get("NAME"):
         raise ImproperlyConfigured(
             "DATABASE_URL must name a database, as in postgresql://user@host:5432/convoy"

@@ -167,7 +167,11 @@ def connection_log_report(
     One query: totals and, grouped by ``date_bin(bucket, occurred_at, since)`` so buckets
     line up with the start of the window, the buckets; then the worst segments among them.
     """
-    if (rider is None) == (room is None):
+    if rider is not None and room is None:
+        subject = ("user_id", rider.pk)
+    elif room is not None and rider is None:
+        subject = ("room_id", room.pk)
+    else:
         raise ValueError("A report is of exactly one rider or one room.")
     _check_window(since, until, bounded=True)
     if bucket is not None and bucket not in BUCKET_SIZES:
@@ -180,7 +184,6 @@ def connection_log_report(
                 f"At most {MAX_BUCKETS} buckets per report: widen the bucket or narrow the window."
             )
             raise InvalidTimeWindow(problem, fields={"bucket": [problem]})
-    subject = ("user_id", rider.pk) if rider is not None else ("room_id", room.pk)
     totals, rows = _figures_by_bucket(subject, since=since, until=until, width=width)
     series = [StatsBucket(start=start, **figures) for start, figures in rows]
     return StatsReport(
@@ -247,7 +250,8 @@ def _figures_by_bucket(
         )
         rows = cursor.fetchall()
         at = {col.name: position for position, col in enumerate(cursor.description)}
-    totals, series = None, []
+    totals: dict = {}
+    series: list[tuple[datetime, dict]] = []
     is_total, start = at["is_total"], at["start"]
     for row in rows:
         if row[is_total]:
@@ -327,6 +331,8 @@ def _float(value) -> float | None:
 
 
 def _worst_segments(series: list[StatsBucket], width: timedelta | None) -> list[Segment]:
+    if width is None:  # a report without buckets has no series
+        return []
     scored = [b for b in series if b.quality.mos is not None]
     scored.sort(key=lambda b: (b.quality.mos, b.start))
     return [
@@ -362,8 +368,8 @@ def _check_window(since: object, until: object, *, bounded: bool) -> None:
             problems[name] = [f"{name} must be a date-time with a time zone."]
     if problems:
         raise InvalidTimeWindow(fields=problems)
-    if since is None or until is None:
-        return
+    if not isinstance(since, datetime) or not isinstance(until, datetime):
+        return  # an open end of a log query
     if since >= until:
         raise InvalidTimeWindow(
             "since must be before until.", fields={"until": ["Must be after since."]}

@@ -222,9 +222,8 @@ def clean_metrics(value: object) -> dict[str, MetricValue]:
         raise InvalidMetrics(problem, fields={"metrics": [problem]})
     problems: dict[str, list[str]] = {}
     for key, raw in value.items():
-        problem = _metric_problem(key, raw)
-        if problem:
-            problems[f"metrics.{_show(key, quote=False)}"] = [problem]
+        if wrong := _metric_problem(key, raw):
+            problems[f"metrics.{_show(key, quote=False)}"] = [wrong]
     if problems:
         names = ", ".join(name.removeprefix("metrics.") for name in problems)
         raise InvalidMetrics(f"Some metrics are not valid: {names}.", fields=problems)
@@ -249,8 +248,9 @@ def _metric_problem(key: object, value: object) -> str | None:
 def _number_problem(key: str, rule: NumberRule, value: object) -> str | None:
     # The common case first, with no message built: a batch checks thousands of figures.
     # NaN and the infinities fail the range check and are reported below.
-    plain = type(value) is int or (type(value) is float and not rule.integer)
-    if plain and rule.low <= value <= rule.high:
+    if (type(value) is int or (type(value) is float and not rule.integer)) and (
+        rule.low <= value <= rule.high
+    ):
         return None
     kind = "a whole number" if rule.integer else "a finite number"
     expected = f"{key} must be {kind} from {rule.low:g} to {rule.high:g} ({rule.unit})"

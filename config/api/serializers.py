@@ -104,7 +104,7 @@ _FIELDS_OF_CLASS: dict[type[ReadModelSerializer], dict] = {}
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(required=False)
+    fields = serializers.DictField(required=False)  # type: ignore[assignment]  # a declared field, not .fields
 
 
 class ErrorSerializer(serializers.Serializer):
