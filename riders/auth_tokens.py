@@ -119,8 +119,3 @@ def token_revoke_all(*, rider: Rider) -> int:
     with transaction.atomic():
         deleted, _ = AuthToken.objects.filter(user=rider).delete()
     return deleted
-
-
-def token_revoke_expired() -> int:
-    deleted, _ = AuthToken.objects.filter(expires_at__lte=timezone.now()).delete()
-    return deleted

@@ -1,14 +1,12 @@
 import unicodedata
 from uuid import UUID
 
-from django.db.models import Prefetch
 from django.db.models.functions import Lower
 
 from config.identifiers import parse_uuid
 from riders.errors import RiderNotFound
 from riders.models import Rider
 from riders.validation import has_forbidden_characters
-from rooms.models import RoomParticipant
 
 
 def rider_get(*, rider_id: UUID | str) -> Rider:
@@ -32,13 +30,6 @@ def rider_find_by_username(*, username: str) -> Rider | None:
         return None
     # lower(username) = ... matches the case-insensitive unique index exactly.
     return Rider.objects.alias(username_lower=Lower("username")).filter(username_lower=key).first()
-
-
-def rider_get_by_email(*, email: str) -> Rider:
-    rider = rider_find_by_email(email=email)
-    if rider is None:
-        raise RiderNotFound("No rider has that email address.")
-    return rider
 
 
 def rider_find_by_email(*, email: str) -> Rider | None:
@@ -93,21 +84,3 @@ def _lookup_key(value: object, *, normalize: bool) -> str | None:
     if normalize:
         value = unicodedata.normalize("NFKC", value)
     return value.strip().lower() or None
-
-
-def rider_with_rooms(*, rider_id: UUID | str) -> Rider:
-    """The rider with ``room_participations``: every room they joined, newest first.
-
-    Two queries whatever the number of rooms: the rider, then participations joined to rooms.
-    """
-    memberships = RoomParticipant.objects.select_related("room").order_by("-joined_at")
-    rider = (
-        Rider.objects.filter(pk=parse_uuid(rider_id, what="rider_id"))
-        .prefetch_related(
-            Prefetch("participations", queryset=memberships, to_attr="room_participations")
-        )
-        .first()
-    )
-    if rider is None:
-        raise RiderNotFound()
-    return rider

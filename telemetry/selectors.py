@@ -3,8 +3,6 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import (
-    Aggregate,
-    FloatField,
     Max,
     Min,
     Q,
@@ -35,24 +33,6 @@ WORST_SEGMENTS = 5
 _TYPE_COLUMNS = tuple((t, f"type_{t}") for t in EventType.values)
 
 
-class PercentileCont(Aggregate):
-    """PostgreSQL's ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)``.
-
-    The interpolated percentile: for 10, 20, 30, 40 the median is 25. NULLs are skipped.
-    """
-
-    function = "percentile_cont"
-    name = "PercentileCont"
-    output_field = FloatField()
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-
-    def __init__(self, expression, *, fraction: float, **extra):
-        if not 0 <= fraction <= 1:
-            raise ValueError(f"A percentile fraction lies in [0, 1], not {fraction}.")
-        # A float we chose, never client input, so it can sit in the SQL text.
-        super().__init__(expression, fraction=float(fraction), **extra)
-
-
 # A report builds several of these per bucket: plain slotted dataclasses, which are created
 # several times faster than frozen ones. Nothing changes them after the report is built.
 @dataclass(slots=True)
@@ -76,22 +56,6 @@ class QualitySummary:
 
 
 NO_QUALITY = QualitySummary(samples=0, mos=None, rating=None)
-
-
-@dataclass(frozen=True)
-class ConnectionStats:
-    since: datetime
-    until: datetime
-    total_events: int
-    events_by_type: dict[str, int]  # every EventType value, zero when none
-    rtt_ms: MetricSummary
-    jitter_ms: MetricSummary
-    packet_loss_pct: MetricSummary
-    bitrate_kbps: MetricSummary | None = None
-    reconnects: int = 0  # "reconnected" events
-    # Mean time from a rider's "reconnecting" to their next "reconnected", in milliseconds.
-    mean_time_to_reconnect_ms: float | None = None
-    quality: QualitySummary = NO_QUALITY
 
 
 @dataclass(slots=True)
@@ -136,22 +100,6 @@ class StatsReport:
     quality: QualitySummary = NO_QUALITY
     # The buckets of lowest mean MOS, worst first (only with a bucket size).
     worst_segments: list[Segment] = field(default_factory=list)
-
-
-def connection_log_stats_for_rider(
-    *, rider: Rider, since: datetime, until: datetime
-) -> ConnectionStats:
-    """Statistics of the rider's events with since <= occurred_at < until, in one query."""
-    _check_window(since, until, bounded=True)
-    return _stats(("user_id", rider.pk), since=since, until=until)
-
-
-def connection_log_stats_for_room(
-    *, room: Room, since: datetime, until: datetime
-) -> ConnectionStats:
-    """Statistics of the room's events with since <= occurred_at < until, in one query."""
-    _check_window(since, until, bounded=True)
-    return _stats(("room_id", room.pk), since=since, until=until)
 
 
 def connection_log_report(
@@ -203,20 +151,6 @@ def connection_logs_for_rider(
     _check_window(since, until, bounded=False)
     logs = ConnectionLog.objects.filter(user=rider).select_related("room")
     return _within(logs, since, until).order_by("-occurred_at")
-
-
-def connection_logs_for_room(
-    *, room: Room, since: datetime | None = None, until: datetime | None = None
-) -> QuerySet[ConnectionLog]:
-    """The room's events, newest first, with their rider; either bound may be left open."""
-    _check_window(since, until, bounded=False)
-    logs = ConnectionLog.objects.filter(room=room).select_related("user")
-    return _within(logs, since, until).order_by("-occurred_at")
-
-
-def _stats(subject: tuple[str, object], *, since: datetime, until: datetime) -> ConnectionStats:
-    totals, _ = _figures_by_bucket(subject, since=since, until=until, width=None)
-    return ConnectionStats(since=since, until=until, **totals)
 
 
 def _figures_by_bucket(

@@ -25,7 +25,7 @@ from telemetry.errors import (
     InvalidCleanupRequest,
     InvalidEvent,
 )
-from telemetry.models import ConnectionLog, EventType, new_log_ids_hex
+from telemetry.models import ConnectionLog, new_log_ids_hex
 from telemetry.server_binding import server_binding_cursor
 from telemetry.validation import MetricValue, OccurrenceWindow, ValidEvent, clean_event
 
@@ -157,25 +157,6 @@ def connection_log_record(
             log.save(force_insert=True)
             return log
     return _existing_if_same(existing, log, compare_time=occurred_at is not None)
-
-
-def quality_report_record(
-    *,
-    rider: Rider,
-    room: Room | None,
-    metrics: dict,
-    occurred_at: datetime | str | None = None,
-    client_event_id: str | None = None,
-) -> ConnectionLog:
-    """A quality report needs at least one of rtt_ms, jitter_ms, packet_loss_pct, bitrate_kbps."""
-    return connection_log_record(
-        rider=rider,
-        event_type=EventType.QUALITY_REPORT,
-        room=room,
-        metrics=metrics,
-        occurred_at=occurred_at,
-        client_event_id=client_event_id,
-    )
 
 
 def connection_log_ingest_batch(
