@@ -321,7 +321,7 @@ def _activate_membership(*, rider: Rider, room: Room, state: _MembershipState) -
             cursor.execute(_REACTIVATE_PARTICIPANT_SQL, [now, participant.pk])
     participant.user = rider
     participant.room = room
-    room.active_participants = state.active_count + 1  # type: ignore[attr-defined]  # as annotated
+    room.active_participants = state.active_count + 1  # type: ignore[attr-defined]  # what the selectors annotate
     return JoinOutcome(
         participant=participant, active_count=state.active_count + 1, left_room=left_room
     )
