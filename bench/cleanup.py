@@ -15,10 +15,14 @@ import argparse
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from bench.harness import Samples, setup_django
 from bench.telemetry_data import add_generation_arguments
+
+T = TypeVar("T")
 
 
 class IngestLoop(threading.Thread):
@@ -60,11 +64,11 @@ class IngestLoop(threading.Thread):
         finally:
             connection.close()
 
-    def measure(self, work) -> Samples:
-        """Run work() (or sleep for a number of seconds) while the loop uploads."""
+    def measure(self, work: Callable[[], T]) -> T:
+        """Run work() while the loop uploads; the loop's samples cover that time."""
         self.samples = Samples("ingest")
         started = time.perf_counter()
-        result = work() if callable(work) else time.sleep(work)
+        result = work()
         self.samples.elapsed_s = time.perf_counter() - started
         return result
 
@@ -114,7 +118,7 @@ def main() -> None:
     loop = IngestLoop(rider, room.code)
     loop.start()
     time.sleep(1)  # warm up
-    loop.measure(args.idle_seconds)
+    loop.measure(lambda: time.sleep(args.idle_seconds))
     idle = loop.samples
     keep = timedelta(days=args.days - args.expire_days)
     phases = timed_phases()

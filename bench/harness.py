@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -43,7 +44,7 @@ def running_server(*, workers: int, extra_env: dict | None = None, log_path: Pat
 class ServerProcess:
     base: str
     process: subprocess.Popen
-    log: object
+    log: IO[bytes]
 
     def log_text(self) -> str:
         self.log.flush()

@@ -146,7 +146,7 @@ def copy_rows(batches, room_ids: dict, *, per_batch: bool) -> None:
 def upload(batches) -> Counter:
     from telemetry.services import connection_log_ingest_batch
 
-    tally = Counter()
+    tally: Counter[str] = Counter()
     for rider, events in batches:
         tally.update(o.status for o in connection_log_ingest_batch(rider=rider, events=events))
     return tally

@@ -24,12 +24,15 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from bench.harness import running_server, setup_django
 
@@ -57,7 +60,8 @@ def prepare(clients: int, room_size: int) -> list[Seat]:
     from rooms.services import participant_join, room_create
 
     run = uuid.uuid4().hex[:6]
-    seats, code = [], None
+    seats: list[Seat] = []
+    code = ""  # the ride the first rider of each group creates
     for n in range(clients):
         rider = rider_create(
             username=f"ws{run}{n}", email=f"ws{run}{n}@bench.convoy", password=None
@@ -118,7 +122,7 @@ class Client:
         self.run = run
         self.deflate = deflate
         self.origin = origin
-        self.ws = None
+        self.ws: ClientConnection | None = None
         self.reader: asyncio.Task | None = None
         self.live = False
 
@@ -126,16 +130,16 @@ class Client:
         run = self.run
         started = time.perf_counter()
         try:
-            self.ws = await connect(
+            self.ws = ws = await connect(
                 self.url,
-                subprotocols=[PROTOCOL, f"bearer.{self.seat.key}"],
-                origin=self.origin,
+                subprotocols=[Subprotocol(PROTOCOL), Subprotocol(f"bearer.{self.seat.key}")],
+                origin=Origin(self.origin) if self.origin else None,
                 compression="deflate" if self.deflate else None,
                 open_timeout=CONNECT_TIMEOUT_S,
                 ping_interval=None,
                 close_timeout=2,
             )
-            first = json.loads(await asyncio.wait_for(self.ws.recv(), CONNECT_TIMEOUT_S))
+            first = json.loads(await asyncio.wait_for(ws.recv(), CONNECT_TIMEOUT_S))
         except ConnectionClosed as exc:
             run.connect_failures[f"closed {exc.rcvd.code if exc.rcvd else 'abnormally'}"] += 1
             return False
@@ -147,7 +151,7 @@ class Client:
             return False
         if first.get("type") != "snapshot":
             run.connect_failures[f"first message {first.get('type')!r}"] += 1
-            await self.ws.close()
+            await ws.close()
             return False
         run.connect_ms.append((time.perf_counter() - started) * 1000)
         run.connected += 1
@@ -157,9 +161,11 @@ class Client:
         return True
 
     async def read(self) -> None:
-        run = self.run
+        run, ws = self.run, self.ws
+        if ws is None:
+            return
         try:
-            async for raw in self.ws:
+            async for raw in ws:
                 if run.stopping:
                     continue  # closing: what still arrives is counted as missing
                 now = time.perf_counter()
@@ -189,7 +195,7 @@ class Client:
         heading = message.get("heading_deg")
         entry = None
         if isinstance(heading, int | float):
-            entry = run.sent.get((message.get("rider_id"), round(heading * 1000)))
+            entry = run.sent.get((message.get("rider_id", ""), round(heading * 1000)))
         if entry is None:
             run.unmatched_locations += 1
             return
@@ -201,7 +207,9 @@ class Client:
 
     async def ride(self) -> None:
         """A heartbeat and a location every second, from a random offset, until the end."""
-        run = self.run
+        run, ws = self.run, self.ws
+        if ws is None:
+            return
         rng = random.Random(self.seat.rider_id)
         lat, lon = 45.0 + rng.random(), 6.0 + rng.random()
         due = run.window_start + rng.random()
@@ -221,13 +229,13 @@ class Client:
                 "heading_deg": heading,
             }
             try:
-                await self.ws.send('{"type":"heartbeat"}')
+                await ws.send('{"type":"heartbeat"}')
                 run.sent_heartbeats += 1
                 key = (self.seat.rider_id, round(heading * 1000))
                 run.sent[key] = Sent(
                     at=time.perf_counter(), expected=run.live_in_room[self.seat.code]
                 )
-                await self.ws.send(json.dumps(location, separators=(",", ":")))
+                await ws.send(json.dumps(location, separators=(",", ":")))
                 run.sent_locations += 1
             except ConnectionClosed:
                 return
@@ -261,7 +269,7 @@ async def origin_needed(base_ws: str, seat: Seat) -> bool:
     try:
         async with connect(
             f"{base_ws}/ws/rooms/{seat.code}/",
-            subprotocols=[PROTOCOL, f"bearer.{seat.key}"],
+            subprotocols=[Subprotocol(PROTOCOL), Subprotocol(f"bearer.{seat.key}")],
             open_timeout=CONNECT_TIMEOUT_S,
         ) as ws:
             await asyncio.wait_for(ws.recv(), CONNECT_TIMEOUT_S)
@@ -434,7 +442,7 @@ def server_processes() -> list[psutil.Process]:
 
 def server_problems(path: Path) -> Counter:
     """What the server logged at WARNING and above: exception types and logger names."""
-    found = Counter()
+    found: Counter[str] = Counter()
     with contextlib.suppress(OSError), path.open(errors="replace") as log:
         for line in log:
             exception = EXCEPTION_LINE.match(line)
@@ -561,10 +569,11 @@ def main() -> None:
     import redis
     from django.conf import settings
 
-    try:
+    runner: Callable[..., Any] = asyncio.run  # the plain loop works too
+    with contextlib.suppress(ImportError):
         import uvloop
-    except ImportError:  # pragma: no cover - the plain loop works too
-        uvloop = None
+
+        runner = uvloop.run
 
     seats = prepare(args.clients, args.room_size)
     redis_client = redis.Redis.from_url(settings.REDIS_URL)
@@ -583,7 +592,6 @@ def main() -> None:
             flush=True,
         )
         meters = Meters(redis_client)
-        runner = asyncio.run if uvloop is None else uvloop.run
         run = runner(drive(base, seats, args, meters))
         ceiling = redis_ceiling(redis_client)
         problems = server_problems(server_log) if logged else None

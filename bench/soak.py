@@ -22,10 +22,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import psutil
 import websockets
+from websockets.typing import Subprotocol
 
 from bench.harness import HEADER, Samples, server_process, setup_django
 
@@ -90,12 +92,12 @@ class Soak:
     def socket(self, rider: Rider):
         return websockets.connect(
             f"{self.ws_base}/ws/rooms/{rider.code}/",
-            subprotocols=["convoy.v1", f"bearer.{rider.key}"],
+            subprotocols=[Subprotocol("convoy.v1"), Subprotocol(f"bearer.{rider.key}")],
             open_timeout=20,
             max_queue=None,
         )
 
-    async def timed(self, name: str, call, ok) -> object:
+    async def timed(self, name: str, call, ok) -> Any:
         started = time.perf_counter()
         try:
             result = await call()
@@ -216,7 +218,7 @@ class Soak:
             }
             for _ in range(EVENTS_PER_UPLOAD)
         ]
-        rider.events_sent.update(event["client_event_id"] for event in events)
+        rider.events_sent.update(str(event["client_event_id"]) for event in events)
         return events
 
     async def hold(self, leader: Rider, stop: asyncio.Event) -> None:
@@ -305,7 +307,7 @@ def check_invariants(
     for rider in riders:
         # Only the events the phone uploaded: the server logs each socket's life too.
         stored = ConnectionLog.objects.filter(
-            user_id=rider.rider_id, client_event_id__in=list(rider.events_sent)
+            user_id=uuid.UUID(rider.rider_id), client_event_id__in=list(rider.events_sent)
         )
         count, distinct = stored.count(), stored.values("client_event_id").distinct().count()
         acknowledged = stored.filter(client_event_id__in=list(rider.events_acknowledged)).count()

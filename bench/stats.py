@@ -18,6 +18,7 @@ import random
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bench.harness import setup_django
 from bench.telemetry_data import add_generation_arguments
@@ -90,8 +91,8 @@ def generate(rows: int, days: int, riders: int, rooms: int) -> None:
     from bench.telemetry_data import riders_and_rooms, truncate_logs
 
     truncate_logs()
-    riders, rooms = riders_and_rooms(riders, rooms, prefix="ts")
-    ids = {"riders": [r.pk for r in riders], "rooms": [r.pk for r in rooms]}
+    made_riders, made_rooms = riders_and_rooms(riders, rooms, prefix="ts")
+    ids = {"riders": [r.pk for r in made_riders], "rooms": [r.pk for r in made_rooms]}
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     start = end - timedelta(days=days)
     step = timedelta(days=days) / rows
@@ -100,9 +101,8 @@ def generate(rows: int, days: int, riders: int, rooms: int) -> None:
     for first in range(0, rows, chunk):
         last = min(rows, first + chunk) - 1
         with connection.cursor() as cursor:
-            cursor.execute(
-                GENERATE, {"start": start, "step": step, "first": first, "last": last, **ids}
-            )
+            params: dict[str, Any] = {"start": start, "step": step, "first": first, "last": last}
+            cursor.execute(GENERATE, params | ids)
         print(f"\r  generated {last + 1:,}/{rows:,} rows", end="", flush=True)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE telemetry_connectionlog")
@@ -178,11 +178,12 @@ def main() -> None:
     print(
         f"\n{'case':<32} {'selector p50':>12} {'p95 ms':>8} {'hand SQL p50':>12} {'p95 ms':>8} {'ratio p95':>9}"
     )
-    largest = None
+    largest: tuple[str, dict] | None = None
     for kind, objects, column in (("room", rooms, "room_id"), ("rider", riders, "user_id")):
         for label, span, bucket in cases:
             since = until - span
-            selector_ms, hand_ms = [], []
+            selector_ms: list[float] = []
+            hand_ms: list[float] = []
             sql = HAND_SQL.format(mos=mos, column=column)
             for repeat in range(args.repeat):
                 subject = rng.choice(objects)
@@ -211,13 +212,19 @@ def main() -> None:
                     times.append((time.perf_counter() - t) * 1000)
                 report, rows = results[by_selector], results[by_hand]
                 total = next(row for row in rows if row[0] is None)
-                assert total[1] == report.total_events, (total[1], report.total_events)
+                if total[1] != report.total_events:
+                    raise RuntimeError(
+                        f"events: hand SQL {total[1]}, selector {report.total_events}"
+                    )
                 expected = [report.rtt_ms.p50, report.rtt_ms.p95, report.rtt_ms.p99]
                 got = total[1 + len(TYPES) + 3] or [None, None, None]
-                assert all(
+                if not all(
                     a == b or math.isclose(a, b, rel_tol=1e-9)
                     for a, b in zip(got, expected, strict=True)
-                ), (got, expected)
+                ):
+                    raise RuntimeError(
+                        f"round trip p50/p95/p99: hand SQL {got}, selector {expected}"
+                    )
             s95, h95 = percentile(selector_ms, 0.95), percentile(hand_ms, 0.95)
             print(
                 f"{kind + ' ' + label:<32} {statistics.median(selector_ms):>12.1f} {s95:>8.1f} "
@@ -226,6 +233,8 @@ def main() -> None:
             )
             if kind == "room" and bucket == "1d":
                 largest = (sql, params)
+    if largest is None:
+        raise RuntimeError("no case of a room over 1-day buckets to explain")
     sql, params = largest
     print("\nEXPLAIN ANALYZE of the largest case (a room over the whole period, 1-day buckets):")
     for (line,) in hand.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).fetchall():

@@ -27,13 +27,19 @@ def prepare_database() -> None:
 
 def riders_and_rooms(riders: int, rooms: int, *, prefix: str = "tb"):
     """Bench riders (in bulk, no password hashing) and rides; returns (riders, rooms)."""
+    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+
     from riders.models import Rider
     from rooms.services import room_create
 
     run = prefix + uuid.uuid4().hex[:6]
     made = Rider.objects.bulk_create(
         [
-            Rider(username=f"{run}{n}", email=f"{run}{n}@bench.convoy", password="!")
+            Rider(
+                username=f"{run}{n}",
+                email=f"{run}{n}@bench.convoy",
+                password=UNUSABLE_PASSWORD_PREFIX,
+            )
             for n in range(riders)
         ],
         batch_size=1000,

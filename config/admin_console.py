@@ -4,6 +4,7 @@ service per object (from a list, or from an object's page after a confirmation) 
 the outcome in the admin's messages."""
 
 import json
+from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -159,7 +160,14 @@ def apply_to_each(model_admin, request, objects, call, *, describe, succeeded: s
         model_admin.message_user(request, succeeded.format(count=done), messages.SUCCESS)
 
 
-class ConfirmedActionsMixin:
+# What the mixin uses of the ModelAdmin it is mixed into.
+if TYPE_CHECKING:
+    _ModelAdminBase = admin.ModelAdmin
+else:
+    _ModelAdminBase = object
+
+
+class ConfirmedActionsMixin(_ModelAdminBase):
     """Buttons on an object's page that ask first (GET), then call a service (POST) and come
     back to the page with a message saying what happened."""
 

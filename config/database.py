@@ -27,6 +27,8 @@ def database_url_from_env() -> str:
     if url:
         return url
     host = env_str("DB_HOST")
+    if host is None:
+        raise ImproperlyConfigured("Set DATABASE_URL or DB_HOST to reach PostgreSQL")
     port = env_int("DB_PORT", 5432, minimum=1, maximum=65535)
     user = quote(env_str("DB_USERNAME", "postgres"), safe="")
     password = env_str("DB_PASSWORD")
@@ -54,7 +56,7 @@ def pool_options() -> dict:
 
 
 def database_settings(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_health_checks=True)
+    config: dict = dict(dj_database_url.parse(url, conn_health_checks=True))
     if not config.get("NAME"):
         raise ImproperlyConfigured(
             "DATABASE_URL must name a database, as in postgresql://user@host:5432/convoy"
@@ -129,7 +131,6 @@ def wait_for_database(attempts: int | None = None, first_delay: float = 0.5) -> 
         try:
             probe_database()
             connection.ensure_connection()
-            return
         except (psycopg.OperationalError, OperationalError) as exc:
             reason = connection_error_reason(exc)
             if database_missing(reason):
@@ -153,6 +154,8 @@ def wait_for_database(attempts: int | None = None, first_delay: float = 0.5) -> 
             connection.close()
             time.sleep(delay)
             delay *= 2
+        else:
+            return
 
 
 def database_missing(reason: str) -> bool:

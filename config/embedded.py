@@ -7,6 +7,7 @@ leave stops them. Production never takes this path: it points the environment at
 """
 
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -181,12 +182,12 @@ def _ensure_database(socket_dir: str, port: int) -> None:
 
 
 def _close_redis_clients() -> None:
-    try:
-        from django_redis import get_redis_connection
+    from django_redis import get_redis_connection
+    from redis.exceptions import RedisError
 
+    # At exit: settings that failed to load after Redis started, or a socket already gone.
+    with contextlib.suppress(ImproperlyConfigured, RedisError, OSError):
         get_redis_connection("default").connection_pool.disconnect()
-    except Exception:
-        pass
 
 
 def _exit_cleanly_on_sigterm() -> None:

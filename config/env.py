@@ -6,6 +6,7 @@ always stops start-up with one line that names the variable and what it expects.
 
 import ipaddress
 import os
+from typing import overload
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -14,6 +15,10 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None = None) -> str | None: ...
 def env_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
@@ -21,6 +26,14 @@ def env_str(name: str, default: str | None = None) -> str | None:
     return value.strip()
 
 
+@overload
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int: ...
+@overload
+def env_int(
+    name: str, default: None = None, *, minimum: int | None = None, maximum: int | None = None
+) -> int | None: ...
 def env_int(
     name: str,
     default: int | None = None,

@@ -20,7 +20,7 @@ class DomainError(Exception):
         super().__init__(self.message)
 
     def as_dict(self) -> dict:
-        body = {"code": self.code, "message": self.message}
+        body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.fields:
             body["fields"] = self.fields
         body.update(self.extra)

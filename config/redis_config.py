@@ -40,7 +40,7 @@ class RedisSentinel:
         return f"master {self.master!r} via Sentinel {hosts}"
 
     def sentinel_kwargs(self) -> dict:
-        kwargs = {
+        kwargs: dict[str, object] = {
             "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
             "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
         }
@@ -113,6 +113,8 @@ def redis_url_from_env() -> str:
     if url:
         return url
     host = env_str("REDIS_HOST")
+    if host is None:
+        raise ImproperlyConfigured("Set REDIS_URL or REDIS_HOST to reach Redis")
     port = env_int("REDIS_PORT", 6379, minimum=1, maximum=65535)
     db = env_int("REDIS_DB", 0, minimum=0, maximum=15)
     password = env_str("REDIS_PASSWORD")
@@ -145,9 +147,11 @@ def _retry_once(*, asynchronous: bool = False):
     from redis.backoff import NoBackoff
 
     if asynchronous:
-        from redis.asyncio.retry import Retry
-    else:
-        from redis.retry import Retry
+        from redis.asyncio.retry import Retry as AsyncRetry
+
+        return AsyncRetry(NoBackoff(), 1)
+    from redis.retry import Retry
+
     return Retry(NoBackoff(), 1)
 
 

@@ -37,7 +37,7 @@ def _release_process_resources() -> None:
     from django.db import connections
 
     connections.close_all()
-    connections["default"].close_pool()
+    connections["default"].close_pool()  # type: ignore[attr-defined]  # PostgreSQL's pool
     from config import metrics
 
     if metrics.MULTIPROCESS:
@@ -62,7 +62,7 @@ def run_server(config) -> None:
         sock = config.bind_socket()
         # The supervisor builds its workers from this module global; ConvoyWorkerProcess is
         # pickled into each spawned worker, which therefore runs ConvoyServer.
-        multiprocess.Process = ConvoyWorkerProcess
+        multiprocess.Process = ConvoyWorkerProcess  # type: ignore[misc]
         multiprocess.Multiprocess(config, sockets=[sock]).run()
         return
     ConvoyServer(config=config).run()

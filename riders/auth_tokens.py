@@ -85,11 +85,11 @@ class _TokenWithRiderQuery:
     the models' metadata when first used (the app registry is ready by then)."""
 
     @cached_property
-    def token_fields(self) -> list:
+    def token_fields(self) -> tuple:
         return AuthToken._meta.concrete_fields
 
     @cached_property
-    def rider_fields(self) -> list:
+    def rider_fields(self) -> tuple:
         return Rider._meta.concrete_fields
 
     @cached_property
@@ -97,13 +97,14 @@ class _TokenWithRiderQuery:
         quote = connection.ops.quote_name
         columns = [f"t.{quote(f.column)}" for f in self.token_fields]
         columns += [f"u.{quote(f.column)}" for f in self.rider_fields]
-        token_field = AuthToken._meta.get_field
+        token = {f.name: quote(f.column) for f in self.token_fields}
+        rider_pk = next(quote(f.column) for f in self.rider_fields if f.primary_key)
         return (
             f"SELECT {', '.join(columns)} FROM {quote(AuthToken._meta.db_table)} t "
             f"JOIN {quote(Rider._meta.db_table)} u "
-            f"ON u.{quote(Rider._meta.pk.column)} = t.{quote(token_field('user').column)} "
-            f"WHERE t.{quote(token_field('key_digest').column)} = %s "
-            f"AND t.{quote(token_field('expires_at').column)} > %s LIMIT 1"
+            f"ON u.{rider_pk} = t.{token['user']} "
+            f"WHERE t.{token['key_digest']} = %s "
+            f"AND t.{token['expires_at']} > %s LIMIT 1"
         )
 
 
@@ -117,9 +118,4 @@ def token_revoke(*, token: AuthToken) -> None:
 def token_revoke_all(*, rider: Rider) -> int:
     with transaction.atomic():
         deleted, _ = AuthToken.objects.filter(user=rider).delete()
-    return deleted
-
-
-def token_revoke_expired() -> int:
-    deleted, _ = AuthToken.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted

@@ -32,13 +32,6 @@ def rider_find_by_username(*, username: str) -> Rider | None:
     return Rider.objects.alias(username_lower=Lower("username")).filter(username_lower=key).first()
 
 
-def rider_get_by_email(*, email: str) -> Rider:
-    rider = rider_find_by_email(email=email)
-    if rider is None:
-        raise RiderNotFound("No rider has that email address.")
-    return rider
-
-
 def rider_find_by_email(*, email: str) -> Rider | None:
     key = _lookup_key(email, normalize=False)
     if key is None:

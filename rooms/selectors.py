@@ -25,14 +25,6 @@ def room_get_by_code(*, code: str) -> Room:
     return room
 
 
-def room_list_active() -> QuerySet[Room]:
-    return Room.objects.filter(is_active=True).select_related("creator").order_by("-created_at")
-
-
-def room_active_participant_count(*, room: Room) -> int:
-    return RoomParticipant.objects.filter(room=room, is_active=True).count()
-
-
 def room_active_participants(*, room: Room) -> QuerySet[RoomParticipant]:
     return (
         RoomParticipant.objects.filter(room=room, is_active=True)
@@ -54,14 +46,6 @@ def participant_get_active(*, rider, room: Room) -> RoomParticipant:
     if participant is None:
         raise NotInRoom()
     return participant
-
-
-def participant_current_room(*, rider) -> Room | None:
-    """The room the rider is talking in now, if any (at most one, by constraint)."""
-    participant = (
-        RoomParticipant.objects.filter(user=rider, is_active=True).select_related("room").first()
-    )
-    return participant.room if participant else None
 
 
 def room_list_visible() -> QuerySet[Room]:

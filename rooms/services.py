@@ -273,7 +273,7 @@ def participant_readmit(*, room: Room, rider: Rider, actor: Rider) -> RoomPartic
             .filter(room=locked, user=rider, removed_at__isnull=False)
             .first()
         )
-        if participant is None:
+        if participant is None or participant.removed_at is None:
             raise NotRemoved()
         removed_at = participant.removed_at
         participant.removed_at = None
@@ -348,7 +348,7 @@ def _activate_membership(*, rider: Rider, room: Room, state: _MembershipState) -
             cursor.execute(_REACTIVATE_PARTICIPANT_SQL, [now, participant.pk])
     participant.user = rider
     participant.room = room
-    room.active_participants = state.active_count + 1
+    room.active_participants = state.active_count + 1  # type: ignore[attr-defined]  # what the selectors annotate
     return JoinOutcome(
         participant=participant, active_count=state.active_count + 1, left_room=left_room
     )
@@ -361,7 +361,7 @@ def _leave_other_room(*, rider: Rider, state: _MembershipState, now: datetime) -
     Only the membership row is locked: taking that room's row too would be a second room
     lock, out of order, and two riders swapping rooms would deadlock.
     """
-    if state.elsewhere_id is None:
+    if state.elsewhere_id is None or state.elsewhere_room_id is None:
         return None
     with connection.cursor() as cursor:
         cursor.execute(_END_PARTICIPANT_SQL, [now, state.elsewhere_id])
@@ -394,10 +394,11 @@ def _insert_with_unique_code(*, creator: Rider, name: str, capacity: int) -> Roo
         try:
             with transaction.atomic():
                 room.save(force_insert=True)
-            return room
         except IntegrityError as exc:
             if violated_constraint(exc) != "room_code_unique":
                 raise
+        else:
+            return room
     raise CodeSpaceExhausted()
 
 

@@ -91,7 +91,7 @@ def quality_chart_svg(report: StatsReport) -> SafeString:
     axis), and a red mark on every bucket with reconnects."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     span = (report.until - report.since).total_seconds()
-    width = BUCKET_SIZES[report.bucket].total_seconds() / span * plot_w
+    width = _bucket_width(report).total_seconds() / span * plot_w
 
     def x(moment: datetime) -> float:
         return LEFT + (moment - report.since).total_seconds() / span * plot_w
@@ -131,8 +131,8 @@ def quality_chart_svg(report: StatsReport) -> SafeString:
                 f'stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>'
             )
             if len(segment) == 1:  # a lone bucket: a dot, since a one-point line is invisible
-                cx, cy = points.split(",")
-                parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
+                dot_x, dot_y = points.split(",")
+                parts.append(f'<circle cx="{dot_x}" cy="{dot_y}" r="2.5" fill="{colour}"/>')
     for bucket in report.buckets:
         count = sum(bucket.events_by_type[kind] for kind in RECONNECT_TYPES)
         if count:
@@ -165,8 +165,9 @@ def quality_chart_svg(report: StatsReport) -> SafeString:
 def _segments(report: StatsReport, metric: str) -> list[list[tuple[datetime, float]]]:
     """Runs of nearby buckets that have the figure: a bucket without it, or a long stretch
     of time with no events at all (a tunnel, a café stop), breaks the line."""
-    width = BUCKET_SIZES[report.bucket]
-    segments, current = [], []
+    width = _bucket_width(report)
+    segments: list[list[tuple[datetime, float]]] = []
+    current: list[tuple[datetime, float]] = []
     for bucket in report.buckets:
         value = getattr(bucket.rtt_ms, metric)
         adjacent = bool(current) and bucket.start - current[-1][0] <= MAX_JOINED_GAP * width
@@ -178,6 +179,12 @@ def _segments(report: StatsReport, metric: str) -> list[list[tuple[datetime, flo
     if current:
         segments.append(current)
     return segments
+
+
+def _bucket_width(report: StatsReport) -> timedelta:
+    if report.bucket is None:
+        raise ValueError("A chart plots a report that has buckets.")
+    return BUCKET_SIZES[report.bucket]
 
 
 def _nice_ceiling(value: float) -> float:

@@ -11,6 +11,7 @@ queue every upload behind us. A statement that cannot get its lock in time gives
 retried after a pause, so an upload waits at most ``lock_timeout`` for us.
 """
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -78,21 +79,21 @@ def ensure_partitions(first_day: date, last_day: date) -> list[str]:
     that were caught by the default partition meanwhile are moved into the new partition.
     Returns the names of the partitions created.
     """
-    covered = [(p.start, p.end) for p in partitions() if not p.is_default]
+    covered = [(p.start, p.end) for p in partitions() if p.start and p.end]
     created = []
     day = first_day
     while day <= last_day:
         start, end = day_start(day), day_start(day + timedelta(days=1))
         if not any(lo < end and start < hi for lo, hi in covered):
-            _with_lock_retries(lambda s=start, e=end, d=day: _create_partition(d, s, e))
+            _with_lock_retries(functools.partial(_create_partition, day, start, end))
             created.append(partition_name(day))
         day += timedelta(days=1)
     return created
 
 
-def expired_partitions(cutoff: datetime) -> list[Partition]:
-    """Daily partitions whose every row is older than cutoff."""
-    return [p for p in partitions() if not p.is_default and p.end <= cutoff]
+def expired_partitions(cutoff: datetime) -> list[tuple[str, datetime]]:
+    """(name, start) of the daily partitions whose every row is older than cutoff."""
+    return [(p.name, p.start) for p in partitions() if p.start and p.end and p.end <= cutoff]
 
 
 def partition_row_count(name: str) -> tuple[int, bool]:
@@ -179,7 +180,9 @@ def _create_partition(day: date, start: datetime, end: datetime) -> None:
         )
         # Generated columns are computed again on insert; every other column is copied.
         columns = ", ".join(
-            quote(f.column) for f in ConnectionLog._meta.concrete_fields if not f.generated
+            quote(f.column)
+            for f in ConnectionLog._meta.concrete_fields
+            if f.column and not f.generated
         )
         cursor.execute(
             f"WITH moved AS (DELETE FROM {quote(DEFAULT_PARTITION)} "
@@ -203,8 +206,9 @@ def _with_lock_retries(work: Callable[[], None]) -> None:
                 cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
                 work()
                 cursor.execute("SET LOCAL lock_timeout = DEFAULT")
-            return
         except OperationalError as exc:
             if getattr(exc.__cause__, "sqlstate", None) != "55P03" or attempt == LOCK_ATTEMPTS:
                 raise
             time.sleep(_RETRY_PAUSE_SECONDS * attempt)
+        else:
+            return

@@ -3,8 +3,6 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import (
-    Aggregate,
-    FloatField,
     Max,
     Min,
     Q,
@@ -35,24 +33,6 @@ WORST_SEGMENTS = 5
 _TYPE_COLUMNS = tuple((t, f"type_{t}") for t in EventType.values)
 
 
-class PercentileCont(Aggregate):
-    """PostgreSQL's ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)``.
-
-    The interpolated percentile: for 10, 20, 30, 40 the median is 25. NULLs are skipped.
-    """
-
-    function = "percentile_cont"
-    name = "PercentileCont"
-    output_field = FloatField()
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-
-    def __init__(self, expression, *, fraction: float, **extra):
-        if not 0 <= fraction <= 1:
-            raise ValueError(f"A percentile fraction lies in [0, 1], not {fraction}.")
-        # A float we chose, never client input, so it can sit in the SQL text.
-        super().__init__(expression, fraction=float(fraction), **extra)
-
-
 # A report builds several of these per bucket: plain slotted dataclasses, which are created
 # several times faster than frozen ones. Nothing changes them after the report is built.
 @dataclass(slots=True)
@@ -76,22 +56,6 @@ class QualitySummary:
 
 
 NO_QUALITY = QualitySummary(samples=0, mos=None, rating=None)
-
-
-@dataclass(frozen=True)
-class ConnectionStats:
-    since: datetime
-    until: datetime
-    total_events: int
-    events_by_type: dict[str, int]  # every EventType value, zero when none
-    rtt_ms: MetricSummary
-    jitter_ms: MetricSummary
-    packet_loss_pct: MetricSummary
-    bitrate_kbps: MetricSummary | None = None
-    reconnects: int = 0  # "reconnected" events
-    # Mean time from a rider's "reconnecting" to their next "reconnected", in milliseconds.
-    mean_time_to_reconnect_ms: float | None = None
-    quality: QualitySummary = NO_QUALITY
 
 
 @dataclass(slots=True)
@@ -138,22 +102,6 @@ class StatsReport:
     worst_segments: list[Segment] = field(default_factory=list)
 
 
-def connection_log_stats_for_rider(
-    *, rider: Rider, since: datetime, until: datetime
-) -> ConnectionStats:
-    """Statistics of the rider's events with since <= occurred_at < until, in one query."""
-    _check_window(since, until, bounded=True)
-    return _stats(("user_id", rider.pk), since=since, until=until)
-
-
-def connection_log_stats_for_room(
-    *, room: Room, since: datetime, until: datetime
-) -> ConnectionStats:
-    """Statistics of the room's events with since <= occurred_at < until, in one query."""
-    _check_window(since, until, bounded=True)
-    return _stats(("room_id", room.pk), since=since, until=until)
-
-
 def connection_log_report(
     *,
     since: datetime,
@@ -167,7 +115,11 @@ def connection_log_report(
     One query: totals and, grouped by ``date_bin(bucket, occurred_at, since)`` so buckets
     line up with the start of the window, the buckets; then the worst segments among them.
     """
-    if (rider is None) == (room is None):
+    if rider is not None and room is None:
+        subject = ("user_id", rider.pk)
+    elif room is not None and rider is None:
+        subject = ("room_id", room.pk)
+    else:
         raise ValueError("A report is of exactly one rider or one room.")
     _check_window(since, until, bounded=True)
     if bucket is not None and bucket not in BUCKET_SIZES:
@@ -180,7 +132,6 @@ def connection_log_report(
                 f"At most {MAX_BUCKETS} buckets per report: widen the bucket or narrow the window."
             )
             raise InvalidTimeWindow(problem, fields={"bucket": [problem]})
-    subject = ("user_id", rider.pk) if rider is not None else ("room_id", room.pk)
     totals, rows = _figures_by_bucket(subject, since=since, until=until, width=width)
     series = [StatsBucket(start=start, **figures) for start, figures in rows]
     return StatsReport(
@@ -200,20 +151,6 @@ def connection_logs_for_rider(
     _check_window(since, until, bounded=False)
     logs = ConnectionLog.objects.filter(user=rider).select_related("room")
     return _within(logs, since, until).order_by("-occurred_at")
-
-
-def connection_logs_for_room(
-    *, room: Room, since: datetime | None = None, until: datetime | None = None
-) -> QuerySet[ConnectionLog]:
-    """The room's events, newest first, with their rider; either bound may be left open."""
-    _check_window(since, until, bounded=False)
-    logs = ConnectionLog.objects.filter(room=room).select_related("user")
-    return _within(logs, since, until).order_by("-occurred_at")
-
-
-def _stats(subject: tuple[str, object], *, since: datetime, until: datetime) -> ConnectionStats:
-    totals, _ = _figures_by_bucket(subject, since=since, until=until, width=None)
-    return ConnectionStats(since=since, until=until, **totals)
 
 
 def _figures_by_bucket(
@@ -247,7 +184,8 @@ def _figures_by_bucket(
         )
         rows = cursor.fetchall()
         at = {col.name: position for position, col in enumerate(cursor.description)}
-    totals, series = None, []
+    totals: dict = {}
+    series: list[tuple[datetime, dict]] = []
     is_total, start = at["is_total"], at["start"]
     for row in rows:
         if row[is_total]:
@@ -327,6 +265,8 @@ def _float(value) -> float | None:
 
 
 def _worst_segments(series: list[StatsBucket], width: timedelta | None) -> list[Segment]:
+    if width is None:  # a report without buckets has no series
+        return []
     scored = [b for b in series if b.quality.mos is not None]
     scored.sort(key=lambda b: (b.quality.mos, b.start))
     return [
@@ -362,8 +302,8 @@ def _check_window(since: object, until: object, *, bounded: bool) -> None:
             problems[name] = [f"{name} must be a date-time with a time zone."]
     if problems:
         raise InvalidTimeWindow(fields=problems)
-    if since is None or until is None:
-        return
+    if not isinstance(since, datetime) or not isinstance(until, datetime):
+        return  # an open end of a log query
     if since >= until:
         raise InvalidTimeWindow(
             "since must be before until.", fields={"until": ["Must be after since."]}

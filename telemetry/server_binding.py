@@ -26,8 +26,10 @@ def server_binding_cursor(*, binary: bool = False):
     figures are then read without parsing text.
     """
     connection.ensure_connection()
-    raw = _UnpreparedCursor(connection.connection)
+    # django-stubs declare ServerBindingCursor without its psycopg base class, and the
+    # wrappers as taking Django's own cursor rather than the driver's.
+    raw = _UnpreparedCursor(connection.connection)  # type: ignore[call-arg]
     raw.results_binary = binary
     if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
+        return connection.make_debug_cursor(raw)  # type: ignore[arg-type]
+    return connection.make_cursor(raw)  # type: ignore[arg-type]

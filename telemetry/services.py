@@ -3,7 +3,7 @@ import math
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -25,7 +25,7 @@ from telemetry.errors import (
     InvalidCleanupRequest,
     InvalidEvent,
 )
-from telemetry.models import ConnectionLog, EventType, new_log_ids_hex
+from telemetry.models import ConnectionLog, new_log_ids_hex
 from telemetry.server_binding import server_binding_cursor
 from telemetry.validation import MetricValue, OccurrenceWindow, ValidEvent, clean_event
 
@@ -95,9 +95,14 @@ class _Content:
 
 
 class _Pending(NamedTuple):
-    index: int
+    position: int  # in the uploaded batch
     event: ValidEvent
     room_id: UUID | None
+
+    @property
+    def client_id(self) -> str:
+        """The event's client id, which a batch's events are cleaned with required."""
+        return cast("str", self.event.client_event_id)
 
     @property
     def content(self) -> _Content:
@@ -152,25 +157,6 @@ def connection_log_record(
             log.save(force_insert=True)
             return log
     return _existing_if_same(existing, log, compare_time=occurred_at is not None)
-
-
-def quality_report_record(
-    *,
-    rider: Rider,
-    room: Room | None,
-    metrics: dict,
-    occurred_at: datetime | str | None = None,
-    client_event_id: str | None = None,
-) -> ConnectionLog:
-    """A quality report needs at least one of rtt_ms, jitter_ms, packet_loss_pct, bitrate_kbps."""
-    return connection_log_record(
-        rider=rider,
-        event_type=EventType.QUALITY_REPORT,
-        room=room,
-        metrics=metrics,
-        occurred_at=occurred_at,
-        client_event_id=client_event_id,
-    )
 
 
 def connection_log_ingest_batch(
@@ -235,11 +221,12 @@ def connection_log_cleanup(
     cutoff = timezone.now() - older_than
     expired = partitions.expired_partitions(cutoff)
     whole = tuple(
-        DroppedPartition(p.name, p.start, *partitions.partition_row_count(p.name)) for p in expired
+        DroppedPartition(name, start, *partitions.partition_row_count(name))
+        for name, start in expired
     )
     # Counting the remainder costs a scan; it is only needed for a dry run or progress.
     remainder = _remainder_by_partition(
-        cutoff, skip={p.name for p in expired}, count=dry_run or progress is not None
+        cutoff, skip={name for name, _ in expired}, count=dry_run or progress is not None
     )
     dropped_rows = sum(p.rows for p in whole)
     remainder_rows = sum(count for _, count in remainder)
@@ -446,7 +433,9 @@ def _resolve_room_references(
 def _rooms_of_rider(rider: Rider) -> RoomLookup:
     """Rooms the rider has been in: a phone cannot pour events into someone else's ride."""
 
-    def lookup(codes: Collection[str], ids: Collection[UUID]) -> Iterable[tuple[UUID, str]]:
+    def lookup(
+        codes: Collection[str], ids: Collection[UUID]
+    ) -> Iterable[tuple[UUID, str, datetime, datetime | None]]:
         # SQL rather than the queryset: once per upload, and composing the join and DISTINCT
         # cost more than running the lookup on the (room, user) unique index.
         with connection.cursor() as cursor:
@@ -474,7 +463,7 @@ def _store_pending(*, rider: Rider, pending: list[_Pending], now: datetime) -> l
     # are measured against whatever row ends up holding that id.
     offered: dict[str, _Pending] = {}
     for item in pending:
-        offered.setdefault(item.event.client_event_id, item)
+        offered.setdefault(item.client_id, item)
     items = list(offered.values())
     try:
         with transaction.atomic():
@@ -495,23 +484,23 @@ def _store_pending(*, rider: Rider, pending: list[_Pending], now: datetime) -> l
 
     outcomes = []
     for item in pending:
-        client_id = item.event.client_event_id
+        client_id = item.client_id
         if client_id in inserted:
             first = offered[client_id]
             if first is item:
-                outcomes.append(EventOutcome(item.index, "stored", inserted[client_id]))
+                outcomes.append(EventOutcome(item.position, "stored", inserted[client_id]))
                 continue
             row_id, content = inserted[client_id], first.content  # the id twice in one batch
         else:
             row_id, content = kept[client_id]
         if content == item.content:
-            outcomes.append(EventOutcome(item.index, "duplicate", row_id))
+            outcomes.append(EventOutcome(item.position, "duplicate", row_id))
         else:
             conflict = ClientEventConflict(
                 f"client_event_id {client_id!r} was already used for a different event.",
                 fields={"client_event_id": ["Already used for a different event."]},
             )
-            outcomes.append(EventOutcome.refused(item.index, "conflict", conflict))
+            outcomes.append(EventOutcome.refused(item.position, "conflict", conflict))
     return outcomes
 
 
@@ -579,7 +568,9 @@ def _insert_unknown_ids(
         FROM known
     """
     ids = new_log_ids_hex(len(items))
-    room_text = {room_id: str(room_id) for room_id in {item.room_id for item in items}}
+    room_text: dict[UUID | None, str | None] = {
+        room_id: str(room_id) for room_id in {item.room_id for item in items}
+    }
     room_text[None] = None
     rows_json = json.dumps(
         [
@@ -614,7 +605,7 @@ def _insert_unknown_ids(
     return inserted, kept
 
 
-def _json(value: object) -> object:
+def _json(value: object) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
@@ -628,7 +619,7 @@ def _stored_contents(*, rider: Rider, client_ids: list[str]) -> dict[str, tuple[
     )
     # Oldest last, so it is the one left in the dict: the first row stored is kept.
     return {
-        client_id: (row_id, _Content(event_type, occurred_at, metrics, room_id))
+        cast("str", client_id): (row_id, _Content(event_type, occurred_at, metrics, room_id))
         for client_id, row_id, event_type, occurred_at, metrics, room_id in rows
     }
 

@@ -47,6 +47,7 @@ Every check raises a subclass of :class:`telemetry.errors.InvalidEvent` whose ``
 offending field (``metrics.<key>`` for a metric).
 """
 
+import contextlib
 import difflib
 import math
 import re
@@ -221,9 +222,8 @@ def clean_metrics(value: object) -> dict[str, MetricValue]:
         raise InvalidMetrics(problem, fields={"metrics": [problem]})
     problems: dict[str, list[str]] = {}
     for key, raw in value.items():
-        problem = _metric_problem(key, raw)
-        if problem:
-            problems[f"metrics.{_show(key, quote=False)}"] = [problem]
+        if wrong := _metric_problem(key, raw):
+            problems[f"metrics.{_show(key, quote=False)}"] = [wrong]
     if problems:
         names = ", ".join(name.removeprefix("metrics.") for name in problems)
         raise InvalidMetrics(f"Some metrics are not valid: {names}.", fields=problems)
@@ -248,8 +248,9 @@ def _metric_problem(key: object, value: object) -> str | None:
 def _number_problem(key: str, rule: NumberRule, value: object) -> str | None:
     # The common case first, with no message built: a batch checks thousands of figures.
     # NaN and the infinities fail the range check and are reported below.
-    plain = type(value) is int or (type(value) is float and not rule.integer)
-    if plain and rule.low <= value <= rule.high:
+    if (type(value) is int or (type(value) is float and not rule.integer)) and (
+        rule.low <= value <= rule.high
+    ):
         return None
     kind = "a whole number" if rule.integer else "a finite number"
     expected = f"{key} must be {kind} from {rule.low:g} to {rule.high:g} ({rule.unit})"
@@ -284,13 +285,11 @@ def _parse_moment(value: object) -> datetime:
 
 
 def _parse_iso(text: str) -> datetime:
-    try:
-        if len(text) > _TIMESTAMP_MAX_LENGTH:
-            raise ValueError(text)
-        return datetime.fromisoformat(text.strip())
-    except ValueError:
-        problem = f"occurred_at {_show(text)} is not an ISO 8601 date-time."
-        raise InvalidEvent(problem, fields={"occurred_at": [problem]}) from None
+    if len(text) <= _TIMESTAMP_MAX_LENGTH:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(text.strip())
+    problem = f"occurred_at {_show(text)} is not an ISO 8601 date-time."
+    raise InvalidEvent(problem, fields={"occurred_at": [problem]})
 
 
 def _show(value: object, *, quote: bool = True) -> str:

@@ -69,9 +69,10 @@ def _describe(exc, response) -> dict:
         return {"code": "forbidden", "message": "You are not allowed to do this."}
     for kind, (code, message) in _MESSAGES.items():
         if isinstance(exc, kind):
-            body = {"code": code, "message": message}
-            if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-                body["retry_after_seconds"] = int(exc.wait + 0.999)
+            body: dict[str, object] = {"code": code, "message": message}
+            wait = getattr(exc, "wait", None)  # Throttled's, which DRF's stubs leave out
+            if isinstance(exc, exceptions.Throttled) and wait is not None:
+                body["retry_after_seconds"] = int(wait + 0.999)
             if isinstance(exc, exceptions.ParseError) and exc.detail:
                 body["message"] = f"{message} ({exc.detail})"
             return body

@@ -68,7 +68,7 @@ class ConfiguredRateThrottle(SimpleRateThrottle):
         return self._retry_after_s
 
 
-_SLIDING_WINDOW_SHA = hashlib.sha1(SLIDING_WINDOW_LUA.encode()).hexdigest()
+_SLIDING_WINDOW_SHA = hashlib.sha1(SLIDING_WINDOW_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
 def sliding_window_admit(

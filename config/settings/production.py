@@ -6,7 +6,7 @@ from config import logs
 from config.env import env_bool, env_choice, env_int, env_str
 from config.settings.base import *  # noqa: F403
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY or len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to at least 32 characters")
 

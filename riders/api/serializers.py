@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib.auth.password_validation import password_validators_help_texts
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -8,7 +10,7 @@ from riders.validation import EMAIL_MAX_LENGTH, USERNAME_MIN_LENGTH
 
 # Generous bounds on raw input: the services apply the real rules (and answer 422);
 # these only stop absurd payloads at the door (and answer 400).
-_TEXT = {"max_length": 1000, "trim_whitespace": False, "allow_blank": True}
+_TEXT: dict[str, Any] = {"max_length": 1000, "trim_whitespace": False, "allow_blank": True}
 
 
 class PublicRiderSerializer(ReadModelSerializer):

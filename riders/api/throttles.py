@@ -13,7 +13,7 @@ def _submitted_name(request) -> object:
     data = getattr(request, "data", None)
     if data is None:
         data = getattr(request, "POST", None)
-    name = data.get("username") if hasattr(data, "get") else None
+    name = data.get("username") if data is not None and hasattr(data, "get") else None
     if isinstance(name, int | float) and not isinstance(name, bool):
         name = str(name)  # the serializer accepts a JSON number as a username too
     return name

@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from rest_framework.permissions import BasePermission
 
 from rooms.selectors import (
@@ -11,6 +13,8 @@ class _RideScopedPermission(BasePermission):
     """Resolves the ride named by the ``code`` URL kwarg and keeps it on the view as
     ``view.room``, so the action reads it once. An unknown or malformed code answers 404/400
     before anything else; then ``rule``, a selector raising the 403, decides."""
+
+    rule: Callable[..., None]
 
     def has_permission(self, request, view) -> bool:
         room = room_get_by_code(code=view.kwargs["code"])

@@ -15,7 +15,7 @@ DEFAULT_STATS_WINDOW = timedelta(hours=24)
 
 
 def _metric_schema() -> dict:
-    properties = {
+    properties: dict[str, dict[str, object]] = {
         name: {
             "type": "integer" if rule.integer else "number",
             "minimum": rule.low,
@@ -110,7 +110,7 @@ class EventOutcomeSerializer(serializers.Serializer):
     id = serializers.UUIDField(allow_null=True)
     code = serializers.CharField(allow_null=True)
     message = serializers.CharField(allow_null=True)
-    fields = serializers.DictField()
+    fields = serializers.DictField()  # type: ignore[assignment]  # a declared field, not .fields
 
 
 class BatchResultSerializer(serializers.Serializer):

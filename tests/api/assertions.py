@@ -1,7 +1,5 @@
 """What every API error must look like, asserted in one place."""
 
-from rest_framework.response import Response
-
 
 def assert_error_shape(body: object) -> dict:
     """The one error shape: {"error": {"code": str, "message": str, "fields"?: dict, ...}}."""
@@ -19,7 +17,7 @@ def assert_error_shape(body: object) -> dict:
     return error
 
 
-def api_error(response: Response, status: int, code: str) -> dict:
+def api_error(response, status: int, code: str) -> dict:
     """Assert the status and error code of a response; return its error object."""
     assert response.status_code == status, (response.status_code, response.content[:500])
     assert response["Content-Type"].startswith("application/json"), response["Content-Type"]

@@ -2,7 +2,7 @@
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -745,7 +745,7 @@ def test_a_failing_live_layer_neither_undoes_nor_fails_the_committed_change(
 # --- Room statistics ------------------------------------------------------------------------
 
 
-def _room_with_logs(rider) -> tuple[Room, timezone.datetime]:
+def _room_with_logs(rider) -> tuple[Room, datetime]:
     room = RoomFactory()
     _member(room, rider)
     start = (timezone.now() - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)

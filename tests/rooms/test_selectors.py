@@ -6,13 +6,10 @@ from django.utils import timezone
 from rooms.errors import InvalidRoomCode, NotInRoom, RoomNotFound
 from rooms.selectors import (
     normalize_room_code,
-    participant_current_room,
     participant_get_active,
     participant_is_in_room,
-    room_active_participant_count,
     room_active_participants,
     room_get_by_code,
-    room_list_active,
 )
 from tests.riders.factories import RiderFactory
 from tests.rooms.factories import RoomFactory, RoomParticipantFactory
@@ -82,27 +79,6 @@ def test_room_get_by_code_unknown_or_malformed():
         room_get_by_code(code="HJKMN0")
 
 
-@pytest.mark.django_db
-def test_room_list_active_lists_live_rooms_newest_first():
-    now = timezone.now()
-    old = RoomFactory(created_at=now - timedelta(hours=2))
-    new = RoomFactory(created_at=now - timedelta(hours=1))
-    RoomFactory(created_at=now, is_active=False, deactivated_at=now)
-
-    assert list(room_list_active()) == [new, old]
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("room_count", [1, 20])
-def test_room_list_active_is_one_query_whatever_the_number_of_rooms(exact_queries, room_count):
-    RoomFactory.create_batch(room_count)
-
-    with exact_queries(1):
-        creators = [room.creator.username for room in room_list_active()]
-
-    assert len(creators) == room_count
-
-
 def _fill(room, count):
     start = timezone.now() - timedelta(minutes=count)
     return [
@@ -120,7 +96,6 @@ def test_room_active_participants_in_join_order_without_those_who_left():
     _fill(RoomFactory(), 2)
 
     assert list(room_active_participants(room=room)) == [first, third]
-    assert room_active_participant_count(room=room) == 2
 
 
 @pytest.mark.django_db
@@ -135,17 +110,6 @@ def test_room_active_participants_is_one_query_whatever_the_number(
         names = [p.user.public_name for p in room_active_participants(room=room)]
 
     assert len(names) == participant_count
-
-
-@pytest.mark.django_db
-def test_room_active_participant_count(exact_queries):
-    room = RoomFactory()
-    assert room_active_participant_count(room=room) == 0
-    _fill(room, 4)
-    RoomParticipantFactory(room=room, is_active=False, left_at=timezone.now())
-
-    with exact_queries(1):
-        assert room_active_participant_count(room=room) == 4
 
 
 @pytest.mark.django_db
@@ -170,16 +134,3 @@ def test_participant_get_active(rider):
     assert participant_get_active(rider=rider, room=room) == membership
     with pytest.raises(NotInRoom):
         participant_get_active(rider=rider, room=RoomFactory())
-
-
-@pytest.mark.django_db
-def test_participant_current_room(rider, exact_queries):
-    assert participant_current_room(rider=rider) is None
-
-    for _ in range(2):
-        RoomParticipantFactory(user=rider, is_active=False, left_at=timezone.now())
-    assert participant_current_room(rider=rider) is None
-
-    room = RoomParticipantFactory(user=rider).room
-    with exact_queries(1):
-        assert participant_current_room(rider=rider).name == room.name

@@ -21,7 +21,6 @@ from rooms.errors import (
     RoomNotFound,
 )
 from rooms.models import ROOM_CODE_ALPHABET, Room, RoomParticipant
-from rooms.selectors import participant_current_room, room_active_participant_count
 from rooms.services import (
     participant_join,
     participant_leave,
@@ -54,6 +53,16 @@ def _rows(rider) -> list[tuple]:
         .order_by("joined_at")
         .values_list("id", "room_id", "is_active", "left_at")
     )
+
+
+def _current_room(*, rider) -> Room | None:
+    """The ride the rider is active in, as stored (one at most, by constraint)."""
+    participant = RoomParticipant.objects.filter(user=rider, is_active=True).first()
+    return participant.room if participant else None
+
+
+def _active_count(*, room: Room) -> int:
+    return RoomParticipant.objects.filter(room=room, is_active=True).count()
 
 
 def _active_riders_of(rider) -> int:
@@ -156,7 +165,7 @@ def test_create_moves_a_creator_who_is_active_elsewhere(rider):
 
     second = room_create(creator=rider, name="Evening")
 
-    assert participant_current_room(rider=rider) == second
+    assert _current_room(rider=rider) == second
     assert _active_riders(first) == []
     old = RoomParticipant.objects.get(room=first, user=rider)
     assert old.left_at is not None
@@ -194,7 +203,7 @@ def test_create_gives_up_when_every_code_is_taken_and_writes_nothing(rider, monk
     assert len(calls) == services.CODE_ATTEMPTS
     assert list(Room.objects.values_list("pk", flat=True)) == [earlier.pk]
     # The creator did not leave the ride they were in.
-    assert participant_current_room(rider=rider) == earlier
+    assert _current_room(rider=rider) == earlier
 
 
 # --- participant_join ---------------------------------------------------------------------
@@ -262,8 +271,8 @@ def test_join_a_full_room_is_refused_and_the_rider_stays_where_they_were(rider, 
 
     assert excinfo.value.code == "room_full"
     assert excinfo.value.extra == {"capacity": 2}
-    assert room_active_participant_count(room=full) == 2
-    assert participant_current_room(rider=other_rider) == current
+    assert _active_count(room=full) == 2
+    assert _current_room(rider=other_rider) == current
 
 
 def test_join_twice_is_refused(rider):
@@ -288,7 +297,7 @@ def test_join_while_active_elsewhere_leaves_that_room(rider, other_rider):
     left = RoomParticipant.objects.get(room=old, user=rider)
     assert not left.is_active
     assert left.left_at is not None
-    assert participant_current_room(rider=rider) == new
+    assert _current_room(rider=rider) == new
 
 
 def test_join_leaves_the_old_room_in_the_same_transaction(rider, other_rider, monkeypatch):
@@ -305,7 +314,7 @@ def test_join_leaves_the_old_room_in_the_same_transaction(rider, other_rider, mo
         participant_join(rider=rider, code=new.code)
 
     assert _rows(rider) == before
-    assert participant_current_room(rider=rider) == old
+    assert _current_room(rider=rider) == old
 
 
 def test_join_again_after_leaving_reactivates_the_same_row(rider, other_rider):
@@ -343,7 +352,7 @@ def test_join_outcome_carries_all_its_response_shows(rider, other_rider, exact_q
         ).data
     assert body["participant"]["rider"]["username"] == other_rider.username
     assert body["room"]["creator"]["id"] == str(rider.pk)
-    assert body["room"]["active_participants"] == 2 == room_active_participant_count(room=room)
+    assert body["room"]["active_participants"] == 2 == _active_count(room=room)
     assert body["left_room_code"] == first.code
     assert outcome.left_room.pk == first.pk
 
@@ -375,7 +384,7 @@ def test_join_of_a_rider_whose_other_membership_just_ended_leaves_nothing(
     # Whoever ended it tells the old ride; the join neither reports it nor tells it again.
     assert outcome.left_room is None
     assert removed == []
-    assert participant_current_room(rider=other_rider) == new
+    assert _current_room(rider=other_rider) == new
 
 
 def test_join_moving_rooms_tells_the_room_left_once_committed(
@@ -475,7 +484,7 @@ def test_leave_of_another_room_leaves_the_current_one_alone(rider, other_rider):
     with pytest.raises(NotInRoom):
         participant_leave(rider=rider, code=other.code)
 
-    assert participant_current_room(rider=rider) == current
+    assert _current_room(rider=rider) == current
 
 
 def test_leave_tells_the_ride_once_committed_and_only_when_it_left(
@@ -580,7 +589,7 @@ def test_rejoin_moves_a_rider_who_is_active_elsewhere(rider, other_rider):
     outcome = participant_rejoin(rider=other_rider, room=room)
 
     assert outcome.left_room == elsewhere
-    assert participant_current_room(rider=other_rider) == room
+    assert _current_room(rider=other_rider) == room
 
 
 def test_rejoin_a_deleted_room_is_not_found(rider):

@@ -8,10 +8,7 @@ from telemetry.selectors import (
     MetricSummary,
     QualitySummary,
     connection_log_report,
-    connection_log_stats_for_rider,
-    connection_log_stats_for_room,
     connection_logs_for_rider,
-    connection_logs_for_room,
 )
 from tests.riders.factories import RiderFactory
 from tests.rooms.factories import RoomFactory
@@ -72,7 +69,7 @@ def zero_counts(**counts):
 
 def test_room_statistics_match_the_hand_checked_figures(ride, exact_queries):
     with exact_queries(1):
-        stats = connection_log_stats_for_room(room=ride["room"], since=SINCE, until=UNTIL)
+        stats = connection_log_report(room=ride["room"], since=SINCE, until=UNTIL)
     assert (stats.since, stats.until) == (SINCE, UNTIL)
     assert stats.total_events == 7
     assert stats.events_by_type == zero_counts(
@@ -96,7 +93,7 @@ def test_room_statistics_match_the_hand_checked_figures(ride, exact_queries):
 
 def test_rider_statistics_cover_every_room_and_leave_out_other_riders(ride, exact_queries):
     with exact_queries(1):
-        stats = connection_log_stats_for_rider(rider=ride["alice"], since=SINCE, until=UNTIL)
+        stats = connection_log_report(rider=ride["alice"], since=SINCE, until=UNTIL)
     assert stats.total_events == 7
     assert stats.events_by_type == zero_counts(
         quality_report=3, reconnected=1, connected=1, disconnected=1, ice_failed=1
@@ -113,7 +110,7 @@ def test_rider_statistics_cover_every_room_and_leave_out_other_riders(ride, exac
 
 
 def test_bob_sees_only_his_two_reports(ride):
-    stats = connection_log_stats_for_rider(rider=ride["bob"], since=SINCE, until=UNTIL)
+    stats = connection_log_report(rider=ride["bob"], since=SINCE, until=UNTIL)
     assert stats.total_events == 2
     assert stats.events_by_type == zero_counts(quality_report=2)
     assert (stats.rtt_ms.samples, stats.rtt_ms.average) == (2, pytest.approx(35, abs=1e-9))
@@ -121,11 +118,11 @@ def test_bob_sees_only_his_two_reports(ride):
 
 
 def test_the_window_includes_its_start_and_excludes_its_end(ride):
-    start_only = connection_log_stats_for_room(
+    start_only = connection_log_report(
         room=ride["room"], since=SINCE, until=SINCE + timedelta(minutes=1)
     )
     assert start_only.events_by_type == zero_counts(reconnected=1)
-    end_only = connection_log_stats_for_room(
+    end_only = connection_log_report(
         room=ride["room"], since=UNTIL, until=UNTIL + timedelta(minutes=1)
     )
     assert end_only.total_events == 1
@@ -137,7 +134,7 @@ def test_the_window_includes_its_start_and_excludes_its_end(ride):
 def test_an_empty_window_has_every_type_at_zero_and_no_figures(ride, exact_queries):
     later = UNTIL + timedelta(days=1)
     with exact_queries(1):
-        stats = connection_log_stats_for_room(
+        stats = connection_log_report(
             room=ride["room"], since=later, until=later + timedelta(hours=1)
         )
     assert stats.total_events == 0
@@ -162,8 +159,8 @@ def test_an_empty_window_has_every_type_at_zero_and_no_figures(ride, exact_queri
 def test_statistics_refuse_a_bad_window(rider, exact_queries, since, until, field):
     room = RoomFactory()
     for selector, kwargs in (
-        (connection_log_stats_for_rider, {"rider": rider}),
-        (connection_log_stats_for_room, {"room": room}),
+        (connection_log_report, {"rider": rider}),
+        (connection_log_report, {"room": room}),
     ):
         with exact_queries(0), pytest.raises(InvalidTimeWindow) as caught:
             selector(since=since, until=until, **kwargs)
@@ -171,37 +168,11 @@ def test_statistics_refuse_a_bad_window(rider, exact_queries, since, until, fiel
 
 
 def test_statistics_accept_a_window_of_366_days(rider):
-    stats = connection_log_stats_for_rider(
-        rider=rider, since=UNTIL - timedelta(days=366), until=UNTIL
-    )
+    stats = connection_log_report(rider=rider, since=UNTIL - timedelta(days=366), until=UNTIL)
     assert stats.total_events == 0
 
 
 # --- log listings -----------------------------------------------------------------------------
-
-
-def test_room_logs_are_newest_first_and_carry_their_rider(ride, exact_queries):
-    with exact_queries(1):
-        logs = list(connection_logs_for_room(room=ride["room"]))
-        riders = {log.user.username for log in logs}
-    assert [log.occurred_at for log in logs] == sorted(
-        (log.occurred_at for log in logs), reverse=True
-    )
-    assert len(logs) == 9
-    assert riders == {ride["alice"].username, ride["bob"].username}
-
-
-def test_room_logs_within_a_window(ride):
-    logs = connection_logs_for_room(room=ride["room"], since=SINCE, until=UNTIL)
-    minutes = [int((log.occurred_at - SINCE).total_seconds() // 60) for log in logs]
-    assert minutes == [50, 13, 12, 11, 10, 5, 0]
-
-
-def test_room_logs_with_an_open_end(ride):
-    since_only = connection_logs_for_room(room=ride["room"], since=UNTIL)
-    until_only = connection_logs_for_room(room=ride["room"], until=SINCE)
-    assert [log.occurred_at for log in since_only] == [UNTIL]
-    assert [log.occurred_at for log in until_only] == [SINCE - timedelta(minutes=1)]
 
 
 def test_rider_logs_are_newest_first_with_their_room_and_only_theirs(ride, exact_queries):
@@ -230,8 +201,6 @@ def test_rider_logs_within_a_window(ride):
 def test_log_listings_refuse_a_bad_window(rider, since, until):
     with pytest.raises(InvalidTimeWindow):
         connection_logs_for_rider(rider=rider, since=since, until=until)
-    with pytest.raises(InvalidTimeWindow):
-        connection_logs_for_room(room=RoomFactory(), since=since, until=until)
 
 
 # --- reconnects, bitrate, quality, worst segments -------------------------------------------

@@ -24,7 +24,6 @@ from telemetry.services import (
     connection_log_cleanup,
     connection_log_ingest_batch,
     connection_log_record,
-    quality_report_record,
 )
 from tests.rooms.factories import RoomFactory, RoomParticipantFactory
 from tests.telemetry.factories import ConnectionLogFactory
@@ -171,8 +170,13 @@ def test_events_without_client_ids_are_never_merged(rider):
     assert ConnectionLog.objects.count() == 2
 
 
-def test_quality_report_record_stores_a_quality_report(rider, room):
-    log = quality_report_record(rider=rider, room=room, metrics={"packet_loss_pct": 1.5})
+def test_a_quality_report_is_stored_with_its_figures(rider, room):
+    log = connection_log_record(
+        rider=rider,
+        event_type=EventType.QUALITY_REPORT,
+        room=room,
+        metrics={"packet_loss_pct": 1.5},
+    )
     stored = ConnectionLog.objects.get(pk=log.pk)
     assert (stored.event_type, stored.room_id) == (EventType.QUALITY_REPORT, room.pk)
     assert stored.metrics == {"packet_loss_pct": 1.5}
@@ -180,7 +184,9 @@ def test_quality_report_record_stores_a_quality_report(rider, room):
 
 def test_quality_report_without_a_quality_figure_writes_nothing(rider, room):
     with pytest.raises(InvalidMetrics):
-        quality_report_record(rider=rider, room=room, metrics={"battery_pct": 50})
+        connection_log_record(
+            rider=rider, event_type=EventType.QUALITY_REPORT, room=room, metrics={"battery_pct": 50}
+        )
     assert not ConnectionLog.objects.exists()
 
 
