@@ -238,6 +238,8 @@ class RideConsumer(AsyncWebsocketConsumer):
         )
 
     async def _leave_groups(self) -> None:
+        if self.room is None or self.rider is None:
+            return
         try:
             await self.channel_layer.group_discard(room_group(self.room.pk), self.channel_name)
             await self.channel_layer.group_discard(rider_group(self.rider.pk), self.channel_name)

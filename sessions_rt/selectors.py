@@ -41,8 +41,8 @@ def live_room_members(*, room: Room) -> list[LiveMember]:
     snapshot = live_room_snapshot(room=room)
     ids = {member["rider_id"] for member in snapshot["members"]}
     ids.update(link["peer_id"] for link in snapshot["connections"])
-    names = dict(Rider.objects.filter(pk__in=ids).values_list("pk", "username"))
-    names = {str(pk): username for pk, username in names.items()}
+    found = Rider.objects.filter(pk__in=ids).values_list("pk", "username")
+    names = {str(pk): username for pk, username in found}
     links: dict[str, list[LiveLink]] = {}
     for link in snapshot["connections"]:
         links.setdefault(link["rider_id"], []).append(

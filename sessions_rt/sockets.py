@@ -75,10 +75,6 @@ def socket_closed(consumer) -> None:
     _OPEN.discard(consumer)
 
 
-def open_socket_count() -> int:
-    return len(_OPEN)
-
-
 async def close_every_socket_for_shutdown(*, wait_seconds: float) -> None:
     """Close every socket with 1001 (server shutdown), then give phones ``wait_seconds`` to
     answer the close, so each rider shows as reconnecting (not gone) while the phone moves

@@ -25,7 +25,7 @@ def _event_type():
 
 
 def _recorder(event_type) -> list:
-    heard = []
+    heard: list = []
     subscribe(event_type, heard.append)
     return heard
 

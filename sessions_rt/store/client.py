@@ -7,6 +7,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
@@ -53,7 +54,7 @@ def async_redis_client(client: AsyncRedis | None) -> AsyncRedis:
 
 def _async_client_for(url: str, options: dict, sentinel) -> AsyncRedis:
     timeout = options.get("SOCKET_TIMEOUT")
-    connection = {
+    connection: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": options.get("SOCKET_CONNECT_TIMEOUT"),
         # One immediate retry, as the cache's client: a restarted Redis's dropped connection

@@ -8,6 +8,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from redis import Redis
 
@@ -191,7 +192,7 @@ def expired_reconnecting(
         riders = redis_client(client).zrangebyscore(
             keys.room_keys(room).reconnecting, "-inf", cutoff_ms
         )
-    return [rider.decode() for rider in riders]
+    return [rider.decode() for rider in cast(list[bytes], riders)]
 
 
 def _forget_room(redis: Redis, room: str) -> None:
@@ -235,7 +236,7 @@ def reconnecting_members(room_id: uuid.UUID | str, *, client: Redis | None = Non
     room = canonical_id(room_id, field="room_id")
     with realtime_available():
         riders = redis_client(client).zrange(keys.room_keys(room).reconnecting, 0, -1)
-    return [rider.decode() for rider in riders]
+    return [rider.decode() for rider in cast(list[bytes], riders)]
 
 
 def require_live_member(

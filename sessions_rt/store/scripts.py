@@ -48,7 +48,11 @@ def lua_script(name: str) -> LuaScript:
     common = (LUA_DIR / "common.lua").read_text()
     body = (LUA_DIR / f"{name}.lua").read_text()
     source = f"{key_locals}{common}\n{body}"
-    return LuaScript(name=name, source=source, sha=hashlib.sha1(source.encode()).hexdigest())
+    return LuaScript(
+        name=name,
+        source=source,
+        sha=hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest(),
+    )
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ async def receive(socket: WebsocketCommunicator) -> dict:
 
 async def receive_close(socket: WebsocketCommunicator) -> tuple[int, list[dict]]:
     """The messages the server sent until it closed the socket, and the close code."""
-    messages = []
+    messages: list[dict] = []
     while True:
         output = await socket.receive_output(timeout=TIMEOUT)
         if output["type"] == "websocket.close":
@@ -118,7 +118,8 @@ async def connect_all(stack: AsyncExitStack, ride: Ride, members=None, *, applic
     and consumed, so their queues are empty afterwards; sockets from an earlier call still hold
     the member_joined of these.
     """
-    sockets, snapshots = [], []
+    sockets: list[WebsocketCommunicator] = []
+    snapshots: list[dict] = []
     for member in ride.members if members is None else members:
         socket = await stack.enter_async_context(
             opened(socket_for(ride.room, member.key, application=application))

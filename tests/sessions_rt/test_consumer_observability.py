@@ -4,26 +4,27 @@ open-socket and live-rider gauges."""
 import logging
 
 import pytest
+from prometheus_client import REGISTRY
 
-from config import metrics
 from tests.sessions_rt.test_consumer import make_ride, opened, receive, socket_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _gauge(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 async def test_socket_log_lines_carry_a_connection_id_the_ride_and_the_rider(caplog):
     caplog.set_level(logging.INFO, logger="sessions_rt.consumers")
     ride = await make_ride(riders=1)
     [leader] = ride.members
-    open_before, live_before = (
-        metrics.WEBSOCKETS_OPEN._value.get(),
-        metrics.RIDERS_LIVE._value.get(),
-    )
+    open_before, live_before = _gauge("convoy_websockets_open"), _gauge("convoy_riders_live")
 
     async with opened(socket_for(ride.room, leader.key)) as socket:
         await receive(socket)
-        assert metrics.WEBSOCKETS_OPEN._value.get() == open_before + 1
-        assert metrics.RIDERS_LIVE._value.get() == live_before + 1
+        assert _gauge("convoy_websockets_open") == open_before + 1
+        assert _gauge("convoy_riders_live") == live_before + 1
 
     lines = [
         record.msg
@@ -35,5 +36,5 @@ async def test_socket_log_lines_carry_a_connection_id_the_ride_and_the_rider(cap
     assert len(joined["connection_id"]) == 32
     assert closed["connection_id"] == joined["connection_id"]
     assert (joined["rider_id"], joined["room_code"]) == (leader.id, ride.room.code)
-    assert metrics.WEBSOCKETS_OPEN._value.get() == open_before
-    assert metrics.RIDERS_LIVE._value.get() == live_before
+    assert _gauge("convoy_websockets_open") == open_before
+    assert _gauge("convoy_riders_live") == live_before

@@ -177,6 +177,6 @@ async def test_a_logged_event_reaches_the_room_group_as_the_channel_layer_delive
         joined,
         changed,
     ]
-    assert group_channel(keys.room_group(room_id)) == layer._get_layer()._get_group_channel_name(
-        keys.room_group(room_id)
-    )
+    loop_layer = layer._get_layer()  # noqa: SLF001 - the naming the store relies on, pinned
+    group = keys.room_group(room_id)
+    assert group_channel(group) == loop_layer._get_group_channel_name(group)  # noqa: SLF001

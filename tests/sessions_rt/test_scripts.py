@@ -29,7 +29,7 @@ def test_a_script_redis_has_not_seen_is_loaded_and_run(monkeypatch, redis, room_
     known = lua_script("join")
     # A comment unique to this test gives a script no Redis server has cached.
     source = f"{known.source}\n-- {uuid.uuid4()}\n"
-    sha = hashlib.sha1(source.encode()).hexdigest()
+    sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
     assert redis.script_exists(sha) == [False]
     monkeypatch.setattr(
         scripts, "lua_script", lambda name: LuaScript(name=name, source=source, sha=sha)
