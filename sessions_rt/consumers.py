@@ -28,7 +28,13 @@ from rooms.selectors import participant_get_active, room_get_by_code
 from sessions_rt import services
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.protocol import CloseCode
-from sessions_rt.sockets import MessageRateLimiter, PresenceRefresh, socket_closed, socket_opened
+from sessions_rt.sockets import (
+    MessageRateLimiter,
+    PresenceRefresh,
+    reconnect_reason,
+    socket_closed,
+    socket_opened,
+)
 from sessions_rt.store.events import event_from_json
 from sessions_rt.store.keys import rider_group, room_group
 
@@ -71,7 +77,7 @@ class RideConsumer(AsyncWebsocketConsumer):
                 {
                     "type": "websocket.close",
                     "code": int(CloseCode.TRY_AGAIN),
-                    "reason": "live state unavailable",
+                    "reason": _try_again_reason(),
                 }
             )
 
@@ -163,7 +169,7 @@ class RideConsumer(AsyncWebsocketConsumer):
         try:
             await handler(self, message)
         except RealtimeUnavailable:
-            await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
+            await self._close_try_again()
         except DomainError as exc:
             await self._error(exc.code, exc.message, fields=exc.fields, ref=message.get("ref"))
 
@@ -205,7 +211,7 @@ class RideConsumer(AsyncWebsocketConsumer):
         except (RealtimeUnavailable, RedisError) as exc:
             if isinstance(exc, RedisError):
                 metrics.record_redis_error("channel_layer")
-            await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
+            await self._close_try_again()
             return
         except DomainError as exc:
             # A bad device, app_version or transport: nothing was opened. The socket waits for
@@ -225,7 +231,7 @@ class RideConsumer(AsyncWebsocketConsumer):
                 )
             )
         except RealtimeUnavailable:
-            await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
+            await self._close_try_again()
         except DomainError as exc:
             # A malformed since_seq or session_id: the phone starts over from a snapshot.
             await self._error(exc.code, exc.message, fields=exc.fields)
@@ -394,7 +400,7 @@ class RideConsumer(AsyncWebsocketConsumer):
                 room=self.room, rider=self.rider, channel_name=self.channel_name
             )
         except RealtimeUnavailable:
-            await self._close(CloseCode.TRY_AGAIN, "live state unavailable")
+            await self._close_try_again()
             return
         if not replaced:
             return
@@ -403,9 +409,14 @@ class RideConsumer(AsyncWebsocketConsumer):
         await self._close(CloseCode.DUPLICATE_SESSION, "duplicate session")
 
     async def server_shutdown(self) -> None:
-        """This worker is stopping: the phone reconnects at once, to another worker. The rider
-        is dropped, not gone: the others see reconnecting until the new socket opens."""
-        await self._close(CloseCode.SERVER_SHUTDOWN, "server shutdown")
+        """This worker is stopping: the phone reconnects, to another worker, after the delay
+        the close reason gives (spread over WS_RESTART_RECONNECT_WINDOW_SECONDS, inside the
+        grace period). The rider is dropped, not gone: the others see reconnecting until the
+        new socket opens."""
+        reason = reconnect_reason(
+            "server shutdown", window_seconds=settings.WS_RESTART_RECONNECT_WINDOW_SECONDS
+        )
+        await self._close(CloseCode.SERVER_SHUTDOWN, reason)
 
     # --- Plumbing ----------------------------------------------------------------------------
 
@@ -417,8 +428,20 @@ class RideConsumer(AsyncWebsocketConsumer):
         body.update({key: value for key, value in extra.items() if value})
         await self._send(body)
 
+    async def _close_try_again(self) -> None:
+        await self._close(CloseCode.TRY_AGAIN, _try_again_reason())
+
     async def _close(self, code: int, reason: str) -> None:
         await self.close(code=int(code), reason=reason)
+
+
+def _try_again_reason() -> str:
+    """Redis is unavailable: come back after a pause spread over
+    WS_UNAVAILABLE_RECONNECT_WINDOW_SECONDS, so the phones of every host don't return at once
+    (and back off further if the next socket is closed the same way)."""
+    return reconnect_reason(
+        "live state unavailable", window_seconds=settings.WS_UNAVAILABLE_RECONNECT_WINDOW_SECONDS
+    )
 
 
 def _room_of_participant(*, code, rider):

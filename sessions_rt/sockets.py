@@ -1,8 +1,11 @@
 """What each ride socket carries besides the protocol: the Origin check at the door, the
-message rate limit, when a heartbeat needs Redis, and the registry of this process's open
-sockets, so a shutting-down server can close each one."""
+message rate limit, when a heartbeat needs Redis, the registry of this process's open
+sockets, so a shutting-down server can close each one, and when a closed phone should come
+back."""
 
 import asyncio
+import re
+import secrets
 import time
 import weakref
 from typing import Literal
@@ -62,6 +65,27 @@ class PresenceRefresh:
     def done(self) -> None:
         """The rider's presence was just refreshed (a heartbeat, a position, a status)."""
         self.refreshed_at = time.monotonic()
+
+
+# A phone told to come back is told when: a whole host's phones reconnecting in the same
+# second would be a stampede on the other hosts (and on Redis, once it is back). Each socket
+# gets its own delay, uniform over the window, never under this floor.
+RECONNECT_FLOOR_MS = 1000
+RETRY_AFTER = re.compile(r"retry_after_ms=(\d+)")
+
+
+def reconnect_reason(reason: str, *, window_seconds: int) -> str:
+    """A close reason that says when to reconnect: ``"<reason>; retry_after_ms=<n>"``, with
+    ``n`` drawn uniformly from RECONNECT_FLOOR_MS to ``window_seconds``."""
+    window_ms = max(window_seconds * 1000, RECONNECT_FLOOR_MS)
+    after_ms = RECONNECT_FLOOR_MS + secrets.randbelow(window_ms - RECONNECT_FLOOR_MS + 1)
+    return f"{reason}; retry_after_ms={after_ms}"
+
+
+def retry_after_ms(reason: str) -> int | None:
+    """The delay a close reason asks for, as a phone reads it."""
+    found = RETRY_AFTER.search(reason)
+    return int(found.group(1)) if found else None
 
 
 _OPEN: "weakref.WeakSet" = weakref.WeakSet()

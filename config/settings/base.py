@@ -163,6 +163,19 @@ WS_HEARTBEAT_REFRESH_SECONDS = env_int(
     "WS_HEARTBEAT_REFRESH_SECONDS", 2, minimum=0, maximum=PRESENCE_TTL_SECONDS // 3
 )
 
+# A closed socket's reason says when the phone should come back (retry_after_ms), drawn per
+# socket over these windows so a host's phones do not all reconnect in the same second. After
+# a restart they must be back inside the grace period, or the ride would see them time out.
+WS_RESTART_RECONNECT_WINDOW_SECONDS = env_int(
+    "WS_RESTART_RECONNECT_WINDOW_SECONDS",
+    min(10, max(1, RECONNECT_GRACE_SECONDS // 2)),
+    minimum=1,
+    maximum=max(1, RECONNECT_GRACE_SECONDS - 1),
+)
+WS_UNAVAILABLE_RECONNECT_WINDOW_SECONDS = env_int(
+    "WS_UNAVAILABLE_RECONNECT_WINDOW_SECONDS", 30, minimum=1, maximum=600
+)
+
 # --- Internationalisation, static files ---------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

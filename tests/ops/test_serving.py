@@ -2,6 +2,8 @@
 them, static files, and a graceful stop on SIGTERM."""
 
 import asyncio
+import collections
+import contextlib
 import signal
 import time
 
@@ -9,14 +11,16 @@ import httpx
 import psycopg
 import pytest
 import websockets
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from bench.harness import server_process
 from config.database import direct_connection_params
 from riders.auth_tokens import token_issue
-from rooms.services import room_create
+from rooms.services import participant_join, room_create
 from sessions_rt.consumers import PROTOCOL
 from sessions_rt.protocol import CloseCode
+from sessions_rt.sockets import RECONNECT_FLOOR_MS, reconnect_reason, retry_after_ms
 from tests.ops.processes import server_environment
 from tests.riders.factories import RiderFactory
 
@@ -117,7 +121,7 @@ async def test_sigterm_closes_sockets_with_1001_and_finishes_the_request_in_flig
                     with pytest.raises(websockets.ConnectionClosed) as closed:
                         await asyncio.wait_for(_drain(socket), 10)
                     assert closed.value.rcvd.code == CloseCode.SERVER_SHUTDOWN
-                    assert closed.value.rcvd.reason == "server shutdown"
+                    assert closed.value.rcvd.reason.startswith("server shutdown; retry_after_ms=")
 
                     lock.rollback()
                     response = await asyncio.wait_for(join, 20)
@@ -125,3 +129,78 @@ async def test_sigterm_closes_sockets_with_1001_and_finishes_the_request_in_flig
         assert response.status_code == 200, response.text
         assert await asyncio.to_thread(server.process.wait, 20) == 0
         assert "Traceback" not in server.log_text()
+
+
+RIDERS_AT_RESTART, RESTART_WINDOW_SECONDS = 30, 4
+
+
+def _ride_of(size: int):
+    riders = [RiderFactory() for _ in range(size)]
+    room = room_create(creator=riders[0], name="Restart", max_participants=50)
+    for rider in riders[1:]:
+        participant_join(rider=rider, code=room.code)
+    return room, [token_issue(rider=rider).key for rider in riders]
+
+
+async def _close_reason(socket) -> str:
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await asyncio.wait_for(_drain(socket), 15)
+    assert closed.value.rcvd.code == CloseCode.SERVER_SHUTDOWN
+    return closed.value.rcvd.reason
+
+
+async def test_after_a_restart_phones_following_the_hint_come_back_spread_over_the_window():
+    """Thirty phones on a host that stops each get their own retry_after_ms; following it,
+    they reconnect to the other host spread over WS_RESTART_RECONNECT_WINDOW_SECONDS instead
+    of all in the same second."""
+    room, keys = await database_sync_to_async(_ride_of)(RIDERS_AT_RESTART)
+    window = {"WS_RESTART_RECONNECT_WINDOW_SECONDS": str(RESTART_WINDOW_SECONDS)}
+
+    with (
+        server_process(workers=1, extra_env=server_environment(**window)) as stopping,
+        server_process(workers=1, extra_env=server_environment()) as other,
+    ):
+        async with contextlib.AsyncExitStack() as stack:
+            sockets = [
+                await stack.enter_async_context(ride_socket(stopping.base, room.code, key))
+                for key in keys
+            ]
+            for socket in sockets:
+                assert '"snapshot"' in await asyncio.wait_for(socket.recv(), 10)
+            stopping.process.send_signal(signal.SIGTERM)
+            closed_at = time.monotonic()
+            reasons = await asyncio.gather(*(_close_reason(socket) for socket in sockets))
+
+        async def come_back(key: str, reason: str) -> float:
+            delay = retry_after_ms(reason)
+            assert delay is not None, reason
+            await asyncio.sleep(closed_at + delay / 1000 - time.monotonic())
+            async with ride_socket(other.base, room.code, key) as socket:
+                assert '"snapshot"' in await asyncio.wait_for(socket.recv(), 10)
+                return time.monotonic() - closed_at
+
+        back_after = await asyncio.gather(
+            *(come_back(key, reason) for key, reason in zip(keys, reasons, strict=True))
+        )
+
+    hints = sorted(retry_after_ms(reason) or 0 for reason in reasons)
+    assert hints[0] >= RECONNECT_FLOOR_MS
+    assert hints[-1] <= RESTART_WINDOW_SECONDS * 1000
+    assert len(set(hints)) > RIDERS_AT_RESTART // 2
+    # Reconnections by second since the close: spread over the window, no second holding two
+    # thirds of them (uniform, each of the three seconds gets about ten).
+    per_second = collections.Counter(int(seconds) for seconds in back_after)
+    assert max(back_after) < RESTART_WINDOW_SECONDS + 2
+    assert len(per_second) >= RESTART_WINDOW_SECONDS - 1, per_second
+    assert max(per_second.values()) < RIDERS_AT_RESTART * 2 / 3, per_second
+
+
+def test_a_reconnect_hint_stays_inside_its_window():
+    delays = [retry_after_ms(reconnect_reason("x", window_seconds=3)) for _ in range(2000)]
+
+    assert min(delays) >= RECONNECT_FLOOR_MS
+    assert max(delays) <= 3000
+    # Uniform: each third of the range gets its share.
+    thirds = collections.Counter(min((delay - 1000) * 3 // 2001, 2) for delay in delays)
+    assert all(count > 500 for count in thirds.values()), thirds
+    assert retry_after_ms("server shutdown") is None
