@@ -4,17 +4,17 @@ Rates come from settings.API_THROTTLE_RATES at request time (not import time), s
 operator's environment and the tests can change them.
 """
 
-import hashlib
 import uuid
 
 import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django_redis import get_redis_connection
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 from rest_framework.throttling import SimpleRateThrottle
 
 from config import metrics
+from config.lua_scripts import LuaScript, run_loading
 
 logger = structlog.get_logger(__name__)
 
@@ -22,7 +22,9 @@ logger = structlog.get_logger(__name__)
 # request admitted, scored by Redis's own clock (every worker agrees on it).
 # KEYS[1] the sorted set; ARGV[1] window ms, ARGV[2] limit, ARGV[3] a fresh member.
 # Returns {1, 0} when admitted, else {0, ms until the oldest request leaves the window}.
-SLIDING_WINDOW_LUA = """
+SLIDING_WINDOW = LuaScript(
+    name="sliding_window",
+    source="""
 local key, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -34,7 +36,8 @@ if redis.call('ZCARD', key) < limit then
 end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
 return {0, math.max(tonumber(oldest[2]) + window - now, 1)}
-"""
+""",
+)
 
 
 class ConfiguredRateThrottle(SimpleRateThrottle):
@@ -66,9 +69,6 @@ class ConfiguredRateThrottle(SimpleRateThrottle):
 
     def wait(self):
         return self._retry_after_s
-
-
-_SLIDING_WINDOW_SHA = hashlib.sha1(SLIDING_WINDOW_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
 def sliding_window_admit(
@@ -108,10 +108,9 @@ def _sliding_window(
     """
     client = get_redis_connection("default")
     arguments = (1, key, window_ms, limit, member or uuid.uuid4().hex)
-    try:
-        return client.evalsha(_SLIDING_WINDOW_SHA, *arguments)
-    except NoScriptError:
-        return client.eval(SLIDING_WINDOW_LUA, *arguments)
+    return run_loading(
+        SLIDING_WINDOW, client, lambda: client.evalsha(SLIDING_WINDOW.sha, *arguments)
+    )
 
 
 class RiderRateThrottle(ConfiguredRateThrottle):

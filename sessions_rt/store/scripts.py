@@ -5,7 +5,6 @@ Building the locals from RoomKeys keeps Python and Lua agreeing on the order of 
 run gets the room's group channel, on which a script publishes each event it logs.
 """
 
-import hashlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -13,8 +12,8 @@ from typing import Literal
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
-from redis.exceptions import NoScriptError
 
+from config.lua_scripts import LuaScript, run_loading, run_loading_async
 from sessions_rt.errors import NotLiveMember
 from sessions_rt.store import keys
 from sessions_rt.store.client import group_channel, realtime_available
@@ -32,13 +31,6 @@ _index_written: dict[str, int] = {}
 _INDEX_WRITTEN_CAP = 10_000
 
 
-@dataclass(frozen=True)
-class LuaScript:
-    name: str
-    source: str
-    sha: str
-
-
 @cache
 def lua_script(name: str) -> LuaScript:
     key_locals = "".join(
@@ -47,12 +39,7 @@ def lua_script(name: str) -> LuaScript:
     )
     common = (LUA_DIR / "common.lua").read_text()
     body = (LUA_DIR / f"{name}.lua").read_text()
-    source = f"{key_locals}{common}\n{body}"
-    return LuaScript(
-        name=name,
-        source=source,
-        sha=hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest(),
-    )
+    return LuaScript(name=name, source=f"{key_locals}{common}\n{body}")
 
 
 @dataclass(frozen=True)
@@ -108,14 +95,13 @@ def run_room_script(name: str, *, client: Redis, **call_options):
     (a restart, a failover) gets it loaded once more.
     """
     call = room_script_call(name, **call_options)
+
+    def run():
+        pipe = _queued(client.pipeline(transaction=False), call)
+        return _script_reply(call, pipe.execute(raise_on_error=False))
+
     with realtime_available():
-        try:
-            pipe = _queued(client.pipeline(transaction=False), call)
-            return _script_reply(call, pipe.execute(raise_on_error=False))
-        except NoScriptError:
-            client.script_load(call.script.source)
-            pipe = _queued(client.pipeline(transaction=False), call)
-            return _script_reply(call, pipe.execute(raise_on_error=False))
+        return run_loading(call.script, client, run)
 
 
 async def run_room_script_async(name: str, *, client: AsyncRedis, **call_options):
@@ -123,19 +109,17 @@ async def run_room_script_async(name: str, *, client: AsyncRedis, **call_options
     skip the hop to a worker thread and back that a blocking client costs, and without an
     index write they send the script alone, with no pipeline to build."""
     call = room_script_call(name, **call_options)
+
+    async def run():
+        if call.index_score is None:
+            return await client.evalsha(
+                call.script.sha, len(call.room_keys), *call.room_keys, *call.argv
+            )
+        pipe = _queued(client.pipeline(transaction=False), call)
+        return _script_reply(call, await pipe.execute(raise_on_error=False))
+
     with realtime_available():
-        for attempt in (1, 2):
-            try:
-                if call.index_score is None:
-                    return await client.evalsha(
-                        call.script.sha, len(call.room_keys), *call.room_keys, *call.argv
-                    )
-                pipe = _queued(client.pipeline(transaction=False), call)
-                return _script_reply(call, await pipe.execute(raise_on_error=False))
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                await client.script_load(call.script.source)
+        return await run_loading_async(call.script, client, run)
 
 
 def raise_unless_member(reply) -> None:

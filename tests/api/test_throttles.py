@@ -8,6 +8,7 @@ from django.test import override_settings
 from django_redis import get_redis_connection
 from rest_framework.test import APIRequestFactory
 
+from config.api.throttles import SLIDING_WINDOW, sliding_window_admit
 from riders.api.throttles import CredentialsIPThrottle
 from tests.api.assertions import api_error
 from tests.api.test_auth import GENEROUS_RATES, _log_in
@@ -131,3 +132,15 @@ def test_the_password_change_works_again_once_the_failures_leave_the_window(auth
     wait = api_error(_change_password(client, TEST_PASSWORD), 429, "rate_limited")
     time.sleep(wait["retry_after_seconds"] + 0.05)
     assert _change_password(client, TEST_PASSWORD).status_code == 200
+
+
+def test_a_redis_that_forgot_the_window_script_gets_it_loaded_again():
+    redis = get_redis_connection("default")
+    redis.script_flush()
+    assert redis.script_exists(SLIDING_WINDOW.sha) == [False]
+
+    first = sliding_window_admit("test:forgot", window_ms=60_000, limit=1)
+    second = sliding_window_admit("test:forgot", window_ms=60_000, limit=1)
+
+    assert (first[0], second[0]) == (True, False)
+    assert redis.script_exists(SLIDING_WINDOW.sha) == [True]

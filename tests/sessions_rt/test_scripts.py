@@ -9,11 +9,12 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from config.lua_scripts import LuaScript
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.store import keys, scripts
 from sessions_rt.store.members import member_join
 from sessions_rt.store.presence import heartbeat
-from sessions_rt.store.scripts import LuaScript, lua_script
+from sessions_rt.store.scripts import lua_script
 
 
 def test_scripts_name_the_room_keys_in_roomkeys_order():
@@ -28,12 +29,11 @@ def test_scripts_name_the_room_keys_in_roomkeys_order():
 def test_a_script_redis_has_not_seen_is_loaded_and_run(monkeypatch, redis, room_id, leader_id):
     known = lua_script("join")
     # A comment unique to this test gives a script no Redis server has cached.
-    source = f"{known.source}\n-- {uuid.uuid4()}\n"
-    sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+    unseen = LuaScript(name="join", source=f"{known.source}\n-- {uuid.uuid4()}\n")
+    sha = unseen.sha
+    assert sha == hashlib.sha1(unseen.source.encode(), usedforsecurity=False).hexdigest()
     assert redis.script_exists(sha) == [False]
-    monkeypatch.setattr(
-        scripts, "lua_script", lambda name: LuaScript(name=name, source=source, sha=sha)
-    )
+    monkeypatch.setattr(scripts, "lua_script", lambda name: unseen)
 
     event = member_join(room_id, leader_id, leader_id=leader_id)
 
