@@ -2,11 +2,20 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import MinLengthValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+USERNAME_MIN_LENGTH = 3
 USERNAME_MAX_LENGTH = 32
+# ASCII letters, digits, dot, dash and underscore only: a Cyrillic or Greek look-alike
+# letter can never pose as a Latin one, so two riders cannot hold names that look the same.
+USERNAME_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+USERNAME_PATTERN_MESSAGE = (
+    "Username may contain only Latin letters, digits, '.', '-' and '_', "
+    "and must start and end with a letter or digit."
+)
 DISPLAY_NAME_MAX_LENGTH = 64
 
 
@@ -43,7 +52,15 @@ class Rider(AbstractBaseUser, PermissionsMixin):
     """A person who rides with Convoy, and the account the app and the admin log in with."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    username = models.CharField(max_length=USERNAME_MAX_LENGTH)
+    # The validators hold the rule for every form that cleans the field, Django's
+    # createsuperuser included; riders.validation applies the same rule to the API.
+    username = models.CharField(
+        max_length=USERNAME_MAX_LENGTH,
+        validators=[
+            MinLengthValidator(USERNAME_MIN_LENGTH),
+            RegexValidator(f"^{USERNAME_PATTERN}\\Z", USERNAME_PATTERN_MESSAGE),
+        ],
+    )
     email = models.EmailField(max_length=254)
     display_name = models.CharField(max_length=DISPLAY_NAME_MAX_LENGTH, blank=True)
     is_active = models.BooleanField(default=True)

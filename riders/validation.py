@@ -7,12 +7,15 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from config.text import has_forbidden_characters
-from riders.models import DISPLAY_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
+from riders.models import (
+    DISPLAY_NAME_MAX_LENGTH,
+    USERNAME_MAX_LENGTH,
+    USERNAME_MIN_LENGTH,
+    USERNAME_PATTERN,
+    USERNAME_PATTERN_MESSAGE,
+)
 
-USERNAME_MIN_LENGTH = 3
-# ASCII letters, digits, dot, dash and underscore only: a Cyrillic or Greek look-alike
-# letter can never pose as a Latin one, so two riders cannot hold names that look the same.
-_USERNAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_USERNAME_PATTERN = re.compile(USERNAME_PATTERN)
 EMAIL_MAX_LENGTH = 254
 
 
@@ -30,10 +33,7 @@ def clean_username(raw: object) -> tuple[str | None, str | None]:
             f"Username must be {USERNAME_MIN_LENGTH} to {USERNAME_MAX_LENGTH} characters long."
         )
     if not _USERNAME_PATTERN.fullmatch(value):
-        return None, (
-            "Username may contain only Latin letters, digits, '.', '-' and '_', "
-            "and must start and end with a letter or digit."
-        )
+        return None, USERNAME_PATTERN_MESSAGE
     return value, None
 
 
