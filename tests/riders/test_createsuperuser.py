@@ -8,7 +8,7 @@ from riders.models import Rider
 pytestmark = pytest.mark.django_db
 
 
-# "\u0440\u0430dmin" starts with a Cyrillic look-alike of "ad".
+# "\u0440\u0430dmin" reads "padmin" but starts with two Cyrillic letters.
 @pytest.mark.parametrize("username", ["bad name", "\u0440\u0430dmin", "ab", "-dash-", "x" * 33])
 def test_a_username_the_app_would_refuse_is_refused(username, monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long passphrase for the operator")
