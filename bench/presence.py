@@ -558,8 +558,7 @@ def main() -> None:
         parser.error("--clients, --seconds and --ramp-batch must be positive")
 
     setup_django()
-    import redis
-    from django.conf import settings
+    from config import redis_config
 
     try:
         import uvloop
@@ -567,7 +566,7 @@ def main() -> None:
         uvloop = None
 
     seats = prepare(args.clients, args.room_size)
-    redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    redis_client = redis_config.redis_client()
     quiet = {"LOG_LEVEL": "WARNING"}
     log_dir = tempfile.TemporaryDirectory(prefix="convoy-presence-")
     server_log = Path(log_dir.name) / "server.log"

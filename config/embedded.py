@@ -7,6 +7,7 @@ leave stops them. Production never takes this path: it points the environment at
 """
 
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+
+from config import redis_config
 
 EMBEDDED_DATABASE_NAME = "convoy"
 
@@ -181,12 +184,9 @@ def _ensure_database(socket_dir: str, port: int) -> None:
 
 
 def _close_redis_clients() -> None:
-    try:
-        from django_redis import get_redis_connection
-
-        get_redis_connection("default").connection_pool.disconnect()
-    except Exception:
-        pass
+    # Nothing to close if the settings never loaded or the cache never made its client.
+    with contextlib.suppress(Exception):
+        redis_config.redis_client().connection_pool.disconnect()
 
 
 def _exit_cleanly_on_sigterm() -> None:

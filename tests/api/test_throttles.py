@@ -5,9 +5,9 @@ import time
 import weakref
 
 from django.test import override_settings
-from django_redis import get_redis_connection
 from rest_framework.test import APIRequestFactory
 
+from config.redis_config import redis_client
 from riders.api.throttles import CredentialsIPThrottle
 from tests.api.assertions import api_error
 from tests.api.test_auth import GENEROUS_RATES, _log_in
@@ -66,7 +66,7 @@ def test_checking_a_limit_keeps_no_redis_client_alive():
 
     def in_a_new_thread():
         def attempt():
-            clients.append(weakref.ref(get_redis_connection("default")))
+            clients.append(weakref.ref(redis_client()))
             return _attempt_from("192.0.2.9")()[0]
 
         return attempt
