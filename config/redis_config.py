@@ -133,6 +133,13 @@ def redis_url_from_env() -> str:
     if url:
         return url
     host = env_str("REDIS_HOST")
+    if not host:
+        raise ImproperlyConfigured(
+            "REDIS_URL must be set (or REDIS_HOST, or REDIS_SENTINELS): the Redis of the live "
+            "state, the cache and the channel layer, as in redis://host:6379/0; with "
+            "development or test settings, manage.py and the test run start an embedded one "
+            "instead"
+        )
     port = env_int("REDIS_PORT", 6379, minimum=1, maximum=65535)
     db = env_int("REDIS_DB", 0, minimum=0, maximum=15)
     password = env_str("REDIS_PASSWORD")
@@ -152,10 +159,6 @@ def describe_redis(url: str) -> str:
         return parts.path
     host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
     return f"{host}:{parts.port or 6379}{parts.path or '/0'}"
-
-
-def embedded_redis_url(socket_file: str) -> str:
-    return f"unix://{socket_file}?db=0"
 
 
 def _retry_once(*, asynchronous: bool = False):
