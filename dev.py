@@ -6,7 +6,10 @@
     python3 dev.py setup  only create or update the virtual environment
 
 Each run creates the virtual environment in .venv if missing and installs the pinned
-requirements only when requirements/dev.txt has changed since the last install.
+requirements only when requirements/dev.txt has changed since the last install. Every step
+runs in that environment through manage.py or pytest, which start the embedded PostgreSQL and
+Redis (config/embedded.py) when the environment names no server; this script, on the
+system's Python, imports nothing of the project.
 """
 
 import hashlib

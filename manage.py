@@ -23,9 +23,14 @@ def main() -> None:
     from config.startup import (
         find_redis_master_or_exit,
         load_settings_or_exit,
+        start_embedded_servers_or_exit,
         wait_for_database_or_exit,
     )
 
+    # Settings only read the environment; with development or test settings and no servers
+    # configured, this starts the embedded ones and exports their URLs, for this command and
+    # every process it starts (the workers of `serve`).
+    start_embedded_servers_or_exit()
     load_settings_or_exit()
     command = sys.argv[1] if len(sys.argv) > 1 else "help"
     if command not in COMMANDS_WITHOUT_DATABASE and not command.startswith("-"):

@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def setup_django() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    from config.startup import boot
+    from config.startup import boot, start_embedded_servers_or_exit
 
+    # The servers this benchmark starts inherit the URLs of the embedded ones, if any.
+    start_embedded_servers_or_exit()
     boot()
     logging.getLogger("httpx").setLevel(logging.WARNING)
 

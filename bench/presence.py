@@ -566,8 +566,7 @@ def main() -> None:
         parser.error("--clients, --seconds and --ramp-batch must be positive")
 
     setup_django()
-    import redis
-    from django.conf import settings
+    from config import redis_config
 
     runner: Callable[..., Any] = asyncio.run  # the plain loop works too
     with contextlib.suppress(ImportError):
@@ -576,7 +575,7 @@ def main() -> None:
         runner = uvloop.run
 
     seats = prepare(args.clients, args.room_size)
-    redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    redis_client = redis_config.redis_client()
     quiet = {"LOG_LEVEL": "WARNING"}
     log_dir = tempfile.TemporaryDirectory(prefix="convoy-presence-")
     server_log = Path(log_dir.name) / "server.log"

@@ -27,12 +27,24 @@ def database_url_from_env() -> str:
     if url:
         return url
     host = env_str("DB_HOST")
-    if host is None:
-        raise ImproperlyConfigured("Set DATABASE_URL or DB_HOST to reach PostgreSQL")
-    port = env_int("DB_PORT", 5432, minimum=1, maximum=65535)
-    user = quote(env_str("DB_USERNAME", "postgres"), safe="")
-    password = env_str("DB_PASSWORD")
-    name = quote(env_str("DB_NAME", "convoy"), safe="")
+    if not host:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be set (or DB_HOST): the PostgreSQL Convoy keeps its data in, "
+            "as in postgresql://user@host:5432/convoy; with development or test settings, "
+            "manage.py and the test run start an embedded one instead"
+        )
+    return postgres_url(
+        host=host,
+        port=env_int("DB_PORT", 5432, minimum=1, maximum=65535),
+        user=env_str("DB_USERNAME", "postgres"),
+        password=env_str("DB_PASSWORD"),
+        name=env_str("DB_NAME", "convoy"),
+    )
+
+
+def postgres_url(*, host: str, port: int, user: str, password: str | None, name: str) -> str:
+    """A DATABASE_URL for a host name, an IP address or a unix socket directory."""
+    user, name = quote(user, safe=""), quote(name, safe="")
     credentials = f"{user}:{quote(password, safe='')}" if password else user
     if host.startswith("/"):
         # A unix socket directory cannot sit in the host part of a URL (it may hold ':' and
@@ -69,20 +81,6 @@ def database_settings(url: str) -> dict:
     options.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
     options["pool"] = pool_options()
     return config
-
-
-def embedded_database_settings(socket_dir: str, port: int, user: str, name: str) -> dict:
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": name,
-        "USER": user,
-        "PASSWORD": "",
-        "HOST": socket_dir,
-        "PORT": str(port),
-        "CONN_MAX_AGE": 0,
-        "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "pool": pool_options()},
-    }
 
 
 def retry_attempts() -> int:

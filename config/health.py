@@ -5,10 +5,10 @@ import time
 import psycopg
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
-from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from config.database import connection_error_reason, probe_database
+from config.redis_config import redis_client
 
 
 @require_GET
@@ -40,7 +40,7 @@ def _probe_postgres() -> dict:
 def _probe_redis() -> dict:
     started = time.perf_counter()
     try:
-        get_redis_connection("default").ping()
+        redis_client().ping()
     except RedisError as exc:
         return {"ok": False, "error": str(exc) or type(exc).__name__}
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

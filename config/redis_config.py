@@ -1,12 +1,25 @@
-"""Redis settings from the environment: one server (or one Sentinel-watched master) shared by
-the cache, the rate limits, the live state and the channel layer."""
+"""Redis from the environment: one server (or one Sentinel-watched master) shared by the
+cache, the rate limits, the live state and the channel layer; its settings, and the one
+factory of its clients.
 
+Convoy's code asks ``redis_client()`` or ``async_redis_client()`` below for a client;
+django-redis and channels-redis build theirs from the settings built here (CACHES,
+CHANNEL_LAYERS). So every client follows REDIS_URL or Sentinel alike.
+"""
+
+import asyncio
+import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_int, env_list, env_str, env_url
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from redis.asyncio import Redis as AsyncRedis
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
@@ -47,6 +60,14 @@ class RedisSentinel:
         if self.sentinel_password:
             kwargs["password"] = self.sentinel_password
         return kwargs
+
+    def watcher(self, *, asynchronous: bool = False):
+        """A client of the sentinels themselves, which answer where the master is."""
+        from redis import sentinel
+        from redis.asyncio import sentinel as async_sentinel
+
+        kind = async_sentinel.Sentinel if asynchronous else sentinel.Sentinel
+        return kind(list(self.sentinels), sentinel_kwargs=self.sentinel_kwargs())
 
 
 def redis_sentinel_from_env() -> RedisSentinel | None:
@@ -89,11 +110,10 @@ def check_sentinel(sentinel: RedisSentinel) -> str:
     """Ask the sentinels where the master is; raise RedisUnreachable with one line if none
     answers or none knows it. Returns ``host:port`` of the master."""
     from redis.exceptions import RedisError
-    from redis.sentinel import MasterNotFoundError, Sentinel
+    from redis.sentinel import MasterNotFoundError
 
-    client = Sentinel(list(sentinel.sentinels), sentinel_kwargs=sentinel.sentinel_kwargs())
     try:
-        host, port = client.discover_master(sentinel.master)
+        host, port = sentinel.watcher().discover_master(sentinel.master)
     except MasterNotFoundError:
         raise RedisUnreachable(
             f"Redis Sentinel: no sentinel of {','.join(f'{h}:{p}' for h, p in sentinel.sentinels)} "
@@ -113,8 +133,13 @@ def redis_url_from_env() -> str:
     if url:
         return url
     host = env_str("REDIS_HOST")
-    if host is None:
-        raise ImproperlyConfigured("Set REDIS_URL or REDIS_HOST to reach Redis")
+    if not host:
+        raise ImproperlyConfigured(
+            "REDIS_URL must be set (or REDIS_HOST, or REDIS_SENTINELS): the Redis of the live "
+            "state, the cache and the channel layer, as in redis://host:6379/0; with "
+            "development or test settings, manage.py and the test run start an embedded one "
+            "instead"
+        )
     port = env_int("REDIS_PORT", 6379, minimum=1, maximum=65535)
     db = env_int("REDIS_DB", 0, minimum=0, maximum=15)
     password = env_str("REDIS_PASSWORD")
@@ -134,10 +159,6 @@ def describe_redis(url: str) -> str:
         return parts.path
     host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
     return f"{host}:{parts.port or 6379}{parts.path or '/0'}"
-
-
-def embedded_redis_url(socket_file: str) -> str:
-    return f"unix://{socket_file}?db=0"
 
 
 def _retry_once(*, asynchronous: bool = False):
@@ -214,3 +235,58 @@ def channel_layer_settings(url: str, prefix: str, sentinel: RedisSentinel | None
             "CONFIG": {"hosts": [host], "prefix": prefix},
         }
     }
+
+
+# --- Clients ----------------------------------------------------------------------------------
+
+
+def redis_client() -> "Redis":
+    """A client of the configured Redis (behind Sentinel, of its master) for synchronous code.
+
+    It is the default cache's own client, so a process keeps one connection pool and the
+    client follows CACHES (an override in a test included). Django makes cache clients per
+    thread and per async context: ask for it where it is used instead of keeping one.
+    """
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
+
+
+# Connections one worker's event loop opens at most; beyond that a call waits up to the socket
+# timeout for a free one instead of failing.
+ASYNC_MAX_CONNECTIONS = 200
+
+# An asyncio client belongs to the event loop that made it: one per loop and cache location.
+_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def async_redis_client() -> "AsyncRedis":
+    """This event loop's asyncio client of the same Redis as ``redis_client()``: the same
+    server or Sentinel-watched master, database, timeouts and single retry."""
+    from django.conf import settings
+
+    cache = settings.CACHES["default"]
+    url, options = cache["LOCATION"], cache.get("OPTIONS", {})
+    per_url = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    if url not in per_url:
+        per_url[url] = _async_client_for(url, options, settings.REDIS_SENTINEL)
+    return per_url[url]
+
+
+def _async_client_for(url: str, options: dict, sentinel: RedisSentinel | None) -> "AsyncRedis":
+    from redis.asyncio import BlockingConnectionPool, Redis
+
+    timeout = options.get("SOCKET_TIMEOUT")
+    connection = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": options.get("SOCKET_CONNECT_TIMEOUT"),
+        "retry": _retry_once(asynchronous=True),
+    }
+    if sentinel is not None and url == sentinel.url:
+        return sentinel.watcher(asynchronous=True).master_for(
+            sentinel.master, db=sentinel.db, password=sentinel.password, **connection
+        )
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=ASYNC_MAX_CONNECTIONS, timeout=timeout, **connection
+    )
+    return Redis(connection_pool=pool)

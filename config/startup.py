@@ -1,10 +1,26 @@
 """Start-up for every entry point: load settings, or stop with one line saying what is wrong."""
 
 import asyncio
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from django.core.exceptions import ImproperlyConfigured
+
+
+def start_embedded_servers_or_exit() -> None:
+    """Before settings load, with development or test settings: the embedded PostgreSQL and
+    Redis for whichever the environment leaves unconfigured (config/embedded.py). Production
+    settings start nothing; they name the variable that is missing."""
+    from config import embedded
+
+    if os.environ.get("DJANGO_SETTINGS_MODULE") not in embedded.EMBEDDED_SETTINGS_MODULES:
+        return
+    try:
+        embedded.start_unconfigured_servers()
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"convoy: configuration error: {one_line(exc)}\n")
+        raise SystemExit(2) from None
 
 
 def load_settings_or_exit() -> None:

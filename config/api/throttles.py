@@ -9,12 +9,12 @@ import uuid
 import structlog
 from django.conf import settings
 from django.core.cache import cache
-from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 from rest_framework.throttling import SimpleRateThrottle
 
 from config import metrics
 from config.lua_scripts import LuaScript, run_loading
+from config.redis_config import redis_client
 
 logger = structlog.get_logger(__name__)
 
@@ -92,7 +92,7 @@ def sliding_window_admit(
 def sliding_window_forget(key: str, member: str) -> None:
     """Take one admitted request back out of its window (it turned out not to count)."""
     try:
-        get_redis_connection("default").zrem(cache.make_key(key), member)
+        redis_client().zrem(cache.make_key(key), member)
     except (RedisError, OSError) as exc:
         metrics.record_redis_error("cache")
         logger.warning("rate limit not updated, Redis unavailable", error=str(exc))
@@ -106,7 +106,7 @@ def _sliding_window(
     By its digest, loading it on first use: nothing is kept per client, since Django makes
     cache clients per thread and per async context, and keeping one would keep them all.
     """
-    client = get_redis_connection("default")
+    client = redis_client()
     arguments = (1, key, window_ms, limit, member or uuid.uuid4().hex)
     return run_loading(
         SLIDING_WINDOW, client, lambda: client.evalsha(SLIDING_WINDOW.sha, *arguments)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from config import database, embedded, logs, redis_config
+from config import database, logs, redis_config
 from config.env import env_bool, env_choice, env_int, env_list, env_networks, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -199,29 +199,13 @@ LOGGING = logs.logging_config(LOG_LEVEL, LOG_FORMAT)
 METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 
-# --- Data stores: real servers from the environment, or the embedded pair -------------------
-# Last, so every other variable is validated before an embedded server is started.
-database.pool_options()  # validates DB_POOL_* before anything starts
-_DATA_ROOT = None
-if database.database_configured():
-    DATABASES = {"default": database.database_settings(database.database_url_from_env())}
-else:
-    _DATA_ROOT = embedded.data_root(BASE_DIR)
-    _pg = embedded.start_postgres(_DATA_ROOT)
-    DATABASES = {
-        "default": database.embedded_database_settings(
-            _pg.socket_dir, _pg.port, _pg.user, embedded.EMBEDDED_DATABASE_NAME
-        )
-    }
-
+# --- Data stores: from the environment only -----------------------------------------------
+# Importing settings starts nothing. With development or test settings, manage.py, the test
+# run and the benchmarks start the embedded servers first and export their URLs
+# (config/embedded.py); anywhere else a missing server stops start-up with its variable's name.
+DATABASES = {"default": database.database_settings(database.database_url_from_env())}
 REDIS_SENTINEL = redis_config.redis_sentinel_from_env()
-if REDIS_SENTINEL is not None:
-    REDIS_URL = REDIS_SENTINEL.url
-elif redis_config.redis_configured():
-    REDIS_URL = redis_config.redis_url_from_env()
-else:
-    _DATA_ROOT = _DATA_ROOT or embedded.data_root(BASE_DIR)
-    REDIS_URL = redis_config.embedded_redis_url(embedded.start_redis(_DATA_ROOT))
+REDIS_URL = REDIS_SENTINEL.url if REDIS_SENTINEL is not None else redis_config.redis_url_from_env()
 
 CONVOY_KEY_PREFIX = env_str("CONVOY_KEY_PREFIX", "convoy")
 CACHES = redis_config.cache_settings(REDIS_URL, CONVOY_KEY_PREFIX, REDIS_SENTINEL)

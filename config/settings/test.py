@@ -1,4 +1,5 @@
-"""Test run: same servers as configured (or embedded), fast password hashing."""
+"""Test run: the servers the environment names (the embedded ones, which the test run starts
+and exports when none is configured), fast password hashing."""
 
 from config.settings.base import *  # noqa: F403
 

@@ -2,74 +2,33 @@
 messages are published on them, and the times the state keeps: epoch milliseconds in Redis,
 aware datetimes and ISO 8601 outside."""
 
-import asyncio
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
-from django.conf import settings
 from django.utils import timezone
-from django_redis import get_redis_connection
 from redis import Redis
-from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
-from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from config import redis_config
 from config.metrics import record_redis_error
 from sessions_rt.errors import RealtimeUnavailable
 
-# Connections one worker's event loop opens for the live state at most; beyond that a call
-# waits up to the socket timeout for a free one instead of failing.
-ASYNC_MAX_CONNECTIONS = 200
-
-# An asyncio client belongs to the event loop that made it: one per loop and Redis URL.
-_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 
 def redis_client(client: Redis | None) -> Redis:
-    """The injected client, or the one of the default cache (settings.CACHES)."""
-    return client if client is not None else get_redis_connection("default")
+    """The injected client, or the default cache's (config.redis_config, Sentinel included)."""
+    return client if client is not None else redis_config.redis_client()
 
 
 def async_redis_client(client: AsyncRedis | None) -> AsyncRedis:
-    """The injected asyncio client, or this event loop's client of the default cache's Redis
-    (same server or Sentinel-watched master, database and timeouts as redis_client)."""
-    if client is not None:
-        return client
-    cache = settings.CACHES["default"]
-    url, options = cache["LOCATION"], cache.get("OPTIONS", {})
-    per_url = _async_clients.setdefault(asyncio.get_running_loop(), {})
-    if url not in per_url:
-        per_url[url] = _async_client_for(url, options, getattr(settings, "REDIS_SENTINEL", None))
-    return per_url[url]
-
-
-def _async_client_for(url: str, options: dict, sentinel) -> AsyncRedis:
-    timeout = options.get("SOCKET_TIMEOUT")
-    connection: dict[str, Any] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": options.get("SOCKET_CONNECT_TIMEOUT"),
-        # One immediate retry, as the cache's client: a restarted Redis's dropped connection
-        # is replaced, a Redis that is down fails the call at once.
-        "retry": Retry(NoBackoff(), 1),
-    }
-    if sentinel is not None and url == sentinel.url:
-        watched = Sentinel(list(sentinel.sentinels), sentinel_kwargs=sentinel.sentinel_kwargs())
-        return watched.master_for(
-            sentinel.master, db=sentinel.db, password=sentinel.password, **connection
-        )
-    pool = BlockingConnectionPool.from_url(
-        url, max_connections=ASYNC_MAX_CONNECTIONS, timeout=timeout, **connection
-    )
-    return AsyncRedis(connection_pool=pool)
+    """The injected asyncio client, or this event loop's client of the same Redis as
+    redis_client (config.redis_config)."""
+    return client if client is not None else redis_config.async_redis_client()
 
 
 @contextmanager

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import pytest
 from django.test import Client
-from django_redis import get_redis_connection
 
+from config.redis_config import redis_client
 from riders.models import Rider
 from riders.roles import staff_roles_sync
 from riders.services import rider_set_staff_role
@@ -42,7 +42,7 @@ def staff_roles(db):
 def isolated_redis_prefix(settings):
     """Live state of this test only, under a key prefix of its own."""
     settings.CONVOY_KEY_PREFIX = f"convoy-admin-test-{uuid.uuid4().hex[:12]}"
-    redis = get_redis_connection("default")
+    redis = redis_client()
     yield
     delete_keys(redis, f"{keys.key_prefix()}:*")
 

@@ -5,10 +5,10 @@ import time
 import weakref
 
 from django.test import override_settings
-from django_redis import get_redis_connection
 from rest_framework.test import APIRequestFactory
 
 from config.api.throttles import SLIDING_WINDOW, sliding_window_admit
+from config.redis_config import redis_client
 from riders.api.throttles import CredentialsIPThrottle
 from tests.api.assertions import api_error
 from tests.api.test_auth import GENEROUS_RATES, _log_in
@@ -67,7 +67,7 @@ def test_checking_a_limit_keeps_no_redis_client_alive():
 
     def in_a_new_thread():
         def attempt():
-            clients.append(weakref.ref(get_redis_connection("default")))
+            clients.append(weakref.ref(redis_client()))
             return _attempt_from("192.0.2.9")()[0]
 
         return attempt
@@ -135,7 +135,7 @@ def test_the_password_change_works_again_once_the_failures_leave_the_window(auth
 
 
 def test_a_redis_that_forgot_the_window_script_gets_it_loaded_again():
-    redis = get_redis_connection("default")
+    redis = redis_client()
     redis.script_flush()
     assert redis.script_exists(SLIDING_WINDOW.sha) == [False]
 

@@ -26,9 +26,10 @@ def run_manage(
 ) -> subprocess.CompletedProcess:
     """Run manage.py in a child process, as an operator would.
 
-    The child inherits this process's environment: with DATABASE_URL and REDIS_URL set it
-    reaches the same servers, without them it attaches to the same embedded ones. ``isolate``
-    drops every database, Redis and logging variable first, so only ``env`` configures it.
+    The child inherits this process's environment, so it reaches the same servers: those of
+    DATABASE_URL and REDIS_URL, which the test run sets to the embedded ones' when the shell
+    names none. ``isolate`` drops every database, Redis and logging variable first, so only
+    ``env`` configures it (and manage.py starts the embedded servers for what it leaves out).
     """
     child_env = {
         name: value

@@ -78,6 +78,29 @@ def test_the_live_state_on_the_event_loop_reaches_the_master_through_sentinel(se
     assert result.stdout.strip().splitlines()[-1] == "45.5"
 
 
+CLIENT_FACTORY = """
+import asyncio
+from config.redis_config import async_redis_client, redis_client
+
+redis_client().set("convoy-test-ops:factory", "written through the sync client")
+
+async def main():
+    client = async_redis_client()
+    print(type(client.connection_pool).__name__, (await client.get("convoy-test-ops:factory")).decode())
+
+asyncio.run(main())
+"""
+
+
+def test_the_client_factory_reaches_the_master_through_sentinel(sentinel_env):
+    result = run_manage("shell", "-c", CLIENT_FACTORY, env=sentinel_env, isolate=True)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "SentinelConnectionPool written through the sync client"
+    )
+
+
 def test_an_unreachable_sentinel_stops_start_up_with_one_line(test_database_env):
     env = {**test_database_env, "REDIS_SENTINELS": "127.0.0.1:1", "REDIS_SENTINEL_MASTER": "m"}
 

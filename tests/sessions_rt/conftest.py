@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
-from django_redis import get_redis_connection
 
+from config.redis_config import redis_client
 from sessions_rt.store import keys
 
 
@@ -17,7 +17,7 @@ def delete_keys(client, pattern: str) -> None:
 
 @pytest.fixture
 def redis():
-    return get_redis_connection("default")
+    return redis_client()
 
 
 @pytest.fixture(autouse=True)

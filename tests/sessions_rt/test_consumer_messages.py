@@ -6,8 +6,8 @@ from contextlib import AsyncExitStack
 
 import pytest
 from asgiref.sync import sync_to_async
-from django_redis import get_redis_connection
 
+from config.redis_config import redis_client
 from sessions_rt.store import keys
 from tests.sessions_rt.test_consumer import (
     connect_all,
@@ -276,7 +276,7 @@ async def test_heartbeats_and_positions_never_wait_for_the_database_thread():
 
 
 def _last_seen_ms(ride, member) -> float | None:
-    redis = get_redis_connection("default")
+    redis = redis_client()
     return redis.zscore(keys.room_keys(str(ride.room.pk)).last_seen, member.id)
 
 

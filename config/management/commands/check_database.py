@@ -9,7 +9,6 @@ import psycopg
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import Error, connection
-from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from config.database import (
@@ -19,7 +18,7 @@ from config.database import (
     describe_database,
     probe_database,
 )
-from config.redis_config import describe_redis
+from config.redis_config import describe_redis, redis_client
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def check_redis(pings: int) -> ServiceStatus:
     sentinel = settings.REDIS_SENTINEL
     target = sentinel.describe() if sentinel else describe_redis(settings.REDIS_URL)
     try:
-        client = get_redis_connection("default")
+        client = redis_client()
         timings = _time_calls(client.ping, pings)
         version = client.info("server")["redis_version"]
     except RedisError as exc:
