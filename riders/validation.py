@@ -61,7 +61,8 @@ def clean_display_name(raw: object) -> tuple[str | None, str | None]:
     if not isinstance(raw, str):
         return None, "Display name must be text."
     value = " ".join(unicodedata.normalize("NFKC", raw).split())
-    if len(value) > DISPLAY_NAME_MAX_LENGTH:
+    # Both what was typed and what is kept: the schema's maxLength is then exactly the rule.
+    if len(raw) > DISPLAY_NAME_MAX_LENGTH or len(value) > DISPLAY_NAME_MAX_LENGTH:
         return None, f"Display name must be at most {DISPLAY_NAME_MAX_LENGTH} characters long."
     if has_forbidden_characters(value):
         return None, "Display name may not contain control characters."

@@ -92,6 +92,7 @@ def test_patch_me_with_empty_object_changes_nothing(auth_client, rider):
         ({"username": "\u0430lpine"}, "username"),
         ({"email": "nope"}, "email"),
         ({"display_name": "x" * 65}, "display_name"),
+        ({"display_name": "Night" + " " * 60 + "Owl"}, "display_name"),
         ({"display_name": "zero\u200bwidth"}, "display_name"),
     ],
 )

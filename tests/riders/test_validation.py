@@ -110,6 +110,9 @@ def test_clean_display_name_accepts_and_normalises(raw, expected):
         pytest.param(None, id="none"),
         pytest.param(7, id="not-text"),
         pytest.param("x" * (DISPLAY_NAME_MAX_LENGTH + 1), id="too-long"),
+        # Spaces it would collapse do not let a name past the 64 characters the schema states.
+        pytest.param("a" + " " * DISPLAY_NAME_MAX_LENGTH + "b", id="too-long-as-typed"),
+        pytest.param("\ufdfa" * 4, id="too-long-once-normalised"),
         pytest.param("nul\x00", id="nul"),
         pytest.param("bell\x07", id="control"),
         pytest.param("evil\u202eeman", id="bidi-override"),
