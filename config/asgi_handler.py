@@ -16,6 +16,7 @@ any view runs, and handed to Django with its true length even when it came chunk
 """
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -53,17 +54,18 @@ class SyncChainASGIHandler(ASGIHandler):
 
     async def handle(self, scope, receive, send):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        started = time.perf_counter()
         announced = request_bodies.announced_length(scope)
         if announced is not None and announced > limit:
             # Refused on the header alone: the body is never waited for.
-            await request_bodies.send_too_large(send, limit)
+            await request_bodies.send_too_large(scope, send, limit, started=started)
             return
         try:
             body = await request_bodies.read_bounded_body(receive, limit)
         except RequestAborted:
             return
         except request_bodies.BodyTooLarge:
-            await request_bodies.send_too_large(send, limit)
+            await request_bodies.send_too_large(scope, send, limit, started=started)
             return
         await super().handle(
             request_bodies.with_true_length(scope, len(body)), _replay(body, receive), send

@@ -8,8 +8,15 @@ settled here, below Django, for every request.
 """
 
 import json
+import time
 
+import structlog
 from django.core.exceptions import RequestAborted
+
+from config import metrics
+from config.logs import request_id_from
+
+logger = structlog.get_logger("convoy.request")
 
 
 class BodyTooLarge(Exception):
@@ -51,8 +58,11 @@ def with_true_length(scope, size: int):
     return {**scope, "headers": headers}
 
 
-async def send_too_large(send, limit: int) -> None:
-    """The API's one error shape, sent straight from the ASGI layer (no view ran)."""
+async def send_too_large(scope, send, limit: int, *, started: float) -> None:
+    """The API's one error shape, sent straight from the ASGI layer (no view ran, and no
+    middleware: the access line, the request metric and the request id are given here, as
+    RequestObservabilityMiddleware gives them to every other request)."""
+    request_id = request_id_from(_header(scope, b"x-request-id"))
     body = json.dumps(
         {
             "error": {
@@ -70,7 +80,29 @@ async def send_too_large(send, limit: int) -> None:
                 (b"content-length", str(len(body)).encode("ascii")),
                 # The unread rest of the body makes the connection unusable.
                 (b"connection", b"close"),
+                (b"x-request-id", request_id.encode("ascii")),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+    seconds = time.perf_counter() - started
+    method = scope.get("method", "")
+    # No URL was resolved: the route label stays "unmatched", as for any unresolved path.
+    metrics.record_request(method=method, route="unmatched", status=413, seconds=seconds)
+    logger.info(
+        "request",
+        request_id=request_id,
+        method=method,
+        route="unmatched",
+        path=scope.get("path", ""),
+        status=413,
+        duration_ms=round(seconds * 1000, 2),
+        reason="body_too_large",
+    )
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None

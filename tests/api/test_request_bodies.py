@@ -222,3 +222,28 @@ def test_a_bad_host_is_400_and_one_warning_line(logged_server):
     assert lines[0]["level"] == "warning"
     assert "exception" not in lines[0]
     assert "Traceback" not in logged_server.log_text()
+
+
+def test_a_413_below_django_gets_its_access_line_request_id_and_metric(logged_server):
+    head = (
+        "POST /api/v1/auth/register/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nContent-Length: 200000000\r\n"
+        "X-Request-ID: too-large-0001\r\n\r\n"
+    )
+
+    status, answer, _elapsed = _raw_request(logged_server.base, head, b"x" * 1024)
+    metrics = httpx.get(f"{logged_server.base}/metrics", timeout=TIMEOUT).text
+
+    assert status == 413, answer
+    assert b"x-request-id: too-large-0001" in answer.lower()
+    time.sleep(0.5)  # the log line is written after the answer
+    lines = [
+        json.loads(line)
+        for line in logged_server.log_text().splitlines()
+        if '"too-large-0001"' in line
+    ]
+    assert [(line["event"], line["status"], line["reason"]) for line in lines] == [
+        ("request", 413, "body_too_large")
+    ]
+    assert lines[0]["path"] == "/api/v1/auth/register/"
+    assert 'convoy_http_requests_total{method="POST",route="unmatched",status="413"}' in metrics
