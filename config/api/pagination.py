@@ -29,6 +29,8 @@ class PagePagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+    page_query_description = "A page number from 1 to the last page; a page past the last is 400."
+    page_size_query_description = f"Results per page, from 1 to {MAX_PAGE_SIZE} (default 50)."
 
     def get_page_size(self, request):
         return _checked_page_size(request, self.page_size_query_param, self.page_size)
@@ -60,6 +62,10 @@ class TimeCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
     ordering = ("-occurred_at", "-id")
+    cursor_query_description = (
+        "The cursor of a next or previous link of this list; any other value is 400."
+    )
+    page_size_query_description = f"Results per page, from 1 to {MAX_PAGE_SIZE} (default 100)."
 
     def get_page_size(self, request):
         return _checked_page_size(request, self.page_size_query_param, self.page_size)

@@ -222,3 +222,18 @@ def test_a_display_name_over_the_stated_length_is_refused(auth_client, rider):
     )
 
     assert response.status_code == 422
+
+
+def test_what_a_list_refuses_is_stated_on_its_parameters(schema):
+    pages = _parameters(schema, "/api/v1/rooms/")
+    assert "past the last is 400" in pages["page"]["description"]
+    assert f"1 to {MAX_PAGE_SIZE}" in pages["page_size"]["description"]
+    events = _parameters(schema, "/api/v1/telemetry/events/")
+    assert "any other value is 400" in events["cursor"]["description"]
+
+
+def test_a_forged_cursor_and_a_page_past_the_last_are_refused(auth_client, rider):
+    client = auth_client(rider)
+
+    assert client.get("/api/v1/telemetry/events/?cursor=forged").status_code == 400
+    assert client.get("/api/v1/rooms/?page=999").status_code == 400
