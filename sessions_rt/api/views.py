@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from config.api.serializers import ErrorSerializer
 from config.api.views import ConvoyViewSet, error_responses
 from rooms.api.openapi import ROOM_CODE
-from rooms.api.permissions import IsActiveRoomMember
+from rooms.api.permissions import IsMemberOfOngoingRide
 from sessions_rt.api.serializers import LiveRoomSerializer
 from sessions_rt.selectors import live_room_snapshot
 
@@ -18,6 +18,9 @@ class LivePresenceViewSet(ConvoyViewSet):
         responses={
             200: LiveRoomSerializer,
             **error_responses(400, 401, 403, 404),
+            422: OpenApiResponse(
+                ErrorSerializer, description="room_inactive: the ride has ended (to anyone)."
+            ),
             503: OpenApiResponse(ErrorSerializer, description="Live state unavailable."),
         },
     )
@@ -25,7 +28,7 @@ class LivePresenceViewSet(ConvoyViewSet):
         detail=False,
         methods=["get"],
         url_path=r"(?P<code>[^/]+)/presence",
-        permission_classes=[*ConvoyViewSet.permission_classes, IsActiveRoomMember],
+        permission_classes=[*ConvoyViewSet.permission_classes, IsMemberOfOngoingRide],
     )
     def presence(self, request, code=None):
         return Response(live_room_snapshot(room=self.room))
