@@ -4,8 +4,8 @@
 
 Many WebSocket clients (asyncio + websockets, one process) join ``ws/rooms/<code>/`` in rides
 of ``--room-size`` riders and each sends a heartbeat and a location every second, as the app
-does on a ride. Every location reaches every socket of its ride; the location a client sends
-encodes a sequence number in ``heading_deg``, so receivers find its send time (the clients
+does on a ride. Every location reaches every other socket of its ride; the location a client
+sends encodes a sequence number in ``heading_deg``, so receivers find its send time (the clients
 share one monotonic clock) and the fan-out latency is measured end to end. Then, in the same
 run, raw redis-py pipelined SET/PUBLISH throughput on the Redis server the app uses, as the
 ceiling. Prints delivered messages/s, fan-out p50/p95/p99 and the ceiling.
@@ -232,8 +232,9 @@ class Client:
                 await ws.send('{"type":"heartbeat"}')
                 run.sent_heartbeats += 1
                 key = (self.seat.rider_id, round(heading * 1000))
+                # Every other socket of the ride gets it; the sender's does not.
                 run.sent[key] = Sent(
-                    at=time.perf_counter(), expected=run.live_in_room[self.seat.code]
+                    at=time.perf_counter(), expected=run.live_in_room[self.seat.code] - 1
                 )
                 await ws.send(json.dumps(location, separators=(",", ":")))
                 run.sent_locations += 1

@@ -1,7 +1,14 @@
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from rooms.errors import InvalidRoomCode, NotInRoom, NotRoomLeader, NotRoomMember, RoomNotFound
+from rooms.errors import (
+    InvalidRoomCode,
+    NotInRoom,
+    NotRoomLeader,
+    NotRoomMember,
+    RoomInactive,
+    RoomNotFound,
+)
 from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH, Room, RoomParticipant
 
 
@@ -74,6 +81,15 @@ def room_require_active_member(*, room: Room, viewer) -> None:
         return
     if not participant_is_in_room(rider=viewer, room=room):
         raise NotRoomMember()
+
+
+def room_require_ongoing_for_member(*, room: Room, viewer) -> None:
+    """What is happening in a ride now (who is live in it) exists only while it is on: an
+    ended ride answers 422 room_inactive, to anyone, before the membership rule, as its socket
+    closes 4011 before 4003; then room_require_active_member."""
+    if not room.is_active:
+        raise RoomInactive()
+    room_require_active_member(room=room, viewer=viewer)
 
 
 def room_require_leader_or_staff(*, room: Room, viewer) -> None:

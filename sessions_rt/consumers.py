@@ -2,14 +2,14 @@
 signalling for the riders of one room. The protocol is documented in docs/realtime.md.
 
 The consumer is thin: it authenticates, checks the rider is in the ride, joins the channel
-groups, and hands every message to sessions_rt.services. It never touches Redis or the ORM
-itself and never sends to groups; the services do.
+groups, checks each message against its schema in the registry (sessions_rt.messages) and
+hands it to the handler the registry names, which calls sessions_rt.services. It never touches
+Redis or the ORM itself and never sends to groups; the services do.
 """
 
 import asyncio
 import json
 import math
-import uuid
 
 import structlog
 from channels.consumer import get_handler_name
@@ -23,11 +23,26 @@ from config import metrics
 from config.errors import DomainError
 from config.logs import new_connection_id
 from riders.auth_tokens import token_authenticate
-from rooms.errors import InvalidRoomCode, NotInRoom, RoomNotFound
-from rooms.selectors import participant_get_active, room_get_by_code
+from rooms.errors import InvalidRoomCode, NotInRoom, RemovedFromRide, RoomInactive, RoomNotFound
 from sessions_rt import services
-from sessions_rt.errors import RealtimeUnavailable
-from sessions_rt.protocol import CloseCode
+from sessions_rt.errors import (
+    AlreadyAuthenticated,
+    BinaryNotSupported,
+    InvalidJson,
+    InvalidRealtimeData,
+    MessageDropped,
+    RealtimeUnavailable,
+)
+from sessions_rt.messages import PhoneMessage, echoable_ref, handshake_hello, phone_message
+from sessions_rt.protocol import (
+    BEARER_PREFIX,
+    LEAVE_ON_CLOSE,
+    PROTOCOL,
+    CloseCode,
+    LeaveReason,
+    frame_exceeds,
+)
+from sessions_rt.selectors import ride_socket_room
 from sessions_rt.sockets import (
     MessageRateLimiter,
     PresenceRefresh,
@@ -40,19 +55,20 @@ from sessions_rt.store.keys import rider_group, room_group
 
 logger = structlog.get_logger(__name__)
 
-PROTOCOL = "convoy.v1"
-BEARER_PREFIX = "bearer."
-SIGNAL_KINDS = {"offer", "answer", "candidate"}
-SIGNAL_PAYLOAD_MAX_CHARS = 16_384
-
 
 class RideConsumer(AsyncWebsocketConsumer):
     rider = None
+    rider_id: str | None = None
     room = None
     ended_by_server = False
     auth_deadline: asyncio.TimerHandle | None = None
     live = False
     accepted = False
+    # The highest seq the phone holds from this socket (its snapshot, events, or since_seq): a
+    # live event at or below it is one the phone has, and is not sent again.
+    seq_held = 0
+    # Set when the server closes the socket because the app broke the protocol.
+    leave_reason: LeaveReason | None = None
 
     # --- Connection life -----------------------------------------------------------------
 
@@ -99,7 +115,8 @@ class RideConsumer(AsyncWebsocketConsumer):
         self.accepted = True
         key = next((p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), None)
         if key is not None:
-            await self._authenticate(key, hello={})
+            # The hello fields an auth message would carry come in the query string.
+            await self._authenticate(key, hello=handshake_hello(self.scope["query_string"]))
             return
         # No token in the handshake: the first message must be {"type": "auth", ...}. The
         # token never travels in the URL, where proxies would log it.
@@ -120,62 +137,57 @@ class RideConsumer(AsyncWebsocketConsumer):
         if self.ended_by_server:
             return
         try:
-            if code == CloseCode.CLIENT_CLOSED:
-                await services.session_closed_by_rider(room=self.room, rider=self.rider)
+            reason = self.leave_reason or LEAVE_ON_CLOSE.get(code)
+            if reason is not None:
+                await services.session_left(room=self.room, rider=self.rider, reason=reason)
             else:
                 await services.session_dropped(room=self.room, rider=self.rider)
         except RealtimeUnavailable:
             logger.warning("live state unavailable while the rider disconnected")
 
     async def receive(self, text_data=None, bytes_data=None):
-        if text_data is None:
-            await self._error("binary_not_supported", "Send JSON text frames.")
-            return
-        if len(text_data) > settings.WS_MAX_MESSAGE_CHARS:
-            await self._close(CloseCode.MESSAGE_TOO_BIG, "message too big")
+        # Every frame counts, binary and malformed ones too; the limit is UTF-8 bytes.
+        size_limit = settings.WS_MAX_MESSAGE_BYTES
+        if (text_data is not None and frame_exceeds(text_data, max_bytes=size_limit)) or (
+            bytes_data is not None and len(bytes_data) > size_limit
+        ):
+            await self._close_for_violation(CloseCode.MESSAGE_TOO_BIG, "message too big")
             return
         verdict = self.limiter.check()
         if verdict == "close":
-            await self._close(CloseCode.RATE_LIMITED, "rate limited")
+            await self._close_for_violation(CloseCode.RATE_LIMITED, "rate limited")
             return
         if verdict == "drop":
-            await self._error("rate_limited", "Too many messages; this one was dropped.")
+            await self._error(MessageDropped())
+            return
+        if text_data is None:
+            await self._error(BinaryNotSupported())
             return
         try:
-            message = _STRICT_JSON.decode(text_data)
+            frame = _STRICT_JSON.decode(text_data)
         except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
-            await self._error("invalid_json", "Each message is one JSON object.")
+            await self._error(InvalidJson())
             return
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            await self._error("invalid_message", 'Each message is an object with a "type".')
+        try:
+            message = phone_message(frame, authenticated=self.rider is not None)
+        except DomainError as exc:
+            await self._error(exc, ref=echoable_ref(frame))
             return
         await self._dispatch(message)
 
-    async def _dispatch(self, message: dict) -> None:
-        kind = message["type"]
-        if kind == "auth":
-            if self.rider is not None:
-                await self._error("already_authenticated", "This socket is authenticated.")
-            else:
-                await self._authenticate(message.get("token"), hello=message)
-            return
-        if self.rider is None:
-            await self._error("not_authenticated", 'Send {"type": "auth", "token": ...} first.')
-            return
-        handler = self.HANDLERS.get(kind)
-        if handler is None:
-            await self._error("unknown_type", f"Unknown message type {kind[:40]!r}.")
-            return
+    async def _dispatch(self, message: PhoneMessage) -> None:
         try:
-            await handler(self, message)
+            await getattr(self, message.spec.handler)(message)
         except RealtimeUnavailable:
             await self._close_try_again()
         except DomainError as exc:
-            await self._error(exc.code, exc.message, fields=exc.fields, ref=message.get("ref"))
+            await self._error(exc, ref=message.ref)
 
     # --- Authentication and joining --------------------------------------------------------
 
-    async def _authenticate(self, key, *, hello: dict) -> None:
+    async def _authenticate(self, key, *, hello: PhoneMessage) -> None:
+        """``hello`` is the auth message, or the query string of a socket whose handshake
+        carried the token; its malformed fields were dropped (hello.ignored)."""
         if self.auth_deadline is not None:
             self.auth_deadline.cancel()
         found = await database_sync_to_async(token_authenticate)(key=key)
@@ -186,17 +198,20 @@ class RideConsumer(AsyncWebsocketConsumer):
         structlog.contextvars.bind_contextvars(rider_id=str(rider.pk))
         code = self.scope["url_route"]["kwargs"]["code"]
         try:
-            room = await database_sync_to_async(_room_of_participant)(code=code, rider=rider)
+            room = await database_sync_to_async(ride_socket_room)(code=code, rider=rider)
         except (RoomNotFound, InvalidRoomCode):
             await self._close(CloseCode.ROOM_NOT_FOUND, "no such ride")
+            return
+        except RoomInactive:
+            await self._close(CloseCode.ROOM_CLOSED, "ride ended")
+            return
+        except RemovedFromRide:
+            await self._close(CloseCode.KICKED, "removed from the ride")
             return
         except NotInRoom:
             await self._close(CloseCode.NOT_PARTICIPANT, "not a participant")
             return
-        if not room.is_active:
-            await self._close(CloseCode.ROOM_CLOSED, "ride ended")
-            return
-        self.rider, self.room = rider, room
+        self.rider, self.rider_id, self.room = rider, str(rider.pk), room
         try:
             await self.channel_layer.group_add(rider_group(rider.pk), self.channel_name)
             await self.channel_layer.group_add(room_group(room.pk), self.channel_name)
@@ -204,38 +219,42 @@ class RideConsumer(AsyncWebsocketConsumer):
                 room=room,
                 rider=rider,
                 channel_name=self.channel_name,
-                device=_text(hello.get("device")),
-                app_version=_text(hello.get("app_version")),
-                transport=_text(hello.get("transport")),
+                device=hello.fields.get("device"),
+                app_version=hello.fields.get("app_version"),
+                transport=hello.fields.get("transport"),
             )
         except (RealtimeUnavailable, RedisError) as exc:
             if isinstance(exc, RedisError):
                 metrics.record_redis_error("channel_layer")
             await self._close_try_again()
             return
-        except DomainError as exc:
-            # A bad device, app_version or transport: nothing was opened. The socket waits for
-            # an auth message again, so the phone can send a corrected one.
-            await self._leave_groups()
-            self.rider = self.room = None
-            self._arm_auth_deadline()
-            await self._error(exc.code, exc.message, fields=exc.fields)
-            return
         self.live = True
         metrics.RIDERS_LIVE.inc()
         logger.info("socket joined the ride")
-        try:
-            await self._send(
-                await services.catch_up(
-                    room=room, seq=hello.get("since_seq"), session_id=hello.get("session_id")
-                )
+        if hello.ignored:
+            names = ", ".join(hello.ignored)
+            await self._error(
+                InvalidRealtimeData(
+                    f"The rider joined without {names}, which broke its schema.",
+                    fields=hello.ignored,
+                ),
+                ref=hello.ref,
             )
+        try:
+            await self._catch_up(hello.fields.get("since_seq"), hello.fields.get("session_id"))
         except RealtimeUnavailable:
             await self._close_try_again()
-        except DomainError as exc:
-            # A malformed since_seq or session_id: the phone starts over from a snapshot.
-            await self._error(exc.code, exc.message, fields=exc.fields)
-            await self._dispatch({"type": "sync"})
+
+    async def _catch_up(self, since_seq, session_id):
+        """Send what the phone misses since ``since_seq`` (a snapshot, or the events since),
+        and remember the seq the phone then holds."""
+        frame = await services.catch_up(room=self.room, seq=since_seq, session_id=session_id)
+        if frame["type"] == "snapshot":
+            self.seq_held = frame["seq"]
+        else:
+            seqs = [event["seq"] for event in frame["events"]]
+            self.seq_held = max(self.seq_held, since_seq or 0, *seqs)
+        await self._send(frame)
 
     def _arm_auth_deadline(self) -> None:
         self.auth_deadline = asyncio.get_running_loop().call_later(
@@ -264,105 +283,110 @@ class RideConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    # --- Messages from the phone -------------------------------------------------------------
+    # --- Messages from the phone: the handlers sessions_rt.messages names ------------------
+    # Each takes a PhoneMessage checked against its schema, and reads its fields as they are.
 
-    async def _on_heartbeat(self, message):
+    async def on_auth(self, message):
+        if self.rider is not None:
+            raise AlreadyAuthenticated()
+        await self._authenticate(message.fields.get("token"), hello=message)
+
+    async def on_heartbeat(self, message):
         if self.presence_refresh.due():
             await services.heartbeat(room=self.room, rider=self.rider)
             self.presence_refresh.done()
-        await self._send({"type": "heartbeat_ack", "ref": message.get("ref")})
+        await self._send({"type": "heartbeat_ack", "ref": message.ref})
 
-    async def _on_status(self, message):
+    async def on_status(self, message):
+        fields = message.fields
         await services.presence_report(
             room=self.room,
             rider=self.rider,
-            status=message.get("status"),
-            battery_pct=message.get("battery_pct"),
-            network_type=message.get("network_type"),
+            status=fields["status"],
+            battery_pct=fields.get("battery_pct"),
+            network_type=fields.get("network_type"),
         )
         self.presence_refresh.done()
 
-    async def _on_location(self, message):
+    async def on_location(self, message):
+        fields = message.fields
         await services.location_report(
             room=self.room,
             rider=self.rider,
-            lat=message.get("lat"),
-            lon=message.get("lon"),
-            speed_kmh=message.get("speed_kmh"),
-            heading_deg=message.get("heading_deg"),
+            lat=fields["lat"],
+            lon=fields["lon"],
+            speed_kmh=fields.get("speed_kmh"),
+            heading_deg=fields.get("heading_deg"),
         )
         self.presence_refresh.done()
 
-    async def _on_connection_state(self, message):
+    async def on_connection_state(self, message):
+        fields = message.fields
         await services.connection_state_report(
             room=self.room,
             rider=self.rider,
-            peer_id=message.get("peer_id"),
-            state_name=message.get("state"),
-            ice_state=message.get("ice_state"),
+            peer_id=fields["peer_id"],
+            state_name=fields["state"],
+            ice_state=fields.get("ice_state"),
         )
 
-    async def _on_signal(self, message):
-        kind, payload = message.get("kind"), message.get("payload")
-        if kind not in SIGNAL_KINDS:
-            await self._error("invalid_signal", "kind is offer, answer or candidate.")
-            return
-        if len(json.dumps(payload)) > SIGNAL_PAYLOAD_MAX_CHARS:
-            await self._error("invalid_signal", "The signal payload is too large.")
-            return
-        if _names_rider(message.get("to"), self.rider.pk):
-            await self._error("invalid_signal", "A rider does not signal themselves.")
-            return
+    async def on_signal(self, message):
+        fields = message.fields
         await services.signal_relay(
-            room=self.room, rider=self.rider, to=message.get("to"), kind=kind, payload=payload
+            room=self.room,
+            rider=self.rider,
+            to=fields["to"],
+            kind=fields["kind"],
+            payload=fields["payload"],
         )
 
-    async def _on_sync(self, message):
-        await self._send(
-            await services.catch_up(
-                room=self.room, seq=message.get("since_seq"), session_id=message.get("session_id")
-            )
-        )
+    async def on_sync(self, message):
+        await self._catch_up(message.fields.get("since_seq"), message.fields.get("session_id"))
 
-    async def _on_set_sweep(self, message):
+    async def on_set_sweep(self, message):
         await services.sweep_name(
-            room=self.room, rider=self.rider, sweep_id=message.get("rider_id")
+            room=self.room, rider=self.rider, sweep_id=message.fields["rider_id"]
         )
 
-    async def _on_nearby(self, message):
+    async def on_nearby(self, message):
         riders = await services.riders_nearby(
-            room=self.room, rider=self.rider, radius_km=message.get("radius_km")
+            room=self.room, rider=self.rider, radius_km=message.fields["radius_km"]
         )
-        await self._send({"type": "nearby", "ref": message.get("ref"), "riders": riders})
+        await self._send({"type": "nearby", "ref": message.ref, "riders": riders})
 
-    async def _on_behind(self, message):
+    async def on_behind(self, message):
         riders = await services.riders_fallen_behind(
             room=self.room,
-            threshold_km=message.get("threshold_km"),
-            reference=message.get("reference", "leader"),
+            threshold_km=message.fields["threshold_km"],
+            reference=message.fields.get("reference", "leader"),
         )
-        await self._send({"type": "behind", "ref": message.get("ref"), "riders": riders})
-
-    HANDLERS = {
-        "heartbeat": _on_heartbeat,
-        "status": _on_status,
-        "location": _on_location,
-        "connection_state": _on_connection_state,
-        "signal": _on_signal,
-        "sync": _on_sync,
-        "set_sweep": _on_set_sweep,
-        "nearby": _on_nearby,
-        "behind": _on_behind,
-    }
+        await self._send({"type": "behind", "ref": message.ref, "riders": riders})
 
     # --- Messages from the channel layer ---------------------------------------------------
 
     async def room_event(self, message):
         # The event as the script that numbered it logged it (lua/common.lua's emit), the
         # same text a catch-up reads back: live and caught-up frames cannot differ.
-        await self._send(event_from_json(str(self.room.pk), message["event"]).as_dict())
+        event = event_from_json(str(self.room.pk), message["event"])
+        if event.seq <= self.seq_held:
+            # Already in this socket's snapshot or events: its own member_joined, or, after a
+            # resume, the presence_changed of its return.
+            return
+        self.seq_held = event.seq
+        await self._send(event.as_dict())
+        if (event.type, event.rider_id, event.payload.get("reason")) == (
+            "member_left",
+            self.rider_id,
+            LeaveReason.TIMED_OUT,
+        ):
+            # The phone went quiet for PRESENCE_TTL_SECONDS with this socket still open: it
+            # is out of the live ride, and a new socket brings it back.
+            self.ended_by_server = True
+            await self._close(CloseCode.TIMED_OUT, "timed out")
 
     async def room_location(self, message):
+        if message["rider_id"] == self.rider_id:
+            return  # the sender's own position: its phone knows it
         await self.send(text_data=message["frame"])
 
     async def room_closed(self, message):
@@ -423,9 +447,17 @@ class RideConsumer(AsyncWebsocketConsumer):
     async def _send(self, payload: dict) -> None:
         await self.send(text_data=json.dumps(payload, separators=(",", ":")))
 
-    async def _error(self, code: str, message: str, **extra) -> None:
-        body = {"type": "error", "code": code, "message": message}
-        body.update({key: value for key, value in extra.items() if value})
+    async def _error(self, error: DomainError, *, ref=None) -> None:
+        """An error frame: always with fields ({} when no one field is at fault), and the ref
+        of the message it is about, when that had a valid one."""
+        body = {
+            "type": "error",
+            "code": error.code,
+            "message": error.message,
+            "fields": error.fields,
+        }
+        if ref is not None:
+            body["ref"] = ref
         await self._send(body)
 
     async def _close_try_again(self) -> None:
@@ -433,6 +465,12 @@ class RideConsumer(AsyncWebsocketConsumer):
 
     async def _close(self, code: int, reason: str) -> None:
         await self.close(code=int(code), reason=reason)
+
+    async def _close_for_violation(self, code: CloseCode, reason: str) -> None:
+        # The app broke the protocol: the rider leaves the ride at once, however the phone
+        # answers the close.
+        self.leave_reason = LEAVE_ON_CLOSE[code]
+        await self._close(code, reason)
 
 
 def _try_again_reason() -> str:
@@ -442,15 +480,6 @@ def _try_again_reason() -> str:
     return reconnect_reason(
         "live state unavailable", window_seconds=settings.WS_UNAVAILABLE_RECONNECT_WINDOW_SECONDS
     )
-
-
-def _room_of_participant(*, code, rider):
-    room = room_get_by_code(code=code)
-    # Ending a ride ends every participation too: check the ride first, so its riders hear
-    # "the ride ended" rather than "join it first".
-    if room.is_active:
-        participant_get_active(rider=rider, room=room)
-    return room
 
 
 # Python's json reads NaN, Infinity and 1e999, which are not JSON: relayed or echoed, they
@@ -468,18 +497,6 @@ def _finite_float(text: str) -> float:
 
 # One decoder for every frame: json.loads with hooks builds a new one per call.
 _STRICT_JSON = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite_float)
-
-
-def _names_rider(value, rider_id: uuid.UUID) -> bool:
-    """Whether ``value`` is ``rider_id`` in any of the ways a UUID may be written."""
-    try:
-        return uuid.UUID(str(value)) == rider_id
-    except ValueError:
-        return False
-
-
-def _text(value) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 websocket_urlpatterns = [

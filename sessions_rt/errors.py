@@ -41,3 +41,51 @@ class NoReferencePosition(Conflict):
 
     code = "no_reference_position"
     default_message = "There is no known position to measure from yet."
+
+
+# What only the ride socket answers: a frame that is not a message it can read, or a message
+# it cannot take now. Each goes back to the phone as an ``error`` frame (docs/realtime.md).
+
+
+class InvalidJson(DomainError):
+    code = "invalid_json"
+    status = 400
+    default_message = "Each message is one JSON object."
+
+
+class InvalidMessage(DomainError):
+    code = "invalid_message"
+    status = 400
+    default_message = 'Each message is a JSON object with a "type".'
+
+
+class UnknownMessageType(DomainError):
+    code = "unknown_type"
+    status = 400
+    default_message = "The server knows no message of that type."
+
+
+class BinaryNotSupported(DomainError):
+    code = "binary_not_supported"
+    status = 400
+    default_message = "Send JSON text frames."
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+    status = 401
+    default_message = 'Send {"type": "auth", "token": ...} first.'
+
+
+class AlreadyAuthenticated(DomainError):
+    code = "already_authenticated"
+    status = 409
+    default_message = "This socket is authenticated."
+
+
+class MessageDropped(DomainError):
+    """A frame beyond the socket's message rate: not read, so not answered but for this."""
+
+    code = "rate_limited"
+    status = 429
+    default_message = "Too many messages; this one was dropped."

@@ -1,5 +1,6 @@
-"""What the ride socket speaks: its close codes, and the values its messages may carry,
-checked in Python before anything reaches Redis."""
+"""What the ride socket speaks: its subprotocol, close codes and limits, and the values its
+messages may carry, checked in Python before anything reaches Redis. Every message type and
+its JSON Schema, built from these, is in sessions_rt/messages.py."""
 
 import math
 import uuid
@@ -10,13 +11,17 @@ from typing import TypeVar
 from config.errors import InvalidIdentifier
 from sessions_rt.errors import InvalidRealtimeData
 
+# The subprotocol the phone offers, and the prefix of the one that carries its token.
+PROTOCOL = "convoy.v1"
+BEARER_PREFIX = "bearer."
+
 
 class CloseCode(IntEnum):
     # Standard codes.
     CLIENT_CLOSED = 1000
-    SERVER_SHUTDOWN = 1001  # the server is restarting: reconnect (to another worker)
-    MESSAGE_TOO_BIG = 1009
-    TRY_AGAIN = 1013  # live state (Redis) unavailable: reconnect after a pause
+    SERVER_SHUTDOWN = 1001  # the server is restarting: reconnect after the reason's delay
+    MESSAGE_TOO_BIG = 1009  # a frame over WS_MAX_MESSAGE_BYTES: a bug of the app, not a tunnel
+    TRY_AGAIN = 1013  # live state (Redis) unavailable: reconnect after the reason's delay
     # Convoy's own (4000-4999 are for applications).
     UNAUTHENTICATED = 4001  # no token, a bad or expired token, or no auth message in time
     NOT_PARTICIPANT = 4003  # not an active participant of this ride: join it over REST first
@@ -26,6 +31,7 @@ class CloseCode(IntEnum):
     KICKED = 4010  # the ride's leader or support removed the rider
     ROOM_CLOSED = 4011  # the ride ended
     LEFT_ROOM = 4012  # the rider left this ride (over REST, or by joining another one)
+    TIMED_OUT = 4013  # not heard from for PRESENCE_TTL_SECONDS: out of the live ride; reconnect
 
 
 # Redis GEO stores positions as 52-bit geohashes on a Web Mercator square, which ends at
@@ -34,6 +40,14 @@ GEO_MAX_LATITUDE = 85.05112878
 MAX_SPEED_KMH = 400.0
 DEVICE_MAX_LENGTH = 100
 APP_VERSION_MAX_LENGTH = 32
+TOKEN_MAX_LENGTH = 256
+SESSION_ID_MAX_LENGTH = 64
+# A phone's own label for a message, echoed in the answer and in any error about it.
+REF_MAX_LENGTH = 64
+# The largest integer every JSON parser reads exactly (IEEE 754 doubles): seqs and refs.
+MAX_JSON_INTEGER = 2**53 - 1
+# An offer or answer's SDP, or an ICE candidate, as JSON (UTF-8); the frame limit is above it.
+SIGNAL_PAYLOAD_MAX_BYTES = 16_384
 
 
 class PresenceStatus(StrEnum):
@@ -95,6 +109,45 @@ class LeaveReason(StrEnum):
     DUPLICATE_SESSION = "duplicate_session"
     SERVER_SHUTDOWN = "server_shutdown"
     TIMED_OUT = "timed_out"
+    # The server closed the socket because the app broke the protocol (PROTOCOL_VIOLATIONS).
+    PROTOCOL_ERROR = "protocol_error"
+
+
+# Closes after which the rider leaves the live ride at once: the app closed its socket, or broke
+# the protocol (a frame too big, a flood: bugs, not tunnels). Any other drop shows the rider
+# as reconnecting for the grace period.
+LEAVE_ON_CLOSE = {
+    CloseCode.CLIENT_CLOSED: LeaveReason.CLIENT_CLOSED,
+    CloseCode.MESSAGE_TOO_BIG: LeaveReason.PROTOCOL_ERROR,
+    CloseCode.RATE_LIMITED: LeaveReason.PROTOCOL_ERROR,
+}
+
+
+class RemovalReason(StrEnum):
+    """Why the REST side took a rider out of a ride: their socket gets ``removed``."""
+
+    KICKED = "kicked"
+    LEFT = "left"
+
+
+class RideRole(StrEnum):
+    LEADER = "leader"
+    SWEEP = "sweep"
+    RIDER = "rider"
+
+
+class SignalKind(StrEnum):
+    OFFER = "offer"
+    ANSWER = "answer"
+    CANDIDATE = "candidate"
+
+
+class DistanceReference(StrEnum):
+    """What ``behind`` measures from: the leader, the group's median point, or the sweep."""
+
+    LEADER = "leader"
+    MEDIAN = "median"
+    SWEEP = "sweep"
 
 
 def canonical_id(value: uuid.UUID | str, *, field: str) -> str:
@@ -165,14 +218,26 @@ def battery_pct(value: object) -> int:
     return value
 
 
+def frame_exceeds(text: str, *, max_bytes: int) -> bool:
+    """Whether a text frame is more than ``max_bytes`` long in UTF-8, as it crossed the wire.
+
+    A character is 1 to 4 bytes: most frames are decided by their length alone, without
+    encoding them."""
+    if len(text) > max_bytes:
+        return True
+    if len(text) * 4 <= max_bytes:
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > max_bytes
+
+
+def printable_label(value: str) -> bool:
+    """A label a support agent can read: not blank, no control or invisible characters."""
+    return bool(value.strip()) and value.isprintable()
+
+
 def short_text(value: object, *, field: str, max_length: int) -> str:
     """A printable, non-empty label such as a device model, without control characters."""
-    if (
-        not isinstance(value, str)
-        or not value.strip()
-        or len(value) > max_length
-        or not value.isprintable()
-    ):
+    if not isinstance(value, str) or len(value) > max_length or not printable_label(value):
         raise InvalidRealtimeData(
             f"{field} must be printable text of 1 to {max_length} characters.",
             fields={field: f"Printable text of 1 to {max_length} characters."},

@@ -1,8 +1,32 @@
 from dataclasses import dataclass
 
 from riders.models import Rider
+from rooms.errors import NotInRoom, RemovedFromRide, RoomInactive
 from rooms.models import Room
+from rooms.selectors import participant_get_active, room_get_by_code, room_removed_participants
 from sessions_rt.store.events import snapshot
+
+
+def ride_socket_room(*, code: str, rider: Rider) -> Room:
+    """The ride whose socket ``code`` names, if ``rider`` may hold one: an active participant
+    of an active ride. Two queries; a third only to tell a removed rider from one who left.
+
+    Raises RoomNotFound or InvalidRoomCode (the socket closes 4004), RoomInactive (4011),
+    RemovedFromRide (4010: the leader or support removed the rider, who cannot come back until
+    readmitted) or NotInRoom (4003: join over REST first). Ending a ride ends every
+    participation too, so the ride is checked first: its riders hear "the ride ended", not
+    "join it first".
+    """
+    room = room_get_by_code(code=code)
+    if not room.is_active:
+        raise RoomInactive()
+    try:
+        participant_get_active(rider=rider, room=room)
+    except NotInRoom:
+        if room_removed_participants(room=room).filter(user=rider).exists():
+            raise RemovedFromRide() from None
+        raise
+    return room
 
 
 def live_room_snapshot(*, room: Room) -> dict:

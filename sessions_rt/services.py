@@ -20,7 +20,8 @@ from redis.exceptions import RedisError
 
 from riders.models import Rider
 from rooms.models import Room
-from sessions_rt.errors import InvalidRealtimeData, NotLiveMember, RealtimeUnavailable
+from sessions_rt.errors import InvalidRealtimeData, InvalidSweep, NotLiveMember, RealtimeUnavailable
+from sessions_rt.protocol import SIGNAL_PAYLOAD_MAX_BYTES, LeaveReason
 from sessions_rt.store.client import group_publication, redis_client
 from sessions_rt.store.events import Event, events_since, snapshot
 from sessions_rt.store.expiry import cleanup_expired_sessions
@@ -41,7 +42,12 @@ from sessions_rt.store.members import (
     room_close,
     sweep_set,
 )
-from sessions_rt.store.positions import location_update_async, riders_behind, riders_within
+from sessions_rt.store.positions import (
+    farthest_first,
+    location_update_async,
+    riders_behind,
+    riders_within,
+)
 from sessions_rt.store.presence import heartbeat_async, presence_update
 from telemetry.errors import InvalidEvent
 from telemetry.models import EventType
@@ -144,10 +150,11 @@ async def session_is_replaced(*, room: Room, rider: Rider, channel_name: str) ->
     return record is not None and record.channel not in (None, channel_name)
 
 
-async def session_closed_by_rider(*, room: Room, rider: Rider) -> None:
-    """The app closed its socket on purpose: the rider leaves the live ride at once."""
-    await _redis_call(member_leave)(room.pk, rider.pk, reason="client_closed")
-    await _log(rider, room, EventType.DISCONNECTED, reason="client_closed")
+async def session_left(*, room: Room, rider: Rider, reason: LeaveReason) -> None:
+    """The socket closed for good: the app closed it (client_closed), or the server did because
+    the app broke the protocol (protocol_error). The rider leaves the live ride at once."""
+    await _redis_call(member_leave)(room.pk, rider.pk, reason=reason)
+    await _log(rider, room, EventType.DISCONNECTED, reason=reason.value)
 
 
 async def session_dropped(*, room: Room, rider: Rider) -> None:
@@ -207,9 +214,10 @@ async def location_report(*, room: Room, rider: Rider, lat, lon, speed_kmh, head
 
 def _location_message(fix) -> dict:
     # Every socket of the ride gets the same frame: it is encoded here, once, rather than by
-    # each receiving socket (ten per ride, each position every second).
+    # each receiving socket (ten per ride, each position every second). The sender's own
+    # socket drops it by rider_id.
     frame = json.dumps({"type": "location", **fix.as_dict()}, separators=(",", ":"))
-    return {"type": "room.location", "frame": frame}
+    return {"type": "room.location", "rider_id": fix.rider_id, "frame": frame}
 
 
 async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_name, ice_state):
@@ -220,9 +228,27 @@ async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_na
         await _log(rider, room, EventType.ICE_FAILED, ice_state=ice_state or "failed")
 
 
-async def signal_relay(*, room: Room, rider: Rider, to, kind: str, payload) -> None:
-    """Relay WebRTC signalling to one live member of the same room, and only to them."""
-    await _redis_call(require_live_member)(room.pk, to)
+async def signal_relay(*, room: Room, rider: Rider, to: str, kind: str, payload) -> None:
+    """Relay WebRTC signalling to one live member of the same room, and only to them.
+
+    ``to`` is a UUID in any case, ``kind`` one of SignalKind (the message's schema holds both)."""
+    if uuid.UUID(to) == rider.pk:
+        raise InvalidRealtimeData(
+            "A rider does not signal themselves.", fields={"to": "Another rider of the ride."}
+        )
+    size = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > SIGNAL_PAYLOAD_MAX_BYTES:
+        raise InvalidRealtimeData(
+            f"The signal payload is {size} bytes of JSON.",
+            fields={"payload": f"At most {SIGNAL_PAYLOAD_MAX_BYTES} bytes as JSON (UTF-8)."},
+        )
+    try:
+        await _redis_call(require_live_member)(room.pk, to)
+    except NotLiveMember:
+        raise NotLiveMember(
+            "That rider is not connected to this ride.",
+            fields={"to": "A rider connected to this ride."},
+        ) from None
     await _publish(
         rider_group(to),
         {
@@ -235,9 +261,12 @@ async def signal_relay(*, room: Room, rider: Rider, to, kind: str, payload) -> N
     )
 
 
-async def sweep_name(*, room: Room, rider: Rider, sweep_id) -> None:
+async def sweep_name(*, room: Room, rider: Rider, sweep_id: str | None) -> None:
     """The leader names the sweep (tail rider), or clears it with None."""
-    await _redis_call(sweep_set)(room.pk, by_rider_id=rider.pk, sweep_id=sweep_id)
+    try:
+        await _redis_call(sweep_set)(room.pk, by_rider_id=rider.pk, sweep_id=sweep_id)
+    except InvalidSweep as exc:
+        raise InvalidSweep(fields={"rider_id": exc.message}) from None
 
 
 async def riders_nearby(*, room: Room, rider: Rider, radius_km) -> list[dict]:
@@ -247,14 +276,14 @@ async def riders_nearby(*, room: Room, rider: Rider, radius_km) -> list[dict]:
 
 
 async def riders_fallen_behind(*, room: Room, threshold_km, reference) -> list[dict]:
-    """Riders more than ``threshold_km`` behind the leader, the group's median point, or (for
-    the sweep) behind the sweep."""
-    if reference not in {"leader", "median", "sweep"}:
-        raise InvalidRealtimeData(fields={"reference": "One of leader, median, sweep."})
+    """Riders more than ``threshold_km`` from the leader, the group's median point, or (behind
+    the sweep) the sweep, in the order store.positions.riders_behind defines."""
     found = await _redis_call(riders_behind)(
         room.pk, threshold_km=threshold_km, reference=reference
     )
-    return [{"rider_id": other, "distance_km": round(km, 3)} for other, km in found]
+    # Ordered again as the phone reads them: two distances equal to the metre, by rider id.
+    rounded = sorted(((other, round(km, 3)) for other, km in found), key=farthest_first)
+    return [{"rider_id": other, "distance_km": km} for other, km in rounded]
 
 
 async def catch_up(*, room: Room, seq, session_id) -> dict:

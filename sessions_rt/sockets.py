@@ -34,6 +34,16 @@ CLOSE_AFTER_DROPPED = 50
 
 
 class MessageRateLimiter:
+    """A token bucket per socket, and the rule that closes a flooding one.
+
+    The bucket holds ``burst`` tokens (WS_MESSAGE_BURST), starts full and refills at
+    ``per_second`` (WS_MESSAGES_PER_SECOND), continuously. Every frame takes one: binary,
+    malformed and refused frames too. A frame that finds less than one token is dropped
+    unread ("drop": the phone gets a rate_limited error); the CLOSE_AFTER_DROPPED-th frame
+    dropped in a row, with no frame taken in between, closes the socket ("close": 4008)
+    instead. Any frame taken resets that count.
+    """
+
     def __init__(self, *, per_second: float, burst: int):
         self.per_second = per_second
         self.burst = burst

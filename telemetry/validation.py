@@ -29,7 +29,7 @@ Text values come from fixed sets, matched exactly (lower case):
 - ``connection_state`` (WebRTC RTCPeerConnectionState): new, connecting, connected,
   disconnected, failed, closed
 - ``reason`` (why a live connection ended): client_closed, kicked, left, room_closed,
-  duplicate_session, server_shutdown, timed_out
+  duplicate_session, server_shutdown, timed_out, protocol_error
 
 A ``quality_report`` event carries at least one of rtt_ms, jitter_ms, packet_loss_pct,
 bitrate_kbps: a quality report without a quality figure says nothing.
@@ -103,6 +103,8 @@ TEXT_METRICS: dict[str, tuple[str, ...]] = {
         "duplicate_session",
         "server_shutdown",
         "timed_out",
+        # The server closed the socket for a frame too big (1009) or a flood (4008).
+        "protocol_error",
     ),
 }
 KNOWN_METRICS = (*NUMBER_METRICS, *TEXT_METRICS)

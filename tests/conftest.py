@@ -5,12 +5,15 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
+from websockets.asyncio.connection import Connection
 
 from bench.harness import running_server
 from riders.auth_tokens import token_issue
 from riders.models import Rider
+from sessions_rt.consumers import RideConsumer
 from tests.ops.processes import server_environment
 from tests.riders.factories import RiderFactory
+from tests.sessions_rt.contract import frame_problems
 
 
 @pytest.fixture
@@ -87,3 +90,32 @@ def live_server_url(django_db_setup, django_db_blocker) -> Iterator[str]:
     )
     with django_db_blocker.unblock(), running_server(workers=1, extra_env=env) as base:
         yield base
+
+
+@pytest.fixture(autouse=True)
+def socket_frames_follow_the_asyncapi_document(monkeypatch):
+    """Every frame the ride socket sends in any test is checked against the AsyncAPI document
+    (sessions_rt/asyncapi.py): in this process at the consumer's send, from a live server as
+    a websockets client receives it. A frame the document does not describe fails the test.
+    Yields the list of what it found."""
+    found: list[str] = []
+    consumer_send = RideConsumer.send
+
+    async def send_checked(self, text_data=None, bytes_data=None, close=False):
+        if text_data is not None:
+            found.extend(frame_problems(text_data))
+        await consumer_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
+
+    client_recv = Connection.recv
+
+    async def recv_checked(self, *args, **kwargs):
+        data = await client_recv(self, *args, **kwargs)
+        if isinstance(data, str):
+            found.extend(frame_problems(data))
+        return data
+
+    monkeypatch.setattr(RideConsumer, "send", send_checked)
+    monkeypatch.setattr(Connection, "recv", recv_checked)
+    yield found
+    if found:
+        pytest.fail("frames the AsyncAPI document does not describe:\n" + "\n".join(found))

@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from riders.api.routes import register_routes as register_rider_routes
 from rooms.api.routes import register_routes as register_room_routes
+from sessions_rt.api.routes import document_urls as live_document_urls
 from sessions_rt.api.routes import register_routes as register_live_routes
 from telemetry.api.routes import register_routes as register_telemetry_routes
 
@@ -28,6 +29,7 @@ def not_found(request, rest=""):
 urlpatterns = [
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    *live_document_urls(),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # Last: any other path under /api/.
     re_path(r"^(?P<rest>.*)$", not_found, name="api-not-found"),

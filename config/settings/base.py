@@ -154,7 +154,8 @@ RECONNECT_GRACE_SECONDS = env_int("RECONNECT_GRACE_SECONDS", 30, minimum=1, maxi
 ROOM_SESSION_TTL_SECONDS = env_int("ROOM_SESSION_TTL_SECONDS", 3600, minimum=60, maximum=86400)
 REALTIME_EVENT_LOG_LENGTH = env_int("REALTIME_EVENT_LOG_LENGTH", 500, minimum=10, maximum=10000)
 WS_AUTH_TIMEOUT_SECONDS = env_int("WS_AUTH_TIMEOUT_SECONDS", 5, minimum=1, maximum=60)
-WS_MAX_MESSAGE_CHARS = env_int("WS_MAX_MESSAGE_CHARS", 32_768, minimum=1024, maximum=1_048_576)
+# The largest frame a phone may send, in bytes of UTF-8 as it crosses the wire (1009 above it).
+WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 32_768, minimum=1024, maximum=1_048_576)
 WS_MESSAGES_PER_SECOND = env_int("WS_MESSAGES_PER_SECOND", 20, minimum=1, maximum=1000)
 WS_MESSAGE_BURST = env_int("WS_MESSAGE_BURST", 60, minimum=1, maximum=10000)
 # A heartbeat this soon after the rider's presence was last refreshed (by a heartbeat, a

@@ -6,6 +6,7 @@ from rooms.selectors import (
     room_get_by_code,
     room_require_active_member,
     room_require_leader_or_staff,
+    room_require_ongoing_for_member,
 )
 
 
@@ -30,6 +31,13 @@ class IsActiveRoomMember(_RideScopedPermission):
     """
 
     rule = staticmethod(room_require_active_member)
+
+
+class IsMemberOfOngoingRide(_RideScopedPermission):
+    """As IsActiveRoomMember, for what exists only while the ride is on (its live state): an
+    ended ride answers 422 ``room_inactive`` first, to anyone."""
+
+    rule = staticmethod(room_require_ongoing_for_member)
 
 
 class IsRoomLeader(_RideScopedPermission):

@@ -175,17 +175,23 @@ def riders_behind(
     reference: Reference = "leader",
     client: Redis | None = None,
 ) -> list[tuple[str, float]]:
-    """Riders who have fallen more than ``threshold_km`` behind, farthest first, as
-    (rider id, km from the reference).
+    """Riders farther than ``threshold_km`` from the reference, as (rider id, km from it).
 
-    - ``leader``: the distance from the leader.
-    - ``median``: the distance from the group's median point (median latitude, median
-      longitude of every known position), for rides where the leader's phone is not reliable.
-    - ``sweep``: what the sweep sees: riders farther from the leader than the sweep is, and more
-      than ``threshold_km`` from the sweep.
+    Farthest first; equal distances in rider id order. Riders without a known position are
+    left out. Distances are great-circle (the haversine formula on Redis's Earth radius) and
+    count in any direction: positions carry no route, so "behind" means "too far away".
 
-    Raises NoReferencePosition when the reference rider (or everyone) has no position yet:
-    "nobody is behind" would be a guess.
+    - ``leader``: every rider but the leader, measured from the leader.
+    - ``median``: every rider, the leader too, measured from the group's median point: the
+      median of the known latitudes and, separately, the median of the known longitudes (the
+      middle value, or the mean of the two middle values for an even count). One rider far
+      off course does not drag it the way a mean would, for rides where the leader's phone is
+      not reliable; it need not be any rider's position.
+    - ``sweep``: what the sweep sees: riders farther from the leader than the sweep is, and
+      more than ``threshold_km`` from the sweep, measured from the sweep.
+
+    Raises NoReferencePosition when the reference rider (or everyone) has no position yet, or
+    the ride has no leader or sweep: "nobody is behind" would be a guess.
     """
     room = canonical_id(room_id, field="room_id")
     threshold = protocol.distance_km(threshold_km, field="threshold_km")
@@ -212,7 +218,13 @@ def riders_behind(
         behind = _beyond(positions, origin=origin, threshold=threshold, skip={leader})
     else:
         behind = _behind_sweep(positions, leader=leader, sweep=sweep, threshold=threshold)
-    return sorted(behind, key=lambda item: item[1], reverse=True)
+    return sorted(behind, key=farthest_first)
+
+
+def farthest_first(found: tuple[str, float]) -> tuple[float, str]:
+    """The order of distance answers: farthest first, equal distances in rider id order."""
+    rider, km = found
+    return -km, rider
 
 
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -260,8 +272,8 @@ def _beyond(
 def _median_point(positions: dict[str, tuple[float, float]]) -> tuple[float, float]:
     if not positions:
         raise NoReferencePosition("No rider of this ride has a known position yet.")
-    # Medians of latitude and longitude separately: one rider far off course does not drag
-    # the reference the way a mean would. (A ride across the antimeridian would need more.)
+    # Medians of latitude and longitude separately (riders_behind says why). A ride across
+    # the antimeridian would need more.
     return (
         statistics.median(lat for lat, _ in positions.values()),
         statistics.median(lon for _, lon in positions.values()),

@@ -87,7 +87,8 @@ def test_a_removed_rider_stays_out_over_rest_and_the_socket_until_readmitted(liv
         (403, "removed_from_ride"),
         (403, "removed_from_ride"),
     ]
-    assert socket_refused == ("closed", CloseCode.NOT_PARTICIPANT)
+    # The socket says why, as REST does: removed (4010), not "join first" (4003).
+    assert socket_refused == ("closed", CloseCode.KICKED)
     assert readmitted.status_code == 204
     # Readmitted is not in the ride: the socket still wants a join first.
     assert socket_before_joining == ("closed", CloseCode.NOT_PARTICIPANT)

@@ -196,3 +196,18 @@ def test_riders_behind_refuses_an_unknown_reference(room_id):
     with pytest.raises(InvalidRealtimeData) as caught:
         riders_behind(room_id, threshold_km=1, reference="front")
     assert "reference" in caught.value.fields
+
+
+def test_riders_behind_at_equal_distances_come_in_rider_id_order(room_id, leader_id):
+    """Two riders at the same point, 2.2 km behind the leader: an order that holds from one
+    answer to the next."""
+    member_join(room_id, leader_id, leader_id=leader_id)
+    location_update(room_id, leader_id, lat=45.0, lon=LON)
+    riders = [new_id() for _ in range(4)]
+    for rider in riders:
+        member_join(room_id, rider, leader_id=leader_id)
+        location_update(room_id, rider, lat=44.98, lon=LON)
+
+    found = riders_behind(room_id, threshold_km=1)
+
+    assert [rider for rider, _ in found] == sorted(riders)

@@ -5,7 +5,7 @@ from django.test import override_settings
 
 from config.redis_config import cache_settings
 from rooms.models import RoomParticipant
-from rooms.services import participant_join, room_create
+from rooms.services import participant_join, room_create, room_deactivate
 from sessions_rt.store.members import member_join
 from sessions_rt.store.presence import presence_update
 from tests.api.assertions import api_error
@@ -76,3 +76,31 @@ def test_joining_a_ride_still_works_while_redis_is_down(
     membership = RoomParticipant.objects.get(room=room, user=other_rider)
     assert membership.is_active is False
     assert membership.left_at is not None
+
+
+def test_presence_of_an_ended_ride_is_422_room_inactive_to_riders_and_staff(
+    auth_client, rider, other_rider, staff
+):
+    """An ended ride has no live state: saying so beats a 200 with nobody in it. Its former
+    riders hear that it ended, not that they are outside it, as its socket closes 4011."""
+    room = room_create(creator=rider, name="Dolomites")
+    participant_join(rider=other_rider, code=room.code)
+    room_deactivate(room=room, actor=rider)
+
+    for viewer in (rider, other_rider, staff):
+        error = api_error(auth_client(viewer).get(presence_url(room.code)), 422, "room_inactive")
+        assert error["message"] == "This ride has ended."
+
+
+def test_a_stranger_asking_for_an_ended_ride_hears_it_ended(auth_client, rider, other_rider):
+    room = room_create(creator=rider, name="Dolomites")
+    room_deactivate(room=room, actor=rider)
+
+    api_error(auth_client(other_rider).get(presence_url(room.code)), 422, "room_inactive")
+
+
+def test_the_openapi_schema_documents_the_ended_ride_answer(api_client):
+    schema = api_client.get("/api/schema/?format=json").json()
+    responses = schema["paths"]["/api/v1/rooms/{code}/presence/"]["get"]["responses"]
+    assert "422" in responses
+    assert "room_inactive" in responses["422"]["description"]

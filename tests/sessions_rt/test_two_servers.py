@@ -45,8 +45,7 @@ def two_servers():
 
 
 async def _receive(socket, wanted_type: str, rider_id=None, timeout: float = 5.0) -> dict:
-    """The next message of ``wanted_type`` (about ``rider_id`` if given); others are skipped,
-    such as a socket's own member_joined, which phones de-duplicate by seq."""
+    """The next message of ``wanted_type`` (about ``rider_id`` if given); others are skipped."""
     async with asyncio.timeout(timeout):
         while True:
             message = json.loads(await socket.recv())
@@ -178,7 +177,6 @@ async def test_every_socket_on_both_processes_gets_the_ride_events_in_seq_order(
     for snapshot, frames in zip(snapshots, received, strict=True):
         arrived, statuses = _apply_documented_rule(snapshot, frames)
         assert arrived == sorted(set(arrived)), "an event came after a higher seq"
-        # Its own member_joined comes at the snapshot's seq (docs/realtime.md); then all.
-        newer = [seq for seq in arrived if seq > snapshot["seq"]]
-        assert newer == list(range(snapshot["seq"] + 1, last_seq + 1)), "an event is missing"
+        # Every event after the snapshot, and none the snapshot holds (its own member_joined).
+        assert arrived == list(range(snapshot["seq"] + 1, last_seq + 1)), "an event is amiss"
         assert statuses == truth

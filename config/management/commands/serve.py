@@ -55,9 +55,10 @@ class Command(BaseCommand):
             workers=workers,
             # Channels' router speaks HTTP and WebSocket, not the lifespan protocol.
             lifespan="off",
-            # Frames past the socket's own limit (answered with close 1009) are cut off here,
-            # before they are read into memory.
-            ws_max_size=settings.WS_MAX_MESSAGE_CHARS * 4 + 1024,
+            # Both count UTF-8 bytes. A frame just past the socket's own limit reaches the
+            # consumer, which closes it with 1009; one far past it is cut off here, with the
+            # same code, before it is read into memory.
+            ws_max_size=settings.WS_MAX_MESSAGE_BYTES + 1024,
             # Ride frames are a few hundred bytes: compressing each one costs more CPU than the
             # bytes it saves, and the worker's CPU is what limits fan-out.
             ws_per_message_deflate=False,
