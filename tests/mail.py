@@ -8,6 +8,7 @@ backend, the sockets and the server's replies, with nothing of the mail path rep
 import email
 import email.policy
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -110,3 +111,10 @@ def smtp_settings(settings, *, port: int, host: str = "127.0.0.1") -> None:
     settings.EMAIL_HOST_USER = ""
     settings.EMAIL_HOST_PASSWORD = ""
     settings.EMAIL_TIMEOUT = 5
+
+
+def link_token(mail: ReceivedMail, path: str) -> str:
+    """The token of the link to ``path`` in the mail's text."""
+    found = re.search(rf"{re.escape(path)}\?token=([A-Za-z0-9_-]+)", mail.text)
+    assert found, mail.text
+    return found.group(1)
