@@ -14,6 +14,7 @@ from riders.errors import DeviceNotFound, InvalidCredentials
 from riders.mail_limits import verification_mail_slot
 from riders.models import AuthToken, Rider
 from riders.services import email_changes, rider_change_password, rider_create, rider_update
+from riders.validation import clean_email
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ def rider_update_profile(
 ) -> ProfileChange:
     """Change what is given; a new address is mailed a confirmation link in the same
     transaction, within the rider's window of confirmation mails (429 past it)."""
-    if not email_changes(rider=rider, email=email):
+    # Compared as it will be kept: " Ana@Example.com " is the address the rider already has.
+    cleaned_email, _ = clean_email(email) if email is not None else (None, None)
+    if not email_changes(rider=rider, email=cleaned_email):
         rider_update(rider=rider, username=username, email=email, display_name=display_name)
         return ProfileChange(rider=rider, verification_mail=None)
     with verification_mail_slot(rider=rider), transaction.atomic():

@@ -298,3 +298,14 @@ def test_a_deactivated_riders_link_is_refused(api_client):
     key = _issue(rider)
 
     api_error(api_client.post(VERIFY, {"token": key}, format="json"), 400, "token_invalid")
+
+
+@pytest.mark.django_db
+def test_the_own_address_typed_with_spaces_is_no_change(auth_client):
+    rider = RiderFactory(email="ana@example.com", email_verified_at=timezone.now())
+
+    response = auth_client(rider).patch(ME, {"email": "  ana@EXAMPLE.com "}, format="json")
+
+    assert response.json()["email_verified"] is True
+    assert response.json()["verification_mail"] is None
+    assert not EmailToken.objects.exists()
