@@ -7,7 +7,6 @@ import sys
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,7 +14,7 @@ from outbox.delivery import MAX_ATTEMPTS, RETRY_FIRST_DELAY_SECONDS, retry_delay
 from outbox.mail import mail_deliver_due, mail_enqueue, mail_purge_finished, mail_receipt
 from outbox.models import DeliveryStatus, Mail
 from tests.mail import REFUSED_DOMAIN, smtp_settings
-from tests.ops.processes import PROJECT_ROOT, database_url_for
+from tests.ops.processes import PROJECT_ROOT, server_environment
 from tests.racing import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -232,11 +231,13 @@ def test_finished_mail_is_purged_after_the_retention(mail_server):
 
 
 def _command_environment(smtp_server) -> dict[str, str]:
+    # A small pool, like the suite's other child processes: the machine's PostgreSQL is shared.
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": database_url_for(settings.DATABASES["default"]["NAME"]),
-        "REDIS_URL": settings.REDIS_URL,
-        "LOG_LEVEL": "WARNING",
-        **smtp_server.environment(),
+        **server_environment(
+            DJANGO_SETTINGS_MODULE="config.settings.test",
+            DB_POOL_SIZE="1",
+            DB_CONNECTION_LIMIT="2",
+            **smtp_server.environment(),
+        ),
     }

@@ -1,10 +1,13 @@
 """The database holds the riders' invariants even when the services are bypassed."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from config.integrity import violated_constraint
-from riders.models import Rider
+from riders.models import EmailToken, Rider
 from tests.riders.factories import RiderFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,3 +49,50 @@ def test_different_names_and_emails_coexist():
     _insert(username="two", email="two@example.com")
 
     assert Rider.objects.count() == 2
+
+
+def _token(rider, **values):
+    now = timezone.now()
+    defaults = {
+        "rider": rider,
+        "purpose": "reset_password",
+        "key_digest": "d" * 64,
+        "email": rider.email,
+        "created_at": now,
+        "expires_at": now + timedelta(hours=1),
+    }
+    return EmailToken.objects.create(**(defaults | values))
+
+
+@pytest.mark.parametrize(
+    ("values", "constraint"),
+    [
+        ({"purpose": "unlock"}, "email_token_purpose_known"),
+        ({"expires_at": None}, "email_token_expires_after_creation"),
+        ({"used": True, "revoked": True}, "email_token_spent_once"),
+    ],
+    ids=["unknown-purpose", "expires-before-creation", "used-and-revoked"],
+)
+def test_mailed_link_tokens_keep_their_rules(values, constraint):
+    rider = RiderFactory()
+    now = timezone.now()
+    if values.pop("used", False):
+        values["used_at"] = now
+    if values.pop("revoked", False):
+        values["revoked_at"] = now
+    if "expires_at" in values:
+        values["expires_at"] = now
+        values["created_at"] = now
+
+    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
+        _token(rider, **values)
+
+    assert violated_constraint(excinfo.value) == constraint
+
+
+def test_a_token_digest_is_unique():
+    rider = RiderFactory()
+    _token(rider)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _token(RiderFactory(), purpose="verify_email")
