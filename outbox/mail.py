@@ -8,13 +8,12 @@ longer than ``EMAIL_REQUEST_WAIT_MS``, and a mail server that is down fails noth
 ``manage.py deliver_mail`` makes every later attempt.
 """
 
-import contextlib
 import os
 import queue
 import smtplib
 import threading
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_for_attempt
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -79,8 +78,8 @@ def mail_receipt(mail: Mail, *, wait: bool = True) -> MailReceipt:
     EMAIL_REQUEST_WAIT_MS (and not at all with ``wait=False``). Call it after the commit."""
     future = _background.pending(mail.pk)
     if wait and future is not None and settings.EMAIL_REQUEST_WAIT_MS > 0:
-        with contextlib.suppress(FutureTimeout):
-            future.result(timeout=settings.EMAIL_REQUEST_WAIT_MS / 1000)
+        # wait() never raises: an attempt that crashed reads as still queued.
+        wait_for_attempt([future], timeout=settings.EMAIL_REQUEST_WAIT_MS / 1000)
     state = Mail.objects.filter(pk=mail.pk).values("status", "attempts", "next_attempt_at").first()
     if state is None or state["status"] == DeliveryStatus.PENDING:
         # Still pending: tried next at its due time (or as soon as an attempt is made).
