@@ -5,10 +5,9 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from outbox.mail import mail_enqueue
-from outbox.models import Mail
 from riders.email_tokens import IssuedEmailToken
-from riders.models import EmailTokenPurpose, Rider
+from riders.mail import mail_enqueue
+from riders.models import EmailTokenPurpose, Mail, Rider
 
 # Where the links lead, under CONVOY_PUBLIC_URL: the app opens them (universal and app
 # links on that host) and sends the token to the API.

@@ -7,10 +7,10 @@ from django.contrib.auth import authenticate
 from django.db import transaction
 
 from config.identifiers import parse_uuid
-from outbox.mail import MailReceipt, mail_receipt
 from riders.auth_tokens import IssuedToken, token_issue, token_revoke, token_revoke_all
 from riders.email_verification import email_verification_start
 from riders.errors import DeviceNotFound, InvalidCredentials
+from riders.mail import MailReceipt, mail_receipt
 from riders.mail_limits import verification_mail_slot
 from riders.models import AuthToken, Rider
 from riders.services import email_changes, rider_change_password, rider_create, rider_update

@@ -12,13 +12,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from outbox.mail import MailReceipt, mail_receipt
-from outbox.models import Mail
 from riders.account_mail import account_mail_queue
 from riders.email_tokens import email_token_issue, email_token_redeem
 from riders.errors import EmailAlreadyVerified
+from riders.mail import MailReceipt, mail_receipt
 from riders.mail_limits import verification_mail_slot
-from riders.models import EmailTokenPurpose, Rider
+from riders.models import EmailTokenPurpose, Mail, Rider
 
 
 def email_verification_start(*, rider: Rider) -> Mail:

@@ -25,7 +25,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "config.apps.ConvoyConfig",
-    "outbox",
     "riders",
     "rooms",
     "telemetry",
@@ -94,8 +93,9 @@ PASSWORD_RESET_TTL_MINUTES = env_int("PASSWORD_RESET_TTL_MINUTES", 60, minimum=5
 
 # --- Mail ---------------------------------------------------------------------------------
 # SMTP to EMAIL_HOST, or printed to the console without one (production requires it). Every
-# mail is first a row of the outbox (outbox/), written in the transaction of the change that
-# causes it, then delivered after the commit and retried by `manage.py deliver_mail`.
+# mail is first a row of the outbox (riders.models.Mail), written in the transaction of the
+# change that causes it, then delivered after the commit and retried by
+# `manage.py deliver_mail` (riders.mail, riders.outbox).
 _EMAIL = email_config.email_settings_from_env()
 EMAIL_BACKEND = _EMAIL.backend
 EMAIL_HOST = _EMAIL.host

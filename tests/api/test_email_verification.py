@@ -8,9 +8,8 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from outbox.models import DeliveryStatus, Mail
 from riders.email_tokens import email_token_issue
-from riders.models import EmailToken, EmailTokenPurpose, Rider
+from riders.models import DeliveryStatus, EmailToken, EmailTokenPurpose, Mail, Rider
 from tests.api.assertions import api_error
 from tests.api.test_auth import GENEROUS_RATES
 from tests.mail import link_token

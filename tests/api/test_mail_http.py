@@ -12,8 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from bench.harness import free_port, running_server
-from outbox.models import DeliveryStatus, Mail
-from riders.models import Rider
+from riders.models import DeliveryStatus, Mail, Rider
 from tests.mail import link_token
 from tests.ops.processes import database_url_for, run_manage, server_environment
 from tests.riders.factories import RiderFactory

@@ -8,9 +8,16 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from outbox.models import Mail
 from riders.email_tokens import email_token_issue
-from riders.models import AuditAction, AuditEntry, AuthToken, EmailToken, EmailTokenPurpose, Rider
+from riders.models import (
+    AuditAction,
+    AuditEntry,
+    AuthToken,
+    EmailToken,
+    EmailTokenPurpose,
+    Mail,
+    Rider,
+)
 from riders.password_reset import RESET_REQUESTED_ANSWER
 from tests.api.assertions import api_error
 from tests.api.test_auth import GENEROUS_RATES, _log_in

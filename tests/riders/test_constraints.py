@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.integrity import violated_constraint
-from riders.models import EmailToken, Rider
+from riders.models import DeliveryStatus, EmailToken, Mail, Rider
 from tests.riders.factories import RiderFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +96,36 @@ def test_a_token_digest_is_unique():
 
     with pytest.raises(IntegrityError), transaction.atomic():
         _token(RiderFactory(), purpose="verify_email")
+
+
+def _mail(**values) -> Mail:
+    defaults = {"to_address": "ana@example.com", "subject": "s", "body": "b", "purpose": "test"}
+    return Mail.objects.create(**(defaults | values))
+
+
+@pytest.mark.parametrize(
+    ("values", "constraint"),
+    [
+        ({"status": "lost", "finished_at": "now"}, "riders_mail_status_known"),
+        ({"status": DeliveryStatus.SENT}, "riders_mail_finished_when_not_pending"),
+        ({"finished_at": "now"}, "riders_mail_finished_when_not_pending"),
+    ],
+    ids=["unknown-status", "sent-without-finish", "pending-but-finished"],
+)
+def test_an_outgoing_mail_row_keeps_the_outbox_rules(values, constraint):
+    if values.get("finished_at") == "now":
+        values["finished_at"] = timezone.now()
+
+    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
+        _mail(**values)
+
+    assert violated_constraint(excinfo.value) == constraint
+
+
+def test_a_riders_mail_goes_with_the_account():
+    rider = RiderFactory()
+    _mail(rider=rider)
+
+    rider.delete()
+
+    assert not Mail.objects.exists()

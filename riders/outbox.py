@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from config import metrics
-from outbox.models import DeliveryStatus, OutboxItem
+from riders.models import DeliveryStatus, OutboxItem
 
 logger = structlog.get_logger(__name__)
 

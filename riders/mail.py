@@ -26,7 +26,8 @@ from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from outbox.delivery import (
+from riders.models import DeliveryStatus, Mail
+from riders.outbox import (
     DeliveryFailure,
     DeliveryKind,
     Outcome,
@@ -35,7 +36,6 @@ from outbox.delivery import (
     claim_due,
     deliver_due,
 )
-from outbox.models import DeliveryStatus, Mail
 
 logger = structlog.get_logger(__name__)
 

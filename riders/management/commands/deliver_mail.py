@@ -7,8 +7,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from outbox.delivery import Outcome
-from outbox.mail import mail_deliver_due, mail_purge_finished
+from riders.mail import mail_deliver_due, mail_purge_finished
+from riders.outbox import Outcome
 
 
 class Command(BaseCommand):

@@ -10,9 +10,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from outbox.delivery import MAX_ATTEMPTS, RETRY_FIRST_DELAY_SECONDS, retry_delay
-from outbox.mail import mail_deliver_due, mail_enqueue, mail_purge_finished, mail_receipt
-from outbox.models import DeliveryStatus, Mail
+from riders.mail import mail_deliver_due, mail_enqueue, mail_purge_finished, mail_receipt
+from riders.models import DeliveryStatus, Mail
+from riders.outbox import MAX_ATTEMPTS, RETRY_FIRST_DELAY_SECONDS, retry_delay
 from tests.mail import REFUSED_DOMAIN, smtp_settings
 from tests.ops.processes import PROJECT_ROOT, server_environment
 from tests.racing import race
