@@ -14,8 +14,8 @@ Two real riders are tested. A member of the seeded ride first runs every read op
 the ride-scoped reads (participants, presence, statistics) are exercised by an active
 participant; then the ride's leader runs every operation, its generated joins and leaves
 moving them between rides (and possibly ending that ride). Log-out revokes the token it is
-sent with, so it and log-out-everywhere each run in a pass of their own, with tokens of
-their own.
+sent with, so it, log-out-everywhere and signing out a device each run in a pass of their
+own, with tokens of their own.
 
 Reports (JUnit, and the server's log with the traceback of every 5xx) land in
 ``artifacts/contract/``; the server's tracebacks are also printed after a failed run.
@@ -53,14 +53,20 @@ SEED = int(os.environ.get("CONTRACT_SEED") or secrets.randbelow(2**31))
 # - 422 "breaks a rule of Convoy" answers valid-looking requests that meet the ride's state
 #   (ended, full) or a rule between fields (a statistics window over 366 days, the wrong
 #   current password): schema-valid data may meet it;
-# - a page past the last, or a cursor not issued by the server, is 400 on the lists.
+# - a page past the last, or a cursor not issued by the server, is 400 on the lists;
+# - a mailed link's token the server did not issue is 400, a spent one 410: any well-formed
+#   token that schemathesis makes up is one of those.
 CHECK_EXPECTATIONS = [
     "",
     "[checks.positive_data_acceptance]",
-    'expected-statuses = ["200", "201", "204", "401", "403", "404", "409", "422", "429"]',
+    'expected-statuses = ["200", "201", "202", "204", "401", "403", "404", "409", "422", "429"]',
     "",
     "[[operations]]",
-    'include-name-regex = "^GET /api/v1/(rooms|riders/me/rooms|rooms/[^/]+/(participants|removed)|telemetry/events)/$"',
+    'include-name-regex = "^POST /api/v1/auth/(verify-email|password-reset/confirm)/$"',
+    'checks.positive_data_acceptance.expected-statuses = ["200", "400", "410", "422", "429"]',
+    "",
+    "[[operations]]",
+    'include-name-regex = "^GET /api/v1/(rooms|riders/me/(rooms|devices)|rooms/[^/]+/(participants|removed)|telemetry/events)/$"',
     "checks.positive_data_acceptance.expected-statuses = "
     '["200", "400", "401", "403", "404", "409", "422", "429"]',
 ]
@@ -68,6 +74,8 @@ CHECK_EXPECTATIONS = [
 # so each gets a pass of its own, after the main one, with a token of the other rider.
 LOG_OUT = "auth_logout_create"
 LOG_OUT_EVERYWHERE = "auth_logout_all_create"
+# Signing out a device may sign out the token it is sent with: a pass of its own too.
+SIGN_OUT_DEVICE = "riders_me_devices_destroy"
 # How often a path parameter or credential takes a seeded value rather than a generated one.
 SEEDED_VALUE_PROBABILITY = 0.5
 
@@ -77,6 +85,7 @@ class Seeded:
     key: str
     reader_key: str
     peer_keys: tuple[str, str]
+    device_key: str
     password: str
     usernames: list[str]
     rider_ids: list[str]
@@ -129,6 +138,8 @@ def seed() -> Seeded:
             token_issue(rider=peer, device_name="schemathesis log-out").key,
             token_issue(rider=peer, device_name="schemathesis log-out everywhere").key,
         ),
+        # Not the peer's: log-out-everywhere has revoked those by the time this pass runs.
+        device_key=token_issue(rider=removed, device_name="schemathesis device sign-out").key,
         password=password,
         usernames=[rider.username, peer.username, reader.username, removed.username],
         rider_ids=[str(rider.pk), str(peer.pk), str(reader.pk), str(removed.pk)],
@@ -258,6 +269,8 @@ def main() -> int:
         "THROTTLE_CREDENTIALS_IP_RATE": "1000000/min",
         "THROTTLE_CREDENTIALS_ACCOUNT_RATE": "1000000/min",
         "THROTTLE_PASSWORD_FAILURES_RATE": "1000000/min",
+        "THROTTLE_VERIFICATION_MAIL_RATE": "1000000/min",
+        "THROTTLE_PASSWORD_RESET_MAIL_RATE": "1000000/min",
         "LOG_LEVEL": "ERROR",
     }
     log_out_key, log_out_everywhere_key = seeded.peer_keys
@@ -268,7 +281,14 @@ def main() -> int:
         (
             "main",
             seeded.key,
-            ["--exclude-operation-id", LOG_OUT, "--exclude-operation-id", LOG_OUT_EVERYWHERE],
+            [
+                "--exclude-operation-id",
+                LOG_OUT,
+                "--exclude-operation-id",
+                LOG_OUT_EVERYWHERE,
+                "--exclude-operation-id",
+                SIGN_OUT_DEVICE,
+            ],
         ),
         ("log-out", log_out_key, ["--include-operation-id", LOG_OUT]),
         (
@@ -276,6 +296,7 @@ def main() -> int:
             log_out_everywhere_key,
             ["--include-operation-id", LOG_OUT_EVERYWHERE],
         ),
+        ("device-sign-out", seeded.device_key, ["--include-operation-id", SIGN_OUT_DEVICE]),
     ]
     deadline = started + TIME_LIMIT_SECONDS
     codes = []

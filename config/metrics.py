@@ -77,6 +77,12 @@ TELEMETRY_EVENTS = Counter(
     "Uploaded connection events, by outcome: stored, duplicate, rejected, conflict.",
     ["outcome"],
 )
+OUTBOX_DELIVERIES = Counter(
+    "convoy_outbox_deliveries_total",
+    "Delivery attempts of the outbox (mail), by kind and outcome: sent, retry, failed, "
+    "expired, superseded.",
+    ["kind", "outcome"],
+)
 
 # Pool counters popped from psycopg since the last refresh, by the name we export them as.
 _POOL_ERROR_STATS = {
@@ -97,6 +103,10 @@ def record_request(*, method: str, route: str, status: int, seconds: float) -> N
 
 def record_redis_error(client: str) -> None:
     REDIS_ERRORS.labels(client).inc()
+
+
+def record_outbox_delivery(kind: str, outcome: str) -> None:
+    OUTBOX_DELIVERIES.labels(kind, outcome).inc()
 
 
 def record_telemetry_outcomes(statuses) -> None:

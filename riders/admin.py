@@ -49,7 +49,14 @@ class RiderDevicesInline(admin.TabularInline):
     model = AuthToken
     verbose_name = "signed-in device"
     verbose_name_plural = "signed-in devices"
-    fields = ("device_name", "key_prefix", "created_at", "last_used_at", "expires_at")
+    fields = (
+        "device_name",
+        "app_version",
+        "key_prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -74,6 +81,7 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     readonly_fields = (
         "username",
         "email",
+        "email_verified_at",
         "display_name",
         "is_active",
         "is_staff",

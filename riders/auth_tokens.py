@@ -33,7 +33,8 @@ def token_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def token_issue(*, rider: Rider, device_name: str = "") -> IssuedToken:
+def token_issue(*, rider: Rider, device_name: str = "", app_version: str = "") -> IssuedToken:
+    """A new device token; ``app_version`` as the API checked it (riders.validation)."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     now = timezone.now()
     token = AuthToken.objects.create(
@@ -41,6 +42,7 @@ def token_issue(*, rider: Rider, device_name: str = "") -> IssuedToken:
         key_digest=token_digest(key),
         key_prefix=key[:12],
         device_name=" ".join(str(device_name or "").split())[:DEVICE_NAME_MAX_LENGTH],
+        app_version=app_version,
         created_at=now,
         expires_at=now + timedelta(days=settings.AUTH_TOKEN_TTL_DAYS),
     )

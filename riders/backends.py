@@ -1,7 +1,7 @@
 from django.contrib.auth.backends import ModelBackend
 
 from riders.models import Rider
-from riders.selectors import rider_find_by_email, rider_find_by_username
+from riders.selectors import rider_find_by_login
 
 
 class UsernameOrEmailBackend(ModelBackend):
@@ -10,10 +10,7 @@ class UsernameOrEmailBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if not isinstance(username, str) or not isinstance(password, str) or not username:
             return None
-        if "@" in username:
-            rider = rider_find_by_email(email=username)
-        else:
-            rider = rider_find_by_username(username=username)
+        rider = rider_find_by_login(identifier=username)
         if rider is None:
             # Hash anyway so a missing account takes as long as a wrong password.
             Rider().set_password(password)

@@ -61,3 +61,46 @@ class SuperuserProtected(DomainError):
 class UnknownStaffRole(ValidationFailed):
     code = "unknown_staff_role"
     default_message = "That is not a staff role."
+
+
+class EmailTokenInvalid(DomainError):
+    """Not a link Convoy sent (mistyped, forged), or one for an account that is closed."""
+
+    code = "token_invalid"
+    status = 400
+    default_message = "This link is not valid. Ask for a new one."
+
+
+class EmailTokenExpired(DomainError):
+    code = "token_expired"
+    status = 410
+    default_message = "This link has expired. Ask for a new one."
+
+
+class EmailTokenUsed(DomainError):
+    code = "token_used"
+    status = 410
+    default_message = "This link has already been used."
+
+
+class EmailTokenSuperseded(DomainError):
+    code = "token_superseded"
+    status = 410
+    default_message = (
+        "This link no longer applies: a newer one was sent, or the account's email or "
+        "password changed since. Use the latest mail, or ask for a new link."
+    )
+
+
+class EmailAlreadyVerified(Conflict):
+    code = "email_already_verified"
+    default_message = "This email address is already confirmed."
+
+
+class VerificationMailsLimited(RateLimited):
+    default_message = "Too many confirmation mails for this account; wait before asking again."
+
+
+class DeviceNotFound(NotFound):
+    code = "device_not_found"
+    default_message = "No signed-in device of yours has that id."

@@ -17,6 +17,7 @@ USERNAME_PATTERN_MESSAGE = (
     "and must start and end with a letter or digit."
 )
 DISPLAY_NAME_MAX_LENGTH = 64
+APP_VERSION_MAX_LENGTH = 32
 
 
 class RiderManager(BaseUserManager):
@@ -62,6 +63,9 @@ class Rider(AbstractBaseUser, PermissionsMixin):
         ],
     )
     email = models.EmailField(max_length=254)
+    # When the rider proved they read mail at ``email`` (opened the link mailed to it); None
+    # until then, and again once the address changes.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
     display_name = models.CharField(max_length=DISPLAY_NAME_MAX_LENGTH, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
@@ -93,6 +97,10 @@ class Rider(AbstractBaseUser, PermissionsMixin):
     def public_name(self) -> str:
         return self.display_name or self.username
 
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
 
 class AuthToken(models.Model):
     """A per-device API token. Only its SHA-256 digest is stored; the rider's phone keeps the key."""
@@ -104,6 +112,8 @@ class AuthToken(models.Model):
     # The key's first characters, so a rider and support can tell devices apart safely.
     key_prefix = models.CharField(max_length=12, editable=False)
     device_name = models.CharField(max_length=64, blank=True)
+    # The app's version as it said at log-in (e.g. "2.4.1"); blank when it did not say.
+    app_version = models.CharField(max_length=APP_VERSION_MAX_LENGTH, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
@@ -121,6 +131,57 @@ class AuthToken(models.Model):
         return f"{self.key_prefix}… ({self.device_name or 'device'})"
 
 
+class EmailTokenPurpose(models.TextChoices):
+    VERIFY_EMAIL = "verify_email", "Confirm an email address"
+    RESET_PASSWORD = "reset_password", "Reset the password"
+
+
+class EmailToken(models.Model):
+    """A single-use key mailed to a rider in a link. Only its SHA-256 digest is stored.
+
+    Spent once: ``used_at`` when its link was opened, or ``revoked_at`` when something made
+    it moot first (a newer link of the same purpose, a password change, a reset).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    rider = models.ForeignKey(Rider, on_delete=models.CASCADE, related_name="email_tokens")
+    purpose = models.CharField(max_length=16, choices=EmailTokenPurpose.choices)
+    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    # The address the link went to: it is good only while that is still the rider's.
+    email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(purpose__in=EmailTokenPurpose.values),
+                name="email_token_purpose_known",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")),
+                name="email_token_expires_after_creation",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(used_at__isnull=True) | models.Q(revoked_at__isnull=True),
+                name="email_token_spent_once",
+            ),
+        ]
+        indexes = [
+            # A rider's unspent links of one purpose, which a newer one revokes.
+            models.Index(
+                fields=["rider", "purpose"],
+                condition=models.Q(used_at__isnull=True, revoked_at__isnull=True),
+                name="email_token_unspent_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} link for {self.email}"
+
+
 class AuditAction(models.TextChoices):
     ROOM_CREATED = "room_created", "Ride opened"
     ROOM_DEACTIVATED = "room_deactivated", "Ride ended"
@@ -129,6 +190,7 @@ class AuditAction(models.TextChoices):
     RIDER_DEACTIVATED = "rider_deactivated", "Rider deactivated"
     PASSWORD_CHANGED = "password_changed", "Password changed"
     STAFF_ROLE_CHANGED = "staff_role_changed", "Staff role changed"
+    PASSWORD_RESET = "password_reset", "Password reset through a mailed link"
 
 
 class AuditEntry(models.Model):
@@ -174,3 +236,98 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()}: {self.target_label}"
+
+
+# --- The outbox -----------------------------------------------------------------------------
+# What Convoy has to deliver outside its database, kept in it until delivered. Each kind of
+# delivery is a model of its own on ``OutboxItem`` (today only ``Mail``; push notifications or
+# webhooks would be siblings with their own columns and their own deliverer), so every kind
+# shares the delivery bookkeeping and the loop in ``riders.outbox``: written in the
+# transaction of the change that causes it, claimed with ``FOR UPDATE SKIP LOCKED``, sent
+# outside any transaction, then marked sent or scheduled for another try. Living in the lowest
+# app, it is there for every app above riders too.
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be delivered"
+    SENT = "sent", "Delivered"
+    FAILED = "failed", "Given up: refused, or too many failed attempts"
+    EXPIRED = "expired", "Not delivered while it still meant something"
+
+
+class OutboxItem(models.Model):
+    """One delivery: pending until sent, given up on, or past its ``deliver_by``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    # Attempts started: counted when an attempt claims the item, so one that crashed counts.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When the item is next due; while an attempt runs, the end of that attempt's lease.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # Past this, delivering would be useless (a link in it has expired): given up instead.
+    deliver_by = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = models.Manager()
+
+    # Fields emptied once the item is finished, however: they may carry secrets (a link).
+    erased_when_finished: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=DeliveryStatus.values),
+                name="%(app_label)s_%(class)s_status_known",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status=DeliveryStatus.PENDING, finished_at__isnull=True)
+                | (~models.Q(status=DeliveryStatus.PENDING) & models.Q(finished_at__isnull=False)),
+                name="%(app_label)s_%(class)s_finished_when_not_pending",
+            ),
+        ]
+        indexes = [
+            # What is due, oldest first: the one query every delivery run starts with.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status=DeliveryStatus.PENDING),
+                name="%(app_label)s_%(class)s_due_idx",
+            ),
+            # Finished items by age, for the retention purge.
+            models.Index(
+                fields=["created_at"],
+                condition=~models.Q(status=DeliveryStatus.PENDING),
+                name="%(app_label)s_%(class)s_done_idx",
+            ),
+        ]
+
+
+class Mail(OutboxItem):
+    """A plain-text mail to one address."""
+
+    # The rider the mail is for; their mail goes with their account.
+    rider = models.ForeignKey(
+        Rider,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="outgoing_mail",
+    )
+    # What the mail is for, e.g. "verify_email" or "password_reset"; for operators and logs.
+    purpose = models.CharField(max_length=32)
+    to_address = models.EmailField(max_length=254)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+
+    erased_when_finished = ("body",)
+
+    class Meta(OutboxItem.Meta):
+        verbose_name = "outgoing mail"
+        verbose_name_plural = "outgoing mail"
+
+    def __str__(self) -> str:
+        return f"{self.purpose} mail ({self.get_status_display()})"

@@ -12,11 +12,9 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-from config.api.throttles import sliding_window_admit, sliding_window_forget
+from config.api.throttles import rate_window, sliding_window_admit, sliding_window_forget
 from riders.errors import PasswordAttemptsLimited, WrongPassword
 from riders.models import Rider
-
-_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @contextmanager
@@ -26,12 +24,10 @@ def password_failures_limited(*, rider: Rider) -> Iterator[None]:
     if rate is None:
         yield
         return
-    count, _, period = rate.partition("/")
+    limit, window_ms = rate_window(rate)
     key = f"throttle_password_failures_{rider.pk}:window"
     member = uuid.uuid4().hex
-    admitted, wait = sliding_window_admit(
-        key, window_ms=_PERIOD_SECONDS[period[0]] * 1000, limit=int(count), member=member
-    )
+    admitted, wait = sliding_window_admit(key, window_ms=window_ms, limit=limit, member=member)
     if not admitted:
         raise PasswordAttemptsLimited(retry_after_seconds=max(math.ceil(wait), 1))
     failed = False

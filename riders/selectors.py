@@ -1,12 +1,14 @@
 import unicodedata
 from uuid import UUID
 
+from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from config.identifiers import parse_uuid
 from config.text import has_forbidden_characters
 from riders.errors import RiderNotFound
-from riders.models import Rider
+from riders.models import AuthToken, Rider
 
 
 def rider_get(*, rider_id: UUID | str) -> Rider:
@@ -37,6 +39,25 @@ def rider_find_by_email(*, email: str) -> Rider | None:
     if key is None:
         return None
     return Rider.objects.alias(email_lower=Lower("email")).filter(email_lower=key).first()
+
+
+def rider_find_by_login(*, identifier: object) -> Rider | None:
+    """The rider a log-in name finds, as log-in finds it: by email when it holds an @,
+    else by username."""
+    if not isinstance(identifier, str):
+        return None
+    if "@" in identifier:
+        return rider_find_by_email(email=identifier)
+    return rider_find_by_username(username=identifier)
+
+
+def rider_devices(*, rider: Rider) -> QuerySet[AuthToken]:
+    """The rider's signed-in devices (unexpired tokens), the most recently used first."""
+    return (
+        AuthToken.objects.filter(user=rider, expires_at__gt=timezone.now())
+        .only("id", "device_name", "app_version", "created_at", "last_used_at", "expires_at")
+        .order_by(F("last_used_at").desc(nulls_last=True), "-created_at", "id")
+    )
 
 
 def credential_lookup_key(identifier: object) -> str | None:

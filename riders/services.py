@@ -9,6 +9,7 @@ from django.utils import timezone
 from config.integrity import violated_constraint
 from riders import roles
 from riders.audit import audit_record
+from riders.email_tokens import email_tokens_revoke
 from riders.errors import (
     CannotDeactivateSelf,
     EmailTaken,
@@ -20,7 +21,7 @@ from riders.errors import (
     WeakPassword,
     WrongPassword,
 )
-from riders.models import AuditAction, AuthToken, Rider
+from riders.models import AuditAction, AuthToken, EmailTokenPurpose, Rider
 from riders.password_limits import password_failures_limited
 from riders.selectors import rider_find_by_email, rider_find_by_username
 from riders.validation import clean_display_name, clean_email, clean_username
@@ -67,12 +68,22 @@ def rider_update(
     if not changes:
         return rider
     _raise_if_taken(username=changes.get("username"), email=changes.get("email"), owner=rider)
+    if email_changes(rider=rider, email=changes.get("email")):
+        # A new address is unconfirmed until its own link is opened; links sent to the old
+        # one stop applying (riders.email_tokens checks the address).
+        changes["email_verified_at"] = None
     changes["updated_at"] = timezone.now()
     with _conflicts_as_domain_errors():
         Rider.objects.filter(pk=rider.pk).update(**changes)
     for field, value in changes.items():
         setattr(rider, field, value)
     return rider
+
+
+def email_changes(*, rider: Rider, email: str | None) -> bool:
+    """Whether ``email`` is another mailbox than the rider's: not one differing in case only,
+    which the unique index already treats as the same."""
+    return email is not None and email.lower() != rider.email.lower()
 
 
 def rider_check_current_password(*, rider: Rider, password: str) -> None:
@@ -89,8 +100,28 @@ def rider_change_password(*, rider: Rider, current_password: str, new_password: 
     rider.set_password(new_password)
     with transaction.atomic():
         rider.save(update_fields=["password", "updated_at"])
+        # A reset link mailed before the change would undo it: it stops working.
+        email_tokens_revoke(rider=rider, purpose=EmailTokenPurpose.RESET_PASSWORD)
         audit_record(action=AuditAction.PASSWORD_CHANGED, actor=rider, target=rider)
     return rider
+
+
+def rider_reset_password(*, rider: Rider, new_password: str) -> int:
+    """Set the password of a rider who proved their mailbox and sign out every device,
+    inside the caller's transaction (riders.password_reset, which has locked the rider and
+    spent the link). Returns the number of devices signed out."""
+    _check_password_strength(new_password, rider, field="new_password")
+    rider.set_password(new_password)
+    rider.save(update_fields=["password", "updated_at"])
+    email_tokens_revoke(rider=rider, purpose=EmailTokenPurpose.RESET_PASSWORD)
+    signed_out, _ = AuthToken.objects.filter(user=rider).delete()
+    audit_record(
+        action=AuditAction.PASSWORD_RESET,
+        actor=rider,
+        target=rider,
+        details={"signed_out_devices": signed_out},
+    )
+    return signed_out
 
 
 def rider_lock_out(*, rider: Rider, actor: Rider) -> tuple[Rider, int]:

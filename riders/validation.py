@@ -16,6 +16,8 @@ from riders.models import (
 )
 
 _USERNAME_PATTERN = re.compile(USERNAME_PATTERN)
+# What an app says its version is: "2.4.1", "2.5.0-beta.2", "2.4.1+417".
+APP_VERSION_PATTERN = r"[0-9A-Za-z](?:[0-9A-Za-z.+_-]*[0-9A-Za-z])?"
 EMAIL_MAX_LENGTH = 254
 
 

@@ -7,10 +7,11 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 from websockets.asyncio.connection import Connection
 
-from bench.harness import running_server
+from bench.harness import free_port, running_server
 from riders.auth_tokens import token_issue
 from riders.models import Rider
 from sessions_rt.consumers import RideConsumer
+from tests.mail import Inbox, SmtpServer, smtp_settings
 from tests.ops.processes import server_environment
 from tests.riders.factories import RiderFactory
 from tests.sessions_rt.contract import frame_problems
@@ -77,8 +78,34 @@ def auth_client(db) -> Callable[[Rider], APIClient]:
 
 
 @pytest.fixture(scope="session")
-def live_server_url(django_db_setup, django_db_blocker) -> Iterator[str]:
-    """``manage.py serve`` (uvicorn, one worker) on the test database and the test Redis.
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on the loopback interface for the whole run (tests/mail.py)."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_server(smtp_server, settings) -> Inbox:
+    """This process sends its mail over SMTP to ``smtp_server``; its inbox, emptied."""
+    smtp_settings(settings, port=smtp_server.port)
+    smtp_server.inbox.clear()
+    return smtp_server.inbox
+
+
+@pytest.fixture
+def mail_server_down(settings) -> int:
+    """This process sends its mail to a port nobody listens on; the port."""
+    port = free_port()
+    smtp_settings(settings, port=port)
+    return port
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker, smtp_server) -> Iterator[str]:
+    """``manage.py serve`` (uvicorn, one worker) on the test database and the test Redis,
+    sending its mail to ``smtp_server``.
 
     For what lives below Django's test client: request bodies as the server reads them
     (chunked, oversized), the ASGI stack, a real socket. It runs the test settings, so its
@@ -86,7 +113,9 @@ def live_server_url(django_db_setup, django_db_blocker) -> Iterator[str]:
     using it needs ``django_db(transaction=True)``: the server sees only committed rows.
     """
     env = server_environment(
-        DJANGO_SETTINGS_MODULE="config.settings.test", CONVOY_KEY_PREFIX=settings.CONVOY_KEY_PREFIX
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        CONVOY_KEY_PREFIX=settings.CONVOY_KEY_PREFIX,
+        **smtp_server.environment(),
     )
     with django_db_blocker.unblock(), running_server(workers=1, extra_env=env) as base:
         yield base

@@ -89,6 +89,15 @@ def sliding_window_admit(
     return bool(admitted), int(retry_ms) / 1000
 
 
+_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_window(rate: str) -> tuple[int, int]:
+    """A rate such as ``5/hour`` (as config.env.env_rate checks it) as (limit, window ms)."""
+    count, _, period = rate.partition("/")
+    return int(count), _PERIOD_SECONDS[period[0]] * 1000
+
+
 def sliding_window_forget(key: str, member: str) -> None:
     """Take one admitted request back out of its window (it turned out not to count)."""
     try:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from config import database, logs, redis_config
+from config import database, email_config, logs, redis_config
 from config.env import env_bool, env_choice, env_int, env_list, env_networks, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -87,6 +87,31 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTH_TOKEN_TTL_DAYS = env_int("AUTH_TOKEN_TTL_DAYS", 90, minimum=1, maximum=3650)
+# How long the links Convoy mails stay good: confirming an address, resetting a password.
+EMAIL_VERIFICATION_TTL_HOURS = env_int("EMAIL_VERIFICATION_TTL_HOURS", 48, minimum=1, maximum=720)
+PASSWORD_RESET_TTL_MINUTES = env_int("PASSWORD_RESET_TTL_MINUTES", 60, minimum=5, maximum=1440)
+
+# --- Mail ---------------------------------------------------------------------------------
+# SMTP to EMAIL_HOST, or printed to the console without one (production requires it). Every
+# mail is first a row of the outbox (riders.models.Mail), written in the transaction of the
+# change that causes it, then delivered after the commit and retried by
+# `manage.py deliver_mail` (riders.mail, riders.outbox).
+_EMAIL = email_config.email_settings_from_env()
+EMAIL_BACKEND = _EMAIL.backend
+EMAIL_HOST = _EMAIL.host
+EMAIL_PORT = _EMAIL.port
+EMAIL_USE_TLS = _EMAIL.use_tls
+EMAIL_USE_SSL = _EMAIL.use_ssl
+EMAIL_HOST_USER = _EMAIL.user
+EMAIL_HOST_PASSWORD = _EMAIL.password
+EMAIL_TIMEOUT = _EMAIL.timeout
+DEFAULT_FROM_EMAIL = SERVER_EMAIL = _EMAIL.sender
+# How long a request that sent a mail waits for its first delivery attempt before answering
+# "queued"; 0 never waits. The attempt itself goes on after the answer either way.
+EMAIL_REQUEST_WAIT_MS = env_int("EMAIL_REQUEST_WAIT_MS", 2000, minimum=0, maximum=10_000)
+# Delivered, abandoned and expired mail rows are deleted this long after they were written.
+MAIL_RETENTION_DAYS = env_int("MAIL_RETENTION_DAYS", 30, minimum=1, maximum=3650)
+CONVOY_PUBLIC_URL = email_config.public_url_from_env(require_https=False)
 
 # --- Telemetry ----------------------------------------------------------------------------
 TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 30, minimum=1, maximum=3650)
@@ -113,6 +138,8 @@ API_THROTTLE_RATES = {
     "credentials_ip": env_rate("THROTTLE_CREDENTIALS_IP_RATE", "30/min"),
     "credentials_account": env_rate("THROTTLE_CREDENTIALS_ACCOUNT_RATE", "10/min"),
     "password_failures": env_rate("THROTTLE_PASSWORD_FAILURES_RATE", "5/hour"),
+    "verification_mail": env_rate("THROTTLE_VERIFICATION_MAIL_RATE", "5/hour"),
+    "password_reset_mail": env_rate("THROTTLE_PASSWORD_RESET_MAIL_RATE", "3/hour"),
 }
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["riders.api.authentication.BearerTokenAuthentication"],

@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config import logs
+from config import email_config, logs
 from config.env import env_bool, env_choice, env_int, env_str
 from config.settings.base import *  # noqa: F403
 
@@ -20,6 +20,10 @@ SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+
+# Real mail: an SMTP server, a sender receivers accept, and links over https.
+email_config.require_production_mail()
+CONVOY_PUBLIC_URL = email_config.public_url_from_env(require_https=True)
 
 # One JSON object per line, for the log collector.
 LOG_FORMAT = env_choice("LOG_FORMAT", logs.LOG_FORMATS, "json")

@@ -6,6 +6,12 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 RIDER_ID = OpenApiParameter(
     "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The rider's id."
 )
+DEVICE_ID = OpenApiParameter(
+    "device_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The device's id, from the list of signed-in devices.",
+)
 
 REGISTER_EXAMPLES = [
     OpenApiExample(
@@ -16,6 +22,7 @@ REGISTER_EXAMPLES = [
             "password": "correct-horse-battery-staple",
             "display_name": "Ana",
             "device_name": "Ana's phone",
+            "app_version": "2.4.1",
         },
         request_only=True,
     ),

@@ -1,5 +1,5 @@
-"""Rate limits on credentials: log-in attempts per address and per account, wrong current
-passwords per account. On the generic sliding window of config.api.throttles, here because
+"""Rate limits on credentials: log-in and password reset attempts per address and per
+account, wrong current passwords per account. On the generic sliding window of config.api.throttles, here because
 they need to find riders. The support console's log-in counts in the same windows."""
 
 import hashlib
@@ -20,7 +20,8 @@ def _submitted_name(request) -> object:
 
 
 class CredentialsIPThrottle(ConfiguredRateThrottle):
-    """Log-in and registration attempts per client address."""
+    """Log-in, registration and password reset attempts (and uses of mailed links) per
+    client address."""
 
     scope = "credentials_ip"
 
@@ -29,8 +30,8 @@ class CredentialsIPThrottle(ConfiguredRateThrottle):
 
 
 class CredentialsAccountThrottle(ConfiguredRateThrottle):
-    """Log-in attempts per account, whatever address they come from and whichever of its
-    names (username or email) is typed: one account, one window."""
+    """Log-in and password reset requests per account, whatever address they come from and
+    whichever of its names (username or email) is typed: one account, one window."""
 
     scope = "credentials_account"
 

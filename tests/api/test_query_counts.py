@@ -75,6 +75,15 @@ def test_my_rooms(auth_client, rider, exact_queries, rows):
 
 
 @pytest.mark.parametrize("rows", [SMALL, LARGE])
+def test_my_devices(auth_client, rider, exact_queries, rows):
+    for n in range(rows - 1):
+        auth_client(rider, device_name=f"phone {n}")
+
+    # token, count, page of devices
+    _queries_for(auth_client(rider), "/api/v1/riders/me/devices/", exact_queries, 3, rows)
+
+
+@pytest.mark.parametrize("rows", [SMALL, LARGE])
 def test_telemetry_events(auth_client, rider, exact_queries, rows):
     for _ in range(rows):
         ConnectionLogFactory(user=rider, room=RoomFactory())

@@ -41,6 +41,7 @@ def test_me_shows_the_private_profile(auth_client, rider):
         "id": str(rider.pk),
         "username": rider.username,
         "email": rider.email,
+        "email_verified": False,
         "display_name": rider.display_name,
         "created_at": response.json()["created_at"],
         "updated_at": response.json()["updated_at"],

