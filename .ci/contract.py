@@ -43,7 +43,7 @@ ARTIFACTS = ROOT / "artifacts" / "contract"
 MAX_EXAMPLES = os.environ.get("CONTRACT_MAX_EXAMPLES", "50")
 # A hard bound on the run: past it schemathesis is interrupted (it still prints what it found)
 # and the check fails, since a server that slow is itself a problem.
-TIME_LIMIT_SECONDS = int(os.environ.get("CONTRACT_TIME_LIMIT", "210"))
+TIME_LIMIT_SECONDS = int(os.environ.get("CONTRACT_TIME_LIMIT", "420"))
 # Every check schemathesis has: server errors, statuses, headers and bodies as documented,
 # valid data accepted and invalid data refused, auth not ignored, deleted things gone.
 CHECKS = "all"
