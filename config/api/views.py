@@ -47,6 +47,7 @@ ERROR_DESCRIPTIONS = {
     403: "Not allowed for this rider.",
     404: "Not found.",
     409: "Conflicts with the current state.",
+    410: "No longer offered: it was here once.",
     413: "Request body too large.",
     422: "Breaks a rule of Convoy.",
     429: "Rate limited; see Retry-After.",
