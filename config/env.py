@@ -90,7 +90,7 @@ def env_path(name: str, default: Path) -> Path:
     raw = env_str(name)
     if raw is None:
         return default
-    if "\x00" in raw or not Path(raw).is_absolute():
+    if not Path(raw).is_absolute():
         raise ImproperlyConfigured(f"{name} must be an absolute path, got {raw!r}")
     return Path(raw)
 
