@@ -15,7 +15,9 @@ the ride-scoped reads (participants, presence, statistics) are exercised by an a
 participant; then the ride's leader runs every operation, its generated joins and leaves
 moving them between rides (and possibly ending that ride). Log-out revokes the token it is
 sent with, so it and log-out-everywhere each run in a pass of their own, with tokens of
-their own.
+their own; so does deleting an account, last, by a rider of its own who knows the seeded
+password (half its generated bodies carry it, so the account is deleted early and the rest
+of the pass meets a revoked token).
 
 Reports (JUnit, and the server's log with the traceback of every 5xx) land in
 ``artifacts/contract/``; the server's tracebacks are also printed after a failed run.
@@ -53,11 +55,13 @@ SEED = int(os.environ.get("CONTRACT_SEED") or secrets.randbelow(2**31))
 # - 422 "breaks a rule of Convoy" answers valid-looking requests that meet the ride's state
 #   (ended, full) or a rule between fields (a statistics window over 366 days, the wrong
 #   current password): schema-valid data may meet it;
-# - a page past the last, or a cursor not issued by the server, is 400 on the lists.
+# - a page past the last, or a cursor not issued by the server, is 400 on the lists;
+# - asking for an export starts one (202) unless one is under way (200), and an export's
+#   archive, downloaded once, is gone (410).
 CHECK_EXPECTATIONS = [
     "",
     "[checks.positive_data_acceptance]",
-    'expected-statuses = ["200", "201", "204", "401", "403", "404", "409", "422", "429"]',
+    'expected-statuses = ["200", "201", "202", "204", "401", "403", "404", "409", "410", "422", "429"]',
     "",
     "[[operations]]",
     'include-name-regex = "^GET /api/v1/(rooms|riders/me/rooms|rooms/[^/]+/(participants|removed)|telemetry/events)/$"',
@@ -68,6 +72,8 @@ CHECK_EXPECTATIONS = [
 # so each gets a pass of its own, after the main one, with a token of the other rider.
 LOG_OUT = "auth_logout_create"
 LOG_OUT_EVERYWHERE = "auth_logout_all_create"
+# Deleting the account ends every token of its rider: a pass of its own, with a rider of its own.
+DELETE_ACCOUNT = "riders_me_delete"
 # How often a path parameter or credential takes a seeded value rather than a generated one.
 SEEDED_VALUE_PROBABILITY = 0.5
 
@@ -77,6 +83,7 @@ class Seeded:
     key: str
     reader_key: str
     peer_keys: tuple[str, str]
+    leaving_key: str
     password: str
     usernames: list[str]
     rider_ids: list[str]
@@ -86,6 +93,7 @@ class Seeded:
 def seed() -> Seeded:
     """A ride led by the tested rider with two more riders in it (one of them the reader of
     the read-only pass) and one removed from it, and a ride of the peer's."""
+    from privacy.models import ExportJob
     from riders.auth_tokens import token_issue
     from riders.services import rider_create
     from rooms.services import participant_join, participant_remove, room_create
@@ -106,6 +114,14 @@ def seed() -> Seeded:
     removed = rider_create(
         username=f"removed{run}", email=f"removed{run}@convoy.test", password=None
     )
+    # In the led ride too, so its deletion takes it out of a ride.
+    leaving = rider_create(
+        username=f"leaving{run}", email=f"leaving{run}@convoy.test", password=password
+    )
+    participant_join(rider=leaving, code=led.code)
+    # A long export waiting for build_exports (which this check never runs): the reader's
+    # export reads answer its state and "not ready" rather than "none asked for".
+    ExportJob.objects.create(rider=reader)
     participant_join(rider=removed, code=led.code)
     participant_remove(room=led, rider=removed, actor=rider)
     now = datetime.now(UTC)
@@ -129,6 +145,7 @@ def seed() -> Seeded:
             token_issue(rider=peer, device_name="schemathesis log-out").key,
             token_issue(rider=peer, device_name="schemathesis log-out everywhere").key,
         ),
+        leaving_key=token_issue(rider=leaving, device_name="schemathesis deletion").key,
         password=password,
         usernames=[rider.username, peer.username, reader.username, removed.username],
         rider_ids=[str(rider.pk), str(peer.pk), str(reader.pk), str(removed.pk)],
@@ -268,7 +285,11 @@ def main() -> int:
         (
             "main",
             seeded.key,
-            ["--exclude-operation-id", LOG_OUT, "--exclude-operation-id", LOG_OUT_EVERYWHERE],
+            [
+                *("--exclude-operation-id", LOG_OUT),
+                *("--exclude-operation-id", LOG_OUT_EVERYWHERE),
+                *("--exclude-operation-id", DELETE_ACCOUNT),
+            ],
         ),
         ("log-out", log_out_key, ["--include-operation-id", LOG_OUT]),
         (
@@ -276,13 +297,19 @@ def main() -> int:
             log_out_everywhere_key,
             ["--include-operation-id", LOG_OUT_EVERYWHERE],
         ),
+        ("delete-account", seeded.leaving_key, ["--include-operation-id", DELETE_ACCOUNT]),
     ]
     deadline = started + TIME_LIMIT_SECONDS
     codes = []
     # The configurations hold tokens, so they stay out of the artifacts.
     with (
         tempfile.TemporaryDirectory() as scratch,
-        running_server(workers=2, extra_env=relaxed, log_path=server_log) as base,
+        running_server(
+            workers=2,
+            # Export archives (personal data) in the scratch directory, gone with it.
+            extra_env={**relaxed, "EXPORT_DIR": str(Path(scratch) / "exports")},
+            log_path=server_log,
+        ) as base,
     ):
         for name, key, operations in passes:
             print(f"\n== contract pass: {name}", flush=True)
