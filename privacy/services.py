@@ -153,16 +153,18 @@ def export_claim_next() -> ExportJob | None:
     waiting = ExportJob.objects.filter(
         Q(state=ExportState.PENDING) | Q(state=ExportState.BUILDING, lease_expires_at__lt=now)
     ).order_by("requested_at")
-    return _claim(waiting, now=now)
+    with transaction.atomic():
+        for job in waiting.filter(attempts__gte=MAX_BUILD_ATTEMPTS).select_for_update(
+            skip_locked=True
+        ):
+            _finish(job, ExportState.FAILED, now=now, failure="Building it failed repeatedly.")
+    return _claim(waiting.filter(attempts__lt=MAX_BUILD_ATTEMPTS), now=now)
 
 
 def _claim(candidates, *, now: datetime) -> ExportJob | None:
     with transaction.atomic():
         job = candidates.select_for_update(skip_locked=True).first()
         if job is None or job.state not in (ExportState.PENDING, ExportState.BUILDING):
-            return None
-        if job.attempts >= MAX_BUILD_ATTEMPTS:
-            _finish(job, ExportState.FAILED, now=now, failure="Building it failed repeatedly.")
             return None
         job.state = ExportState.BUILDING
         job.started_at = now

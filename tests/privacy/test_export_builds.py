@@ -76,10 +76,11 @@ def test_a_build_whose_lease_ran_out_passes_to_the_next_builder(rider):
     ]
 
 
-def test_a_job_that_keeps_failing_stops_being_tried(rider):
+def test_a_job_that_keeps_failing_stops_being_tried_and_the_queue_goes_on(rider, other_rider):
     job = _pending(rider)
     ExportJob.objects.filter(pk=job.pk).update(attempts=MAX_BUILD_ATTEMPTS)
-    assert export_claim_next() is None
+    behind = _pending(other_rider)
+    assert export_claim_next().pk == behind.pk
     job.refresh_from_db()
     assert (job.state, job.failure) == (ExportState.FAILED, "Building it failed repeatedly.")
 
