@@ -76,8 +76,10 @@ def _account_delete(*, rider: Rider, actor: Rider) -> AccountDeleted:
     history_since = rider_history_start(rider=rider)
     with transaction.atomic():
         erasure = rider_erase(rider=rider, actor=actor, now=now, history_since=history_since)
-        rides = rides_hand_over(erasure=erasure, now=now)
+        # The logs, the long step, before the rides: the rides' rows, which other riders'
+        # joins lock too, are then held for the short end of the transaction only.
         logs = connection_logs_hand_over(erasure=erasure)
+        rides = rides_hand_over(erasure=erasure, now=now)
         exports = _exports_discard(rider=erasure.tombstone)
         outcome = AccountDeleted(
             tombstone=erasure.tombstone,

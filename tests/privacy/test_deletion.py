@@ -220,10 +220,10 @@ def test_a_deletion_that_fails_half_way_leaves_the_account_whole(
     audit = AuditEntry.objects.count()
 
     def disk_on_fire(**kwargs):
-        raise RuntimeError("the connection logs could not be handed over")
+        raise RuntimeError("the audit entry could not be written")
 
-    # The last step before the trail's entry: everything else has been done by then.
-    monkeypatch.setattr("privacy.services.connection_logs_hand_over", disk_on_fire)
+    # The last step: everything else has been done by then.
+    monkeypatch.setattr("privacy.services.audit_record", disk_on_fire)
     with (
         django_capture_on_commit_callbacks(execute=True) as delivered,
         pytest.raises(RuntimeError),
