@@ -93,10 +93,10 @@ class Seeded:
 def seed() -> Seeded:
     """A ride led by the tested rider with two more riders in it (one of them the reader of
     the read-only pass) and one removed from it, and a ride of the peer's."""
-    from privacy.models import ExportJob
     from riders.auth_tokens import token_issue
     from riders.services import rider_create
     from rooms.services import participant_join, participant_remove, room_create
+    from telemetry.models import ExportJob
     from telemetry.services import connection_log_ingest_batch
 
     run = secrets.token_hex(4)

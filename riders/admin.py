@@ -9,10 +9,10 @@ from config.admin_console import (
     apply_to_each,
     json_table,
 )
-from privacy.services import account_delete_by_staff
 from riders.models import AuditEntry, AuthToken, Rider
 from rooms.models import RoomParticipant
 from rooms.services import rider_deactivate
+from telemetry.account_deletion import account_delete_by_staff
 from telemetry.selectors import connection_problems_for_rider
 
 

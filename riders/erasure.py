@@ -1,8 +1,8 @@
 """The account's part of deleting an account: its personal data erased, a stand-in made.
 
-privacy.services.account_delete calls rider_erase first, inside its transaction, then hands
-the rider's rides (rooms.erasure) and connection logs (telemetry.erasure) to the stand-in
-this returns. docs/privacy.md says what is kept, what is erased, and why.
+telemetry.account_deletion calls rider_erase first, inside its transaction, then hands the
+rider's rides (rooms.erasure) and connection logs (telemetry.erasure) to the stand-in this
+returns. docs/privacy.md says what is kept, what is erased, and why.
 """
 
 import secrets

@@ -5,7 +5,6 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from privacy.api.routes import register_routes as register_privacy_routes
 from riders.api.routes import register_routes as register_rider_routes
 from rooms.api.routes import register_routes as register_room_routes
 from sessions_rt.api.routes import register_routes as register_live_routes
@@ -14,7 +13,6 @@ from telemetry.api.routes import register_routes as register_telemetry_routes
 router = DefaultRouter()
 for register in (
     register_rider_routes,
-    register_privacy_routes,
     register_room_routes,
     register_live_routes,
     register_telemetry_routes,

@@ -37,7 +37,6 @@ INSTALLED_APPS = [
     "riders",
     "rooms",
     "telemetry",
-    "privacy",
     "sessions_rt",
 ]
 
@@ -110,7 +109,7 @@ TELEMETRY_PARTITION_DAYS_AHEAD = env_int(
     "TELEMETRY_PARTITION_DAYS_AHEAD", 7, minimum=1, maximum=366
 )
 
-# --- Privacy: data exports ---------------------------------------------------------------
+# --- Telemetry: data exports --------------------------------------------------------------
 # Where export archives are written while they wait to be downloaded (readable by their
 # owner only; docs/privacy.md). Give production a directory of its own on persistent disk.
 EXPORT_DIR = env_path("EXPORT_DIR", BASE_DIR / ".convoy" / "exports")
@@ -167,7 +166,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Enums named for what they are, not for the field that happens to carry them.
-    "ENUM_NAME_OVERRIDES": {"ExportStateEnum": "privacy.models.ExportState"},
+    "ENUM_NAME_OVERRIDES": {"ExportStateEnum": "telemetry.models.ExportState"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.schema.add_rules_of_every_operation",

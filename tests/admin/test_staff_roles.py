@@ -31,8 +31,8 @@ def test_the_groups_hold_exactly_their_permissions(db):
     assert codenames(SUPPORT) == SUPPORT_CODENAMES
     assert codenames(MODERATOR) == SUPPORT_CODENAMES | {"deactivate_rider", "delete_rider"}
     # Nothing that adds, changes or deletes, for any model: delete_rider only lets a
-    # moderator delete an account through the console's action (privacy.services), never a
-    # row through a page.
+    # moderator delete an account through the console's action (telemetry.account_deletion),
+    # never a row through a page.
     assert not any(
         name.startswith(("add_", "change_", "delete_"))
         for name in codenames(MODERATOR) - {"delete_rider"}

@@ -12,13 +12,13 @@ import websockets
 from channels.db import database_sync_to_async
 
 from config.redis_config import redis_client
-from privacy.services import account_delete_own
 from riders.auth_tokens import token_issue
 from rooms.services import participant_join, room_create
 from sessions_rt.consumers import PROTOCOL
 from sessions_rt.protocol import CloseCode
 from sessions_rt.selectors import live_room_snapshot
 from sessions_rt.store import keys
+from telemetry.account_deletion import account_delete_own
 from tests.riders.factories import TEST_PASSWORD, RiderFactory
 from tests.sessions_rt.conftest import delete_keys
 from tests.sessions_rt.test_consumer import (
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def isolated_redis_prefix(settings):
-    settings.CONVOY_KEY_PREFIX = f"convoy-privacy-test-{uuid.uuid4().hex[:12]}"
+    settings.CONVOY_KEY_PREFIX = f"convoy-deletion-test-{uuid.uuid4().hex[:12]}"
     yield
     delete_keys(redis_client(), f"{keys.key_prefix()}:*")
 

@@ -1,4 +1,4 @@
-"""Deleting an account (privacy.services): the personal data erased, the rider out of their
+"""Deleting an account (telemetry.account_deletion): the personal data erased, the rider out of their
 ride, their history handed to an anonymous stand-in, the trail scrubbed; all or nothing."""
 
 import json
@@ -8,15 +8,6 @@ import pytest
 from django.db.models import Q
 from django.utils import timezone
 
-from privacy.errors import ExportNotFound
-from privacy.models import ExportJob, ExportState
-from privacy.services import (
-    account_delete_by_staff,
-    account_delete_own,
-    archive_path,
-    export_download_open,
-    export_request,
-)
 from riders.auth_tokens import token_authenticate, token_issue
 from riders.errors import (
     AccountAlreadyDeleted,
@@ -31,11 +22,14 @@ from riders.models import AuditAction, AuditEntry, Rider
 from riders.services import rider_change_password, rider_create
 from rooms.models import Room, RoomParticipant
 from rooms.services import participant_join, participant_remove, room_create
-from telemetry.models import ConnectionLog
+from telemetry.account_deletion import account_delete_by_staff, account_delete_own
+from telemetry.errors import ExportNotFound
+from telemetry.exports import archive_path, export_download_open, export_request
+from telemetry.models import ConnectionLog, ExportJob, ExportState
 from telemetry.selectors import connection_log_report
 from telemetry.services import connection_log_ingest_batch
-from tests.privacy.conftest import ride_history
 from tests.riders.factories import TEST_PASSWORD, RiderFactory
+from tests.telemetry.factories import ride_history
 
 
 def _stand_in() -> Rider:
@@ -223,7 +217,7 @@ def test_a_deletion_that_fails_half_way_leaves_the_account_whole(
         raise RuntimeError("the audit entry could not be written")
 
     # The last step: everything else has been done by then.
-    monkeypatch.setattr("privacy.services.audit_record", disk_on_fire)
+    monkeypatch.setattr("telemetry.account_deletion.audit_record", disk_on_fire)
     with (
         django_capture_on_commit_callbacks(execute=True) as delivered,
         pytest.raises(RuntimeError),

@@ -1,9 +1,4 @@
-"""Deleting an account, and exporting a copy of a rider's data (docs/privacy.md).
-
-Deleting spans every app, so it lives here, above them: one transaction erases the account
-(riders), takes the rider out of their ride and hands their ride history to an anonymous
-stand-in (rooms), hands it their connection logs too (telemetry), and discards their
-exports. If any step fails, none has happened.
+"""Exporting a copy of a rider's data (docs/privacy.md).
 
 An export is a job row and an archive on disk. A small history is built during the request
 that asks for it; a large one by ``manage.py build_exports``, whose runs share the queue
@@ -15,7 +10,6 @@ import logging
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -26,17 +20,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.integrity import violated_constraint
-from privacy import selectors
-from privacy.archive import archive_write
-from privacy.errors import ExportGone, ExportNotFound, ExportNotReady
-from privacy.models import OPEN_STATES, ExportJob, ExportState
-from riders.audit import audit_record
-from riders.erasure import rider_erase
-from riders.errors import CannotDeleteSelf
-from riders.models import AuditAction, Rider
-from riders.services import rider_check_current_password
-from rooms.erasure import rider_history_start, rides_hand_over
-from telemetry.erasure import connection_logs_hand_over
+from riders.models import Rider
+from telemetry.archive import archive_write, export_history_size
+from telemetry.errors import ExportGone, ExportNotFound, ExportNotReady
+from telemetry.models import OPEN_STATES, ExportJob, ExportState
 
 logger = logging.getLogger(__name__)
 
@@ -46,78 +33,9 @@ MAX_BUILD_ATTEMPTS = 3
 FINISHED_JOB_RETENTION = timedelta(days=30)
 
 
-@dataclass(frozen=True)
-class AccountDeleted:
-    tombstone: Rider
-    tokens_revoked: int
-    left_ride: bool
-    participations: int
-    rides_opened: int
-    connection_logs: int
-    exports_discarded: int
-
-
-def account_delete_own(*, rider: Rider, password: str) -> AccountDeleted:
-    """The rider deletes their own account, confirming with their password; wrong
-    passwords count against the same limit as a password change's."""
-    rider_check_current_password(rider=rider, password=password)
-    return _account_delete(rider=rider, actor=rider)
-
-
-def account_delete_by_staff(*, rider: Rider, actor: Rider) -> AccountDeleted:
-    """A moderator deletes a rider's account from the console."""
-    if rider.pk == actor.pk:
-        raise CannotDeleteSelf()
-    return _account_delete(rider=rider, actor=actor)
-
-
-def _account_delete(*, rider: Rider, actor: Rider) -> AccountDeleted:
-    now = timezone.now()
-    history_since = rider_history_start(rider=rider)
-    with transaction.atomic():
-        erasure = rider_erase(rider=rider, actor=actor, now=now, history_since=history_since)
-        # The logs, the long step, before the rides: the rides' rows, which other riders'
-        # joins lock too, are then held for the short end of the transaction only.
-        logs = connection_logs_hand_over(erasure=erasure)
-        rides = rides_hand_over(erasure=erasure, now=now)
-        exports = _exports_discard(rider=erasure.tombstone)
-        outcome = AccountDeleted(
-            tombstone=erasure.tombstone,
-            tokens_revoked=erasure.tokens_revoked,
-            left_ride=rides.left_ride,
-            participations=rides.participations,
-            rides_opened=rides.rides_opened,
-            connection_logs=logs,
-            exports_discarded=exports,
-        )
-        # Counts only: no name, no ride, nothing that leads to the stand-in.
-        audit_record(
-            action=AuditAction.RIDER_DELETED,
-            actor=erasure.tombstone if actor.pk == rider.pk else actor,
-            target=erasure.tombstone,
-            details={
-                "by": "the rider" if actor.pk == rider.pk else "staff",
-                "tokens_revoked": outcome.tokens_revoked,
-                "left_a_ride": outcome.left_ride,
-                "ride_memberships_anonymised": outcome.participations,
-                "rides_opened_anonymised": outcome.rides_opened,
-                "connection_logs_anonymised": outcome.connection_logs,
-                "exports_discarded": outcome.exports_discarded,
-            },
-        )
-    return outcome
-
-
-def _exports_discard(*, rider: Rider) -> int:
-    job_ids = list(ExportJob.objects.filter(rider=rider).values_list("pk", flat=True))
-    if job_ids:
-        ExportJob.objects.filter(pk__in=job_ids).delete()
-        # Files go once the rows are gone for good; build_exports sweeps any left behind.
-        transaction.on_commit(lambda: _remove_archive_files(*job_ids))
-    return len(job_ids)
-
-
-# --- Exports ------------------------------------------------------------------------------
+def export_latest(*, rider: Rider) -> ExportJob | None:
+    """The rider's most recent export, whatever its state (at most one is open)."""
+    return ExportJob.objects.filter(rider=rider).order_by("-requested_at").first()
 
 
 def export_request(*, rider: Rider) -> tuple[ExportJob, bool]:
@@ -141,7 +59,7 @@ def export_request(*, rider: Rider) -> tuple[ExportJob, bool]:
                 raise
             return ExportJob.objects.get(rider=rider, state__in=OPEN_STATES), False
     limit = settings.EXPORT_INLINE_MAX_ROWS
-    if selectors.export_history_size(rider=rider, limit=limit) <= limit:
+    if export_history_size(rider=rider, limit=limit) <= limit:
         claimed = _claim(ExportJob.objects.filter(pk=job.pk), now=timezone.now())
         if claimed is not None:
             return export_build(job=claimed), True
@@ -313,6 +231,17 @@ def exports_sweep_orphans() -> int:
         path.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def exports_discard(*, rider: Rider) -> int:
+    """In the caller's transaction (an account's deletion): delete every export of the
+    rider; their files go once it commits. Returns how many."""
+    job_ids = list(ExportJob.objects.filter(rider=rider).values_list("pk", flat=True))
+    if job_ids:
+        ExportJob.objects.filter(pk__in=job_ids).delete()
+        # Files go once the rows are gone for good; build_exports sweeps any left behind.
+        transaction.on_commit(lambda: _remove_archive_files(*job_ids))
+    return len(job_ids)
 
 
 def _expire_ready(jobs, *, now: datetime) -> int:

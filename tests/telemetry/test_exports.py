@@ -14,16 +14,16 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from privacy.models import ExportJob, ExportState
-from privacy.services import (
+from telemetry.account_deletion import account_delete_own
+from telemetry.exports import (
     MAX_BUILD_ATTEMPTS,
-    account_delete_own,
     archive_path,
     export_build,
     export_claim_next,
     export_request,
     exports_sweep_orphans,
 )
+from telemetry.models import ExportJob, ExportState
 from tests.ops.processes import run_manage, server_environment
 from tests.racing import race
 from tests.riders.factories import TEST_PASSWORD, RiderFactory

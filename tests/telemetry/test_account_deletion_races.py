@@ -6,10 +6,10 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
-from privacy.services import AccountDeleted, account_delete_by_staff, account_delete_own
 from riders.models import AuditAction, AuditEntry, Rider
 from rooms.models import RoomParticipant
 from rooms.services import participant_join, room_create
+from telemetry.account_deletion import AccountDeleted, account_delete_by_staff, account_delete_own
 from telemetry.models import ConnectionLog
 from telemetry.services import connection_log_ingest_batch
 from tests.racing import race

@@ -5,14 +5,14 @@ import tempfile
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from privacy.models import ExportState
-from privacy.services import (
+from telemetry.exports import (
     export_build,
     export_claim_next,
     export_directory,
     exports_expire,
     exports_sweep_orphans,
 )
+from telemetry.models import ExportState
 
 
 class Command(BaseCommand):

@@ -10,12 +10,12 @@ from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.utils import timezone
 
-from privacy.models import ExportJob, ExportState
-from privacy.services import archive_path
 from riders.auth_tokens import token_issue
 from riders.services import rider_change_password
-from tests.privacy.conftest import ride_history
+from telemetry.exports import archive_path
+from telemetry.models import ExportJob, ExportState
 from tests.riders.factories import TEST_PASSWORD
+from tests.telemetry.factories import ride_history
 
 EXPORT = "/api/v1/riders/me/export/"
 DOWNLOAD = "/api/v1/riders/me/export/download/"

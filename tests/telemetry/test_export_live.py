@@ -10,8 +10,8 @@ import pytest
 
 from riders.auth_tokens import token_issue
 from tests.ops.processes import run_manage, server_environment
-from tests.privacy.test_export_builds import _insert_logs
 from tests.riders.factories import RiderFactory
+from tests.telemetry.test_exports import _insert_logs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
