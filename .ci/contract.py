@@ -15,7 +15,9 @@ the ride-scoped reads (participants, presence, statistics) are exercised by an a
 participant; then the ride's leader runs every operation, its generated joins and leaves
 moving them between rides (and possibly ending that ride). Log-out revokes the token it is
 sent with, so it, log-out-everywhere and signing out a device each run in a pass of their
-own, with tokens of their own.
+own, with tokens of their own; so does deleting an account, last, by a rider of its own who
+knows the seeded password (half its generated bodies carry it, so the account is deleted
+early and the rest of the pass meets a revoked token).
 
 Reports (JUnit, and the server's log with the traceback of every 5xx) land in
 ``artifacts/contract/``; the server's tracebacks are also printed after a failed run.
@@ -55,11 +57,13 @@ SEED = int(os.environ.get("CONTRACT_SEED") or secrets.randbelow(2**31))
 #   current password): schema-valid data may meet it;
 # - a page past the last, or a cursor not issued by the server, is 400 on the lists;
 # - a mailed link's token the server did not issue is 400, a spent one 410: any well-formed
-#   token that schemathesis makes up is one of those.
+#   token that schemathesis makes up is one of those;
+# - asking for an export starts one (202) unless one is under way (200), and an export's
+#   archive, downloaded once, is gone (410).
 CHECK_EXPECTATIONS = [
     "",
     "[checks.positive_data_acceptance]",
-    'expected-statuses = ["200", "201", "202", "204", "401", "403", "404", "409", "422", "429"]',
+    'expected-statuses = ["200", "201", "202", "204", "401", "403", "404", "409", "410", "422", "429"]',
     "",
     "[[operations]]",
     'include-name-regex = "^POST /api/v1/auth/(verify-email|password-reset/confirm)/$"',
@@ -76,6 +80,8 @@ LOG_OUT = "auth_logout_create"
 LOG_OUT_EVERYWHERE = "auth_logout_all_create"
 # Signing out a device may sign out the token it is sent with: a pass of its own too.
 SIGN_OUT_DEVICE = "riders_me_devices_destroy"
+# Deleting the account ends every token of its rider: a pass of its own, with a rider of its own.
+DELETE_ACCOUNT = "riders_me_delete"
 # How often a path parameter or credential takes a seeded value rather than a generated one.
 SEEDED_VALUE_PROBABILITY = 0.5
 
@@ -86,6 +92,7 @@ class Seeded:
     reader_key: str
     peer_keys: tuple[str, str]
     device_key: str
+    leaving_key: str
     password: str
     usernames: list[str]
     rider_ids: list[str]
@@ -98,6 +105,7 @@ def seed() -> Seeded:
     from riders.auth_tokens import token_issue
     from riders.services import rider_create
     from rooms.services import participant_join, participant_remove, room_create
+    from telemetry.models import ExportJob
     from telemetry.services import connection_log_ingest_batch
 
     run = secrets.token_hex(4)
@@ -115,6 +123,14 @@ def seed() -> Seeded:
     removed = rider_create(
         username=f"removed{run}", email=f"removed{run}@convoy.test", password=None
     )
+    # In the led ride too, so its deletion takes it out of a ride.
+    leaving = rider_create(
+        username=f"leaving{run}", email=f"leaving{run}@convoy.test", password=password
+    )
+    participant_join(rider=leaving, code=led.code)
+    # A long export waiting for build_exports (which this check never runs): the reader's
+    # export reads answer its state and "not ready" rather than "none asked for".
+    ExportJob.objects.create(rider=reader)
     participant_join(rider=removed, code=led.code)
     participant_remove(room=led, rider=removed, actor=rider)
     now = datetime.now(UTC)
@@ -140,6 +156,7 @@ def seed() -> Seeded:
         ),
         # Not the peer's: log-out-everywhere has revoked those by the time this pass runs.
         device_key=token_issue(rider=removed, device_name="schemathesis device sign-out").key,
+        leaving_key=token_issue(rider=leaving, device_name="schemathesis deletion").key,
         password=password,
         usernames=[rider.username, peer.username, reader.username, removed.username],
         rider_ids=[str(rider.pk), str(peer.pk), str(reader.pk), str(removed.pk)],
@@ -282,12 +299,10 @@ def main() -> int:
             "main",
             seeded.key,
             [
-                "--exclude-operation-id",
-                LOG_OUT,
-                "--exclude-operation-id",
-                LOG_OUT_EVERYWHERE,
-                "--exclude-operation-id",
-                SIGN_OUT_DEVICE,
+                *("--exclude-operation-id", LOG_OUT),
+                *("--exclude-operation-id", LOG_OUT_EVERYWHERE),
+                *("--exclude-operation-id", SIGN_OUT_DEVICE),
+                *("--exclude-operation-id", DELETE_ACCOUNT),
             ],
         ),
         ("log-out", log_out_key, ["--include-operation-id", LOG_OUT]),
@@ -297,13 +312,19 @@ def main() -> int:
             ["--include-operation-id", LOG_OUT_EVERYWHERE],
         ),
         ("device-sign-out", seeded.device_key, ["--include-operation-id", SIGN_OUT_DEVICE]),
+        ("delete-account", seeded.leaving_key, ["--include-operation-id", DELETE_ACCOUNT]),
     ]
     deadline = started + TIME_LIMIT_SECONDS
     codes = []
     # The configurations hold tokens, so they stay out of the artifacts.
     with (
         tempfile.TemporaryDirectory() as scratch,
-        running_server(workers=2, extra_env=relaxed, log_path=server_log) as base,
+        running_server(
+            workers=2,
+            # Export archives (personal data) in the scratch directory, gone with it.
+            extra_env={**relaxed, "EXPORT_DIR": str(Path(scratch) / "exports")},
+            log_path=server_log,
+        ) as base,
     ):
         for name, key, operations in passes:
             print(f"\n== contract pass: {name}", flush=True)

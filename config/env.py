@@ -6,6 +6,7 @@ always stops start-up with one line that names the variable and what it expects.
 
 import ipaddress
 import os
+from pathlib import Path
 from typing import overload
 from urllib.parse import urlsplit
 
@@ -81,6 +82,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_path(name: str, default: Path) -> Path:
+    """An absolute filesystem path such as ``/var/lib/convoy/exports``; whether it can be
+    written is checked by what writes there, since reading settings touches no disk."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    if not Path(raw).is_absolute():
+        raise ImproperlyConfigured(f"{name} must be an absolute path, got {raw!r}")
+    return Path(raw)
 
 
 def env_url(name: str, schemes: tuple[str, ...]) -> str | None:

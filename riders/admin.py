@@ -12,6 +12,7 @@ from config.admin_console import (
 from riders.models import AuditEntry, AuthToken, Rider
 from rooms.models import RoomParticipant
 from rooms.services import rider_deactivate
+from telemetry.account_deletion import account_delete_by_staff
 from telemetry.selectors import connection_problems_for_rider
 
 
@@ -71,10 +72,17 @@ class RiderDevicesInline(admin.TabularInline):
 @admin.register(Rider)
 class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     list_display = ("username", "email", "display_name", "is_active", "is_staff", "created_at")
+    # A deleted account shows its tombstone (deleted-…), a stand-in its anonymous-… name.
     # icontains: case-insensitive, and Django escapes % _ \ typed into the box.
     search_fields = ("username", "email")
     search_help_text = "Username or email, any letter case."
-    list_filter = ("is_active", "is_staff", ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "is_active",
+        "is_staff",
+        ("deleted_at", admin.EmptyFieldListFilter),
+        "is_stand_in",
+        ("created_at", admin.DateFieldListFilter),
+    )
     ordering = ("username",)
     inlines = [RiderRoomsInline, RiderDevicesInline]
     actions = ["deactivate_riders"]
@@ -88,6 +96,8 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         "staff_roles",
         "created_at",
         "last_login",
+        "deleted_at",
+        "is_stand_in",
         "recent_connection_problems",
         "password",
     )
@@ -137,14 +147,44 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
             self.admin_site.admin_view(self.deactivate_view),
             name="riders_rider_deactivate",
         )
-        return [deactivate, *super().get_urls()]
+        delete_account = path(
+            "<path:object_id>/delete-account/",
+            self.admin_site.admin_view(self.delete_account_view),
+            name="riders_rider_delete_account",
+        )
+        return [deactivate, delete_account, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = {
             **(extra_context or {}),
             "can_deactivate": self.has_deactivate_permission(request),
+            "can_delete_account": self.has_delete_account_permission(request),
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def delete_account_view(self, request, object_id):
+        rider = self.object_for_action(request, object_id)
+        if not self.has_delete_account_permission(request):
+            raise PermissionDenied
+        return self.confirmed_action(
+            request,
+            rider,
+            lambda: account_delete_by_staff(rider=rider, actor=request.user),
+            done="Deleted the account: it is now a tombstone with no personal data, signed "
+            "out everywhere and out of its ride.",
+            title="Delete this account",
+            question=f"Delete the account of {rider} for good?",
+            consequence="Their username, email and display name are erased and cannot be "
+            "recovered; every device is signed out, they leave the ride they are in, and "
+            "their rides and connection logs pass to an anonymous stand-in. This cannot be "
+            "undone.",
+            confirm_label=f"Yes, delete {rider}",
+        )
+
+    def has_delete_account_permission(self, request):
+        # Django's own delete permission, held by Moderators; the console's pages still
+        # delete nothing (ReadOnlyAdminMixin), only this action does, through the service.
+        return request.user.has_perm("riders.delete_rider")
 
     def deactivate_view(self, request, object_id):
         rider = self.object_for_action(request, object_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from riders.errors import (
@@ -52,6 +53,16 @@ def email_token_issue(
         expires_at=now + lifetime,
     )
     return IssuedEmailToken(key=key, token=token)
+
+
+def email_tokens_purge_spent(*, older_than: timedelta) -> int:
+    """Delete the keys spent (used, revoked) or expired longer ago than ``older_than``: each
+    names the address it went to, which nothing needs once the link cannot work."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = EmailToken.objects.filter(
+        Q(used_at__lt=cutoff) | Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff)
+    ).delete()
+    return deleted
 
 
 def email_tokens_revoke(*, rider: Rider, purpose: EmailTokenPurpose) -> int:

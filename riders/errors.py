@@ -104,3 +104,35 @@ class VerificationMailsLimited(RateLimited):
 class DeviceNotFound(NotFound):
     code = "device_not_found"
     default_message = "No signed-in device of yours has that id."
+
+
+class AccountClosed(DomainError):
+    """The account was deactivated or deleted while this request was on its way: the token
+    it came with no longer works, and nothing was changed."""
+
+    code = "account_closed"
+    status = 401
+    default_message = "This account has been deactivated or deleted."
+
+
+class AccountAlreadyDeleted(Conflict):
+    code = "account_already_deleted"
+    default_message = "This account has already been deleted."
+
+
+class StandInNotDeletable(DomainError):
+    code = "stand_in_not_deletable"
+    status = 422
+    default_message = (
+        "This rider is the anonymous stand-in of a deleted account; it holds no one's data."
+    )
+
+
+class CannotDeleteSelf(DomainError):
+    code = "cannot_delete_self"
+    status = 422
+    default_message = "Staff delete their own account from the app, with their password."
+
+
+class SuperuserDeletionProtected(SuperuserProtected):
+    default_message = "Only a superuser can delete a superuser's account."

@@ -71,6 +71,12 @@ class Rider(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when the person deleted the account (or a moderator did): the row stays, as a
+    # tombstone with no personal data, so the audit trail keeps pointing at something.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # An account no person holds: it takes over a deleted account's rides and connection
+    # logs, so ride histories and statistics stay whole (docs/privacy.md).
+    is_stand_in = models.BooleanField(default=False)
 
     objects = RiderManager()
 
@@ -87,6 +93,16 @@ class Rider(AbstractBaseUser, PermissionsMixin):
             models.UniqueConstraint(Lower("email"), name="rider_email_ci_unique"),
             models.CheckConstraint(
                 condition=~models.Q(username=""), name="rider_username_not_empty"
+            ),
+            # Neither a deleted account nor a stand-in can log in, and none is both.
+            models.CheckConstraint(
+                condition=models.Q(deleted_at__isnull=True, is_stand_in=False)
+                | models.Q(is_active=False, is_staff=False, is_superuser=False),
+                name="rider_deleted_or_stand_in_is_inactive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(deleted_at__isnull=True) | models.Q(is_stand_in=False),
+                name="rider_not_deleted_and_stand_in",
             ),
         ]
 
@@ -191,6 +207,7 @@ class AuditAction(models.TextChoices):
     PASSWORD_CHANGED = "password_changed", "Password changed"
     STAFF_ROLE_CHANGED = "staff_role_changed", "Staff role changed"
     PASSWORD_RESET = "password_reset", "Password reset through a mailed link"
+    RIDER_DELETED = "rider_deleted", "Account deleted"
 
 
 class AuditEntry(models.Model):

@@ -2,7 +2,9 @@
 
 Support answers riders ("I can't hear my group"): it reads riders, rides, participants,
 connection logs and the audit trail, ends rides and removes riders from rides. Moderator is
-Support plus deactivating riders. Nobody's role lets them edit logs or the audit trail.
+Support plus deactivating riders and deleting their accounts (Django's own delete_rider
+permission, which only the console's deletion action uses). Nobody's role lets them edit logs
+or the audit trail.
 """
 
 from django.apps import apps as global_apps
@@ -22,7 +24,7 @@ SUPPORT_PERMISSIONS = (
 )
 ROLE_PERMISSIONS = {
     SUPPORT: SUPPORT_PERMISSIONS,
-    MODERATOR: (*SUPPORT_PERMISSIONS, ("riders", "deactivate_rider")),
+    MODERATOR: (*SUPPORT_PERMISSIONS, ("riders", "deactivate_rider"), ("riders", "delete_rider")),
 }
 # The command-line spelling of each role.
 ROLE_NAMES = {"support": SUPPORT, "moderator": MODERATOR}

@@ -11,6 +11,7 @@ from config.integrity import violated_constraint
 from config.model_rows import model_from_row, model_from_values
 from config.text import has_forbidden_characters
 from riders.audit import audit_record
+from riders.errors import AccountClosed
 from riders.models import AuditAction, Rider
 from riders.services import rider_lock_out
 from rooms.errors import (
@@ -68,10 +69,11 @@ _ROOM_FIELDS = Room._meta.concrete_fields
 
 
 def _lock_rider_and_room_sql(room_condition: str) -> str:
-    """The room's every column, and of its creator what a room's response shows."""
+    """The room's every column, of its creator what a room's response shows, and whether
+    the rider's account is still open."""
     columns = ", ".join(f"r.{field.column}" for field in _ROOM_FIELDS)
     return f"""
-        SELECT {columns}, c.username, c.display_name
+        SELECT {columns}, c.username, c.display_name, u.is_active
         FROM riders_rider u, rooms_room r LEFT JOIN riders_rider c ON c.id = r.creator_id
         WHERE u.id = %s AND {room_condition}
         FOR NO KEY UPDATE OF u, r
@@ -407,7 +409,14 @@ def _lock_rider(rider: Rider) -> None:
     # and a rider's two simultaneous joins run one after the other.
     # FOR NO KEY UPDATE serialises membership changes yet lets other tables insert rows that
     # merely reference the rider or the room.
-    Rider.objects.select_for_update(no_key=True).filter(pk=rider.pk).exists()
+    is_active = (
+        Rider.objects.select_for_update(no_key=True)
+        .filter(pk=rider.pk)
+        .values_list("is_active", flat=True)
+        .first()
+    )
+    if not is_active:
+        raise AccountClosed()
 
 
 def _lock_rider_and_room(*, rider: Rider, sql: str, room_key: str | uuid.UUID) -> Room | None:
@@ -424,7 +433,11 @@ def _lock_rider_and_room(*, rider: Rider, sql: str, room_key: str | uuid.UUID) -
     if row is None:
         return None
     room = model_from_row(Room, _ROOM_FIELDS, row[: len(_ROOM_FIELDS)])
-    username, display_name = row[len(_ROOM_FIELDS) :]
+    username, display_name, rider_is_active = row[len(_ROOM_FIELDS) :]
+    if not rider_is_active:
+        # Deactivated or deleted while this request waited for the rider's lock: the locked
+        # row is the committed one, so the account's end is seen and nothing is joined.
+        raise AccountClosed()
     room.creator = (
         None
         if room.creator_id is None

@@ -105,6 +105,7 @@ class LeaveReason(StrEnum):
     CLIENT_CLOSED = "client_closed"
     KICKED = "kicked"
     LEFT = "left"  # left the ride over REST, or by joining another one
+    ACCOUNT_DELETED = "account_deleted"  # the rider's account was deleted
     ROOM_CLOSED = "room_closed"
     DUPLICATE_SESSION = "duplicate_session"
     SERVER_SHUTDOWN = "server_shutdown"

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from config.errors import DomainError
 from config.identifiers import parse_uuid
+from riders.errors import AccountClosed
 from riders.models import Rider
 from rooms.errors import RoomNotFound
 from rooms.models import Room, RoomParticipant
@@ -504,18 +505,35 @@ def _store_pending(*, rider: Rider, pending: list[_Pending], now: datetime) -> l
     return outcomes
 
 
-def _lock_rider(rider_id: UUID) -> None:
-    """Serialise the writes of one rider's client event ids until the transaction ends.
+def rider_logs_lock(rider_id: UUID) -> None:
+    """Serialise the writes of one rider's connection logs until the transaction ends.
 
     The unique key (user, client_event_id, occurred_at) cannot see a client id reused for
     another time (it lives in another partition), so "is this id known?" and "store it" must
     not interleave between two uploads of the same rider. One rider's phone uploads one batch
     at a time, so this lock is almost never contended; other riders never wait on it.
+    Deleting the account takes it too (telemetry.erasure), so no upload interleaves with the
+    logs being handed to the stand-in.
     """
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_RIDER_LOCK_CLASS, str(rider_id)]
         )
+
+
+def _lock_rider(rider_id: UUID) -> None:
+    """rider_logs_lock, then whether the account is still open: an upload that waited for an
+    account's deletion (or deactivation) stores nothing for the tombstone it now belongs to.
+    A statement of its own, so its snapshot is taken once the lock is held."""
+    rider_logs_lock(rider_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_RIDER_IS_ACTIVE_SQL, [rider_id])
+        row = cursor.fetchone()
+    if row is None or not row[0]:
+        raise AccountClosed()
+
+
+_RIDER_IS_ACTIVE_SQL = f"SELECT is_active FROM {Rider._meta.db_table} WHERE id = %s"
 
 
 def _insert_unknown_ids(

@@ -10,7 +10,8 @@ def _checked_page_size(request, param: str, default: int) -> int:
     raw = request.query_params.get(param)
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    # isdigit() alone takes "²", which int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise ValidationError({param: [f"Must be a whole number from 1 to {MAX_PAGE_SIZE}."]})
     return int(raw)
 

@@ -47,7 +47,7 @@ ERROR_DESCRIPTIONS = {
     403: "Not allowed for this rider.",
     404: "Not found.",
     409: "Conflicts with the current state.",
-    410: "The link's token is spent: expired, already used, or replaced by a newer one.",
+    410: "Gone: a spent link (expired, used or replaced by a newer one), or an export already downloaded or expired.",
     413: "Request body too large.",
     422: "Breaks a rule of Convoy.",
     429: "Rate limited; see Retry-After.",

@@ -3,7 +3,16 @@
 from pathlib import Path
 
 from config import database, email_config, logs, redis_config
-from config.env import env_bool, env_choice, env_int, env_list, env_networks, env_rate, env_str
+from config.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_networks,
+    env_path,
+    env_rate,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -125,6 +134,20 @@ TELEMETRY_PARTITION_DAYS_AHEAD = env_int(
     "TELEMETRY_PARTITION_DAYS_AHEAD", 7, minimum=1, maximum=366
 )
 
+# --- Telemetry: data exports --------------------------------------------------------------
+# Where export archives are written while they wait to be downloaded (readable by their
+# owner only; docs/privacy.md). Give production a directory of its own on persistent disk.
+EXPORT_DIR = env_path("EXPORT_DIR", BASE_DIR / ".convoy" / "exports")
+# How long a ready archive is offered before build_exports deletes it.
+EXPORT_EXPIRY_HOURS = env_int("EXPORT_EXPIRY_HOURS", 72, minimum=1, maximum=720)
+# Histories of at most this many rows (connection logs, ride memberships, audit entries) are
+# built during the request that asks; longer ones by manage.py build_exports.
+EXPORT_INLINE_MAX_ROWS = env_int("EXPORT_INLINE_MAX_ROWS", 5000, minimum=0, maximum=1_000_000)
+# A build not finished after this long is taken over by another run of build_exports.
+EXPORT_BUILD_TIMEOUT_SECONDS = env_int(
+    "EXPORT_BUILD_TIMEOUT_SECONDS", 1800, minimum=60, maximum=86400
+)
+
 # --- REST API -----------------------------------------------------------------------------
 # Threads per server worker that run HTTP requests (config/asgi_handler.py); each holds at
 # most one database connection while it serves a request. They share one interpreter lock:
@@ -169,6 +192,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Enums named for what they are, not for the field that happens to carry them.
+    "ENUM_NAME_OVERRIDES": {"ExportStateEnum": "telemetry.models.ExportState"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.schema.add_rules_of_every_operation",

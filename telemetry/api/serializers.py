@@ -6,7 +6,13 @@ from rest_framework import serializers
 
 from config.api.serializers import QueryParametersSerializer, ReadModelSerializer, StrictSerializer
 from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH
-from telemetry.models import CLIENT_EVENT_ID_MAX_LENGTH, ConnectionLog, EventType
+from telemetry.models import (
+    CLIENT_EVENT_ID_MAX_LENGTH,
+    ConnectionLog,
+    EventType,
+    ExportJob,
+    ExportState,
+)
 from telemetry.quality import metrics_mos, rating
 from telemetry.selectors import BUCKET_SIZES, MAX_STATS_WINDOW
 from telemetry.validation import NUMBER_METRICS, TEXT_METRICS
@@ -239,3 +245,51 @@ class StatsSerializer(_FiguresSerializer):
     worst_segments = SegmentSerializer(
         many=True, help_text="Up to 5 buckets of lowest mean MOS, worst first."
     )
+
+
+# --- The rider's data as a whole: the account's deletion, the export --------------------
+
+DOWNLOAD_PATH = "/api/v1/riders/me/export/download/"
+
+
+class AccountDeleteSerializer(StrictSerializer):
+    password = serializers.CharField(
+        max_length=1000,
+        trim_whitespace=False,
+        allow_blank=True,
+        help_text="The account's current password, to confirm the deletion.",
+    )
+
+
+class ExportJobSerializer(ReadModelSerializer):
+    """An export the rider asked for: its state and, once ready, where to download it."""
+
+    state = serializers.SerializerMethodField(
+        help_text="pending or building: ask again later; ready: download it before "
+        "expires_at, once; downloaded, expired or failed: ask for a new one."
+    )
+    download_url = serializers.SerializerMethodField(
+        help_text="While ready: the path to GET, with the same token, for the zip archive."
+    )
+
+    class Meta:
+        model = ExportJob
+        fields = [
+            "id",
+            "state",
+            "requested_at",
+            "ready_at",
+            "expires_at",
+            "finished_at",
+            "size_bytes",
+            "download_url",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=ExportState.choices))
+    def get_state(self, job: ExportJob) -> str:
+        return job.state_at(self.context["now"])
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_download_url(self, job: ExportJob) -> str | None:
+        return DOWNLOAD_PATH if self.get_state(job) == ExportState.READY else None

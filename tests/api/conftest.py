@@ -1,4 +1,5 @@
-"""Fixtures of the REST API tests: a clean throttle state (clients live in tests/conftest.py)."""
+"""Fixtures of the REST API tests: a clean throttle state and export archives in a directory
+of the test's own (clients live in tests/conftest.py)."""
 
 import pytest
 from django.core.cache import cache
@@ -14,3 +15,9 @@ def _clear_throttle_counters():
     cache.delete_pattern("throttle_*")
     yield
     cache.delete_pattern("throttle_*")
+
+
+@pytest.fixture(autouse=True)
+def export_dir(settings, tmp_path):
+    settings.EXPORT_DIR = tmp_path / "exports"
+    return settings.EXPORT_DIR

@@ -224,7 +224,7 @@ def test_list_name_filter_with_sql_text_is_harmless(auth_client, rider):
     assert Room.objects.count() == 1
 
 
-@pytest.mark.parametrize("page_size", ["0", "201", "abc"])
+@pytest.mark.parametrize("page_size", ["0", "201", "abc", "²", "\u0661\u0660"])
 def test_list_page_size_out_of_range_is_400(auth_client, rider, page_size):
     api_error(auth_client(rider).get(ROOMS, {"page_size": page_size}), 400, "invalid_request")
 

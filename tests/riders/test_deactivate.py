@@ -2,12 +2,20 @@
 everywhere, out of the ride, audited."""
 
 import pytest
+from django.utils import timezone
 
 from riders.auth_tokens import token_authenticate, token_issue
-from riders.errors import CannotDeactivateSelf, RiderAlreadyInactive, SuperuserProtected
+from riders.errors import (
+    AccountClosed,
+    CannotDeactivateSelf,
+    RiderAlreadyInactive,
+    SuperuserProtected,
+)
 from riders.models import AuditAction, AuditEntry, AuthToken
 from rooms.models import RoomParticipant
 from rooms.services import participant_join, rider_deactivate, room_create
+from telemetry.models import ConnectionLog
+from telemetry.services import connection_log_ingest_batch
 from tests.riders.factories import RiderFactory
 
 
@@ -64,3 +72,21 @@ def test_only_a_superuser_deactivates_a_superuser(staff):
     root.refresh_from_db()
     assert root.is_active
     rider_deactivate(rider=root, actor=RiderFactory(is_staff=True, is_superuser=True))
+
+
+def test_requests_already_under_way_change_nothing_for_a_deactivated_rider(rider, staff):
+    """A join, a new ride or an upload authenticated before the deactivation (its rider object
+    still says active) reaches the rider's lock after it: 401 account_closed, nothing stored."""
+    room = room_create(creator=RiderFactory(), name="Evening Run")
+    stale = type(rider).objects.get(pk=rider.pk)
+    rider_deactivate(rider=rider, actor=staff)
+
+    with pytest.raises(AccountClosed):
+        participant_join(rider=stale, code=room.code)
+    with pytest.raises(AccountClosed):
+        room_create(creator=stale, name="Too late")
+    event = {"event_type": "connected", "occurred_at": timezone.now().isoformat()}
+    with pytest.raises(AccountClosed):
+        connection_log_ingest_batch(rider=stale, events=[{**event, "client_event_id": "x1"}])
+    assert not RoomParticipant.objects.filter(user=rider).exists()
+    assert not ConnectionLog.objects.filter(user=rider).exists()

@@ -10,8 +10,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from riders.email_tokens import email_token_issue, email_tokens_purge_spent
 from riders.mail import mail_deliver_due, mail_enqueue, mail_purge_finished, mail_receipt
-from riders.models import DeliveryStatus, Mail
+from riders.models import DeliveryStatus, EmailToken, EmailTokenPurpose, Mail
 from riders.outbox import MAX_ATTEMPTS, RETRY_FIRST_DELAY_SECONDS, retry_delay
 from tests.mail import REFUSED_DOMAIN, smtp_settings
 from tests.ops.processes import PROJECT_ROOT, server_environment
@@ -240,4 +241,31 @@ def _command_environment(smtp_server) -> dict[str, str]:
             DB_CONNECTION_LIMIT="2",
             **smtp_server.environment(),
         ),
+    }
+
+
+def test_spent_and_expired_links_are_deleted_after_the_retention(rider):
+    old, recent = timezone.now() - timedelta(days=31), timezone.now() - timedelta(days=1)
+    issued = {
+        name: email_token_issue(
+            rider=rider, purpose=EmailTokenPurpose.RESET_PASSWORD, lifetime=timedelta(hours=1)
+        ).token
+        for name in ("used_long_ago", "revoked_long_ago", "expired_long_ago", "used_recently")
+    }
+    # Each new link revoked the one before it; each row is then given its own story.
+    EmailToken.objects.filter(pk=issued["used_long_ago"].pk).update(revoked_at=None, used_at=old)
+    EmailToken.objects.filter(pk=issued["revoked_long_ago"].pk).update(revoked_at=old)
+    EmailToken.objects.filter(pk=issued["expired_long_ago"].pk).update(
+        revoked_at=None, created_at=old - timedelta(hours=1), expires_at=old
+    )
+    EmailToken.objects.filter(pk=issued["used_recently"].pk).update(revoked_at=None, used_at=recent)
+    live = email_token_issue(
+        rider=rider, purpose=EmailTokenPurpose.VERIFY_EMAIL, lifetime=timedelta(hours=1)
+    ).token
+
+    assert email_tokens_purge_spent(older_than=timedelta(days=30)) == 3
+
+    assert set(EmailToken.objects.values_list("pk", flat=True)) == {
+        issued["used_recently"].pk,
+        live.pk,
     }

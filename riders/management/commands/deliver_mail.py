@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from riders.email_tokens import email_tokens_purge_spent
 from riders.mail import mail_deliver_due, mail_purge_finished
 from riders.outbox import Outcome
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
     help = (
         "Attempt every pending mail that is due, in batches claimed with FOR UPDATE SKIP "
         "LOCKED (runs side by side never send the same mail), then delete finished mail rows "
-        "older than MAIL_RETENTION_DAYS. With --loop, repeat every --interval seconds."
+        "older than MAIL_RETENTION_DAYS and the mailed links spent or expired as long ago. With --loop, repeat every --interval seconds."
     )
 
     def add_arguments(self, parser):
@@ -36,10 +37,13 @@ class Command(BaseCommand):
 
     def _run_once(self, batch_size: int) -> None:
         counts = mail_deliver_due(batch_size=batch_size)
-        purged = mail_purge_finished(older_than=timedelta(days=settings.MAIL_RETENTION_DAYS))
+        retention = timedelta(days=settings.MAIL_RETENTION_DAYS)
+        purged = mail_purge_finished(older_than=retention)
+        links = email_tokens_purge_spent(older_than=retention)
         self.stdout.write(
             f"mail: {counts[Outcome.SENT]} sent, {counts[Outcome.RETRY]} to retry later, "
             f"{counts[Outcome.FAILED]} given up, {counts[Outcome.EXPIRED]} expired, "
             f"{counts[Outcome.SUPERSEDED]} taken over by another run; "
-            f"{purged} finished rows older than {settings.MAIL_RETENTION_DAYS} days deleted"
+            f"{purged} finished rows and {links} spent links older than "
+            f"{settings.MAIL_RETENTION_DAYS} days deleted"
         )
