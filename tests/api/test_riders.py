@@ -43,6 +43,8 @@ def test_me_shows_the_private_profile(auth_client, rider):
         "email": rider.email,
         "email_verified": False,
         "display_name": rider.display_name,
+        "share_battery": True,
+        "share_network": True,
         "created_at": response.json()["created_at"],
         "updated_at": response.json()["updated_at"],
     }
