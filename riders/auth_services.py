@@ -65,16 +65,32 @@ def rider_update_profile(
     username: str | None = None,
     email: str | None = None,
     display_name: str | None = None,
+    share_battery: bool | None = None,
+    share_network: bool | None = None,
 ) -> ProfileChange:
     """Change what is given; a new address is mailed a confirmation link in the same
     transaction, within the rider's window of confirmation mails (429 past it)."""
     # Compared as it will be kept: " Ana@Example.com " is the address the rider already has.
     cleaned_email, _ = clean_email(email) if email is not None else (None, None)
     if not email_changes(rider=rider, email=cleaned_email):
-        rider_update(rider=rider, username=username, email=email, display_name=display_name)
+        rider_update(
+            rider=rider,
+            username=username,
+            email=email,
+            display_name=display_name,
+            share_battery=share_battery,
+            share_network=share_network,
+        )
         return ProfileChange(rider=rider, verification_mail=None)
     with verification_mail_slot(rider=rider), transaction.atomic():
-        rider_update(rider=rider, username=username, email=email, display_name=display_name)
+        rider_update(
+            rider=rider,
+            username=username,
+            email=email,
+            display_name=display_name,
+            share_battery=share_battery,
+            share_network=share_network,
+        )
         mail = email_verification_start(rider=rider)
     return ProfileChange(rider=rider, verification_mail=mail_receipt(mail))
 

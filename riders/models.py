@@ -67,6 +67,12 @@ class Rider(AbstractBaseUser, PermissionsMixin):
     # until then, and again once the address changes.
     email_verified_at = models.DateTimeField(null=True, blank=True)
     display_name = models.CharField(max_length=DISPLAY_NAME_MAX_LENGTH, blank=True)
+    # What the rider's presence shares with the riders of their ride: when off, the live state
+    # never keeps the value (battery percentage, network type), so no event, snapshot or
+    # presence answer carries it. Applied at once to the ride the rider is live in. The
+    # database default lets a server still running the previous release insert riders.
+    share_battery = models.BooleanField(default=True, db_default=True)
+    share_network = models.BooleanField(default=True, db_default=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.domain_events import announce
 from config.integrity import violated_constraint
 from riders import roles
 from riders.audit import audit_record
@@ -21,6 +22,7 @@ from riders.errors import (
     WeakPassword,
     WrongPassword,
 )
+from riders.events import RiderSharingChanged
 from riders.models import AuditAction, AuthToken, EmailTokenPurpose, Rider
 from riders.password_limits import password_failures_limited
 from riders.selectors import rider_find_by_email, rider_find_by_username
@@ -60,11 +62,19 @@ def rider_update(
     username: str | None = None,
     email: str | None = None,
     display_name: str | None = None,
+    share_battery: bool | None = None,
+    share_network: bool | None = None,
 ) -> Rider:
-    """Change what is given; the rider object changes only once the database has."""
+    """Change what is given; the rider object changes only once the database has.
+
+    A change of what the rider shares (share_battery, share_network) is announced
+    (RiderSharingChanged) and reaches the ride they are live in once committed.
+    """
     changes = _clean_profile(
         username=username, email=email, display_name=display_name, partial=True
     )
+    sharing = _sharing_changes(rider, share_battery=share_battery, share_network=share_network)
+    changes.update(sharing)
     if not changes:
         return rider
     _raise_if_taken(username=changes.get("username"), email=changes.get("email"), owner=rider)
@@ -77,6 +87,14 @@ def rider_update(
         Rider.objects.filter(pk=rider.pk).update(**changes)
     for field, value in changes.items():
         setattr(rider, field, value)
+    if sharing:
+        announce(
+            RiderSharingChanged(
+                rider_id=rider.pk,
+                share_battery=rider.share_battery,
+                share_network=rider.share_network,
+            )
+        )
     return rider
 
 
@@ -165,6 +183,22 @@ def rider_set_staff_role(*, rider: Rider, role: str | None, actor: Rider | None)
             details={"role": role, "is_staff": locked.is_staff},
         )
     return locked
+
+
+def _sharing_changes(rider: Rider, **choices: bool | None) -> dict[str, bool]:
+    """The sharing choices given that differ from the rider's; each must be a boolean."""
+    wrong = {
+        field: ["Must be true or false."]
+        for field, value in choices.items()
+        if value is not None and not isinstance(value, bool)
+    }
+    if wrong:
+        raise InvalidRiderData(fields=wrong)
+    return {
+        field: value
+        for field, value in choices.items()
+        if value is not None and value != getattr(rider, field)
+    }
 
 
 def _clean_profile(*, partial: bool, **raw: object) -> dict:

@@ -1,3 +1,5 @@
+import uuid
+
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -53,6 +55,16 @@ def participant_get_active(*, rider, room: Room) -> RoomParticipant:
     if participant is None:
         raise NotInRoom()
     return participant
+
+
+def rider_active_room_id(*, rider_id) -> uuid.UUID | None:
+    """The ride the rider is an active participant of (the one-active-room rule makes it at
+    most one), or None. One query, on the partial unique index."""
+    return (
+        RoomParticipant.objects.filter(user_id=rider_id, is_active=True)
+        .values_list("room_id", flat=True)
+        .first()
+    )
 
 
 def room_list_visible() -> QuerySet[Room]:

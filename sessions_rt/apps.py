@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 
 from config.domain_events import subscribe
+from riders.events import RiderSharingChanged
 from rooms.events import RideEnded, RiderRemovedFromRide
 
 
@@ -12,6 +13,7 @@ class SessionsRtConfig(AppConfig):
         # The live layer hears of committed membership changes; rooms never imports it.
         subscribe(RiderRemovedFromRide, _rider_removed_from_ride)
         subscribe(RideEnded, _ride_ended)
+        subscribe(RiderSharingChanged, _rider_sharing_changed)
 
 
 # sessions_rt.services imports models, which cannot be imported while this module loads.
@@ -29,3 +31,13 @@ def _ride_ended(event: RideEnded) -> None:
     from sessions_rt import services
 
     services.realtime_room_closed(room_id=event.room_id)
+
+
+def _rider_sharing_changed(event: RiderSharingChanged) -> None:
+    from sessions_rt import services
+
+    services.realtime_sharing_changed(
+        rider_id=event.rider_id,
+        share_battery=event.share_battery,
+        share_network=event.share_network,
+    )

@@ -320,6 +320,12 @@ class RideConsumer(AsyncWebsocketConsumer):
         )
         self.presence_refresh.done()
 
+    async def on_location_sharing(self, message):
+        await services.location_sharing_report(
+            room=self.room, rider=self.rider, paused=message.fields["paused"]
+        )
+        self.presence_refresh.done()
+
     async def on_connection_state(self, message):
         fields = message.fields
         await services.connection_state_report(

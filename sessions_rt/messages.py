@@ -56,6 +56,8 @@ from sessions_rt.schemas import (
     HEADING,
     LATITUDE,
     LONGITUDE,
+    PAUSED,
+    PAUSED_NOW,
     POSITION_FIELDS,
     REF,
     RIDERS,
@@ -304,6 +306,25 @@ PHONE_MESSAGES = _registry(
         ),
         MessageSpec(
             sender="phone",
+            name="location_sharing",
+            summary="Pause sharing the rider's position with the ride, or share it again.",
+            description=(
+                "When it changes, every socket of the ride, the sender's included, gets "
+                "`location_sharing_changed`, with a seq like every ride event. Paused, the "
+                "rider's position leaves the ride's live state at once: snapshots and "
+                "presence show `location_paused` true and no location, `nearby` and `behind` "
+                "leave the rider out, and `location` messages are dropped without an answer "
+                "(neither stored nor relayed) until sharing resumes, from the next `location`. "
+                "The leader and the sweep see the pause like everyone. It lasts through a "
+                "reconnect within the grace period and ends with the rider's live membership. "
+                "Counts as a heartbeat."
+            ),
+            properties={"paused": PAUSED},
+            required=("paused",),
+            handler="on_location_sharing",
+        ),
+        MessageSpec(
+            sender="phone",
             name="connection_state",
             summary="The state of this rider's WebRTC link to another rider.",
             description=(
@@ -466,6 +487,15 @@ EVENTS = (
             "network_type": nullable(words("The network", NetworkType), meaning="not reported"),
         },
         "Whose presence",
+    ),
+    _event(
+        "location_sharing_changed",
+        "A rider paused sharing their position, or shares it again.",
+        "Paused: the rider's last position is gone from the live state (drop it from the map "
+        'and show "location paused"), and no `location` of theirs comes until they share '
+        "again. The leader and the sweep see it like everyone.",
+        {"location_paused": PAUSED_NOW},
+        "Whose position",
     ),
     _event(
         "connection_changed",

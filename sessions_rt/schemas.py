@@ -170,6 +170,14 @@ HEADING = number("Heading in degrees from north", low=0, high=360)
 BATTERY = whole_number("Battery charge in percent", low=0, high=100)
 SEQ = whole_number("A ride event's sequence number", low=0)
 DISTANCE = number("A distance in kilometres", low=0, high=protocol.MAX_DISTANCE_KM)
+PAUSED = {
+    "type": "boolean",
+    "description": "true to pause sharing the rider's position, false to share it again.",
+}
+PAUSED_NOW = {
+    "type": "boolean",
+    "description": "Whether the rider's position sharing is paused now.",
+}
 SIGNAL_PAYLOAD = {
     "type": ["object", "null"],
     "description": (
@@ -211,9 +219,14 @@ SHARED_SCHEMAS = {
             "last_seen": nullable(moment("When the phone was last heard from")),
             "battery_pct": nullable(BATTERY, meaning="not reported"),
             "network_type": nullable(words("The network", NetworkType), meaning="not reported"),
+            "location_paused": {
+                "type": "boolean",
+                "description": "Whether the rider paused sharing their position (location is "
+                "then null).",
+            },
             "location": {
                 "oneOf": [component("Position"), {"type": "null"}],
-                "description": "The latest position, or null: none yet.",
+                "description": "The latest position, or null: none yet, or sharing paused.",
             },
         },
         "A live rider of the ride, in join order.",

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from riders.models import Rider
 from rooms.models import Room
+from rooms.selectors import rider_active_room_id
 from sessions_rt.errors import InvalidRealtimeData, InvalidSweep, NotLiveMember, RealtimeUnavailable
 from sessions_rt.protocol import SIGNAL_PAYLOAD_MAX_BYTES, LeaveReason
 from sessions_rt.store.client import group_publication, redis_client
@@ -44,11 +45,12 @@ from sessions_rt.store.members import (
 )
 from sessions_rt.store.positions import (
     farthest_first,
+    location_sharing_set,
     location_update_async,
     riders_behind,
     riders_within,
 )
-from sessions_rt.store.presence import heartbeat_async, presence_update
+from sessions_rt.store.presence import heartbeat_async, presence_update, sharing_apply
 from telemetry.errors import InvalidEvent
 from telemetry.models import EventType
 from telemetry.services import connection_log_record
@@ -87,6 +89,24 @@ def realtime_room_closed(*, room_id: uuid.UUID) -> None:
     _send_sync([(room_group(room_id), {"type": "room.closed", "room_id": str(room_id)})])
 
 
+def realtime_sharing_changed(*, rider_id: uuid.UUID, share_battery: bool, share_network: bool):
+    """The rider changed what their presence shares: applied at once in the ride they are
+    live in, if any; a value no longer shared is dropped and the ride gets presence_changed
+    without it. Every later socket reads the choice from the profile as it joins."""
+    room_id = rider_active_room_id(rider_id=rider_id)
+    if room_id is None:
+        return
+    try:
+        sharing_apply(room_id, rider_id, share_battery=share_battery, share_network=share_network)
+    except NotLiveMember:
+        return  # not connected: the next socket applies it
+    except RealtimeUnavailable:
+        logger.warning(
+            "live state unavailable; sharing choice of rider %s applies at the next socket",
+            rider_id,
+        )
+
+
 def realtime_expire_sessions() -> list[Event]:
     """Remove members whose presence or grace period ran out; their rooms are told by the
     script that removes them."""
@@ -116,7 +136,8 @@ async def session_open(
     """A phone's socket is authenticated for the room: it becomes (or stays) a live member.
 
     A reconnect inside the grace period yields presence_changed, never a second member_joined.
-    Any other socket of the same rider is told it has been replaced.
+    Any other socket of the same rider is told it has been replaced. What the rider's profile
+    says they share (share_battery, share_network) holds from this join on.
     """
     was_reconnecting = await _redis_call(_is_reconnecting)(room.pk, rider.pk)
     await _redis_call(member_join)(
@@ -127,6 +148,8 @@ async def session_open(
         app_version=app_version,
         transport=transport,
         channel=channel_name,
+        share_battery=rider.share_battery,
+        share_network=rider.share_network,
     )
     await _publish(
         rider_group(rider.pk),
@@ -218,6 +241,12 @@ def _location_message(fix) -> dict:
     # socket drops it by rider_id.
     frame = json.dumps({"type": "location", **fix.as_dict()}, separators=(",", ":"))
     return {"type": "room.location", "rider_id": fix.rider_id, "frame": frame}
+
+
+async def location_sharing_report(*, room: Room, rider: Rider, paused: bool) -> None:
+    """The rider paused sharing their position, or shares it again; the ride is told by the
+    script that records it (location_sharing_changed, with a seq)."""
+    await _redis_call(location_sharing_set)(room.pk, rider.pk, paused=paused)
 
 
 async def connection_state_report(*, room: Room, rider: Rider, peer_id, state_name, ice_state):

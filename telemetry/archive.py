@@ -39,7 +39,10 @@ _WRITE_BATCH_BYTES = 64 * 1024
 CHUNK_ROWS = 2000
 
 FILE_DESCRIPTIONS = {
-    "profile.json": "Your account: username, email, display name, staff roles, dates.",
+    "profile.json": (
+        "Your account: username, email and when it was confirmed, display name, what you "
+        "share with your ride (battery, network), staff roles, dates."
+    ),
     "devices.json": "Devices signed in to your account: the name each was given, the first "
     "characters of its key (never the key), when it signed in, was last used and expires.",
     "rides.jsonl": "Every ride you have been in: the ride, when you joined and left, whether "
@@ -165,7 +168,10 @@ def export_profile(*, rider: Rider) -> dict:
         "id": rider.pk,
         "username": rider.username,
         "email": rider.email,
+        "email_verified_at": rider.email_verified_at,
         "display_name": rider.display_name,
+        "share_battery": rider.share_battery,
+        "share_network": rider.share_network,
         "is_active": rider.is_active,
         "is_staff": rider.is_staff,
         "staff_roles": sorted(rider.groups.values_list("name", flat=True)),
@@ -181,13 +187,14 @@ def export_devices(*, rider: Rider) -> list[dict]:
     return [
         {
             "device_name": token.device_name,
+            "app_version": token.app_version,
             "key_prefix": token.key_prefix,
             "created_at": token.created_at,
             "last_used_at": token.last_used_at,
             "expires_at": token.expires_at,
         }
         for token in tokens.only(
-            "device_name", "key_prefix", "created_at", "last_used_at", "expires_at"
+            "device_name", "app_version", "key_prefix", "created_at", "last_used_at", "expires_at"
         )
     ]
 

@@ -30,6 +30,18 @@ class PublicRiderSerializer(ReadModelSerializer):
         read_only_fields = fields
 
 
+_SHARE_BATTERY_RULE = (
+    "Whether the riders of the rider's ride see their phone's battery charge. When false it "
+    "is never kept in the live state: events, snapshots and presence show null. A change "
+    "applies at once to the ride the rider is connected to."
+)
+_SHARE_NETWORK_RULE = (
+    "Whether the riders of the rider's ride see their phone's network type (wifi, "
+    "cellular...). When false it is never kept in the live state: events, snapshots and "
+    "presence show null. A change applies at once to the ride the rider is connected to."
+)
+
+
 class PrivateRiderSerializer(ReadModelSerializer):
     email_verified = serializers.BooleanField(
         read_only=True,
@@ -45,10 +57,16 @@ class PrivateRiderSerializer(ReadModelSerializer):
             "email",
             "email_verified",
             "display_name",
+            "share_battery",
+            "share_network",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "share_battery": {"help_text": _SHARE_BATTERY_RULE},
+            "share_network": {"help_text": _SHARE_NETWORK_RULE},
+        }
 
 
 class MailReceiptSerializer(serializers.Serializer):
@@ -216,6 +234,8 @@ class ProfileUpdateSerializer(StrictSerializer):
     username = serializers.CharField(required=False, help_text=_USERNAME_RULE, **_TEXT)
     email = serializers.CharField(required=False, help_text=_EMAIL_RULE, **_TEXT)
     display_name = DisplayNameField(required=False, help_text=_DISPLAY_NAME_RULE, **_TEXT)
+    share_battery = serializers.BooleanField(required=False, help_text=_SHARE_BATTERY_RULE)
+    share_network = serializers.BooleanField(required=False, help_text=_SHARE_NETWORK_RULE)
 
 
 class PasswordChangeSerializer(StrictSerializer):

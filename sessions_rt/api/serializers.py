@@ -17,9 +17,20 @@ class LiveMemberSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=["leader", "sweep", "rider"])
     status = serializers.CharField(allow_null=True)
     last_seen = serializers.DateTimeField(allow_null=True)
-    battery_pct = serializers.IntegerField(allow_null=True)
-    network_type = serializers.CharField(allow_null=True)
-    location = LiveLocationSerializer(allow_null=True)
+    battery_pct = serializers.IntegerField(
+        allow_null=True,
+        help_text="Null when not reported, or when the rider does not share it (share_battery).",
+    )
+    network_type = serializers.CharField(
+        allow_null=True,
+        help_text="Null when not reported, or when the rider does not share it (share_network).",
+    )
+    location_paused = serializers.BooleanField(
+        help_text="Whether the rider paused sharing their position; location is then null."
+    )
+    location = LiveLocationSerializer(
+        allow_null=True, help_text="The latest position; null when none yet, or paused."
+    )
 
 
 class LiveLinkSerializer(serializers.Serializer):

@@ -13,7 +13,8 @@ from sessions_rt.protocol import canonical_id
 from sessions_rt.store.client import from_ms, iso, iso_from_ms, redis_client, to_ms
 from sessions_rt.store.scripts import run_room_script
 
-# Event types: member_joined, member_left, presence_changed, connection_changed, sweep_changed.
+# Event types: member_joined, member_left, presence_changed, location_sharing_changed,
+# connection_changed, sweep_changed.
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ def snapshot_from_dump(room_id: str, dump: list) -> dict:
                 "last_seen": iso_from_ms(last_seen[rider]) if rider in last_seen else None,
                 "battery_pct": record.get("battery_pct"),
                 "network_type": record.get("network_type"),
+                "location_paused": record.get("location_paused") is True,
                 "location": _location(locations.get(rider)),
             }
         )

@@ -37,6 +37,8 @@ def member_join(
     app_version: str | None = None,
     transport: str | None = None,
     channel: str | None = None,
+    share_battery: bool = True,
+    share_network: bool = True,
     now: datetime | None = None,
     client: Redis | None = None,
 ) -> Event | None:
@@ -48,6 +50,9 @@ def member_join(
     ``leader_id`` is the room's creator (None if their account is gone). Each call records
     the new connection (device, app version, transport, connected at, and the socket's
     ``channel`` on the channel layer, which tells the rider's current socket from older ones).
+    ``share_battery`` and ``share_network`` are the rider's choice (their profile): a value
+    not shared is never kept, and one kept from an earlier socket is dropped (the ride then
+    gets presence_changed without it).
     """
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
@@ -61,7 +66,14 @@ def member_join(
         client=redis_client(client),
         room_id=room,
         now_ms=now_ms,
-        args=(rider, leader, connection_session, uuid.uuid4().hex),
+        args=(
+            rider,
+            leader,
+            connection_session,
+            uuid.uuid4().hex,
+            _hidden(share_battery),
+            _hidden(share_network),
+        ),
     )
     return event_or_none(room, raw_event)
 
@@ -193,6 +205,11 @@ def expired_reconnecting(
             keys.room_keys(room).reconnecting, "-inf", cutoff_ms
         )
     return [rider.decode() for rider in cast(list[bytes], riders)]
+
+
+def _hidden(shared: bool) -> str:
+    """How the scripts read a sharing choice: '1' for a value the rider does not share."""
+    return "0" if shared else "1"
 
 
 def _forget_room(redis: Redis, room: str) -> None:

@@ -28,6 +28,7 @@ from sessions_rt.store.client import (
     redis_client,
     to_ms,
 )
+from sessions_rt.store.events import Event, event_or_none
 from sessions_rt.store.scripts import (
     raise_unless_member,
     run_room_script,
@@ -72,7 +73,11 @@ def location_update(
     now: datetime | None = None,
     client: Redis | None = None,
 ) -> RiderLocation:
-    """Store the rider's latest position (counts as a heartbeat) and return it to broadcast."""
+    """Store the rider's latest position (counts as a heartbeat) and return it to broadcast.
+
+    While the rider has paused sharing (location_sharing_set) it is not stored: the caller
+    must not broadcast it either (location_update_async's ``publish`` then sends nothing).
+    """
     fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now)
     raise_unless_member(run_room_script(client=redis_client(client), **call))
     return fix
@@ -93,12 +98,44 @@ async def location_update_async(
     """location_update on the event loop, for the ride socket.
 
     With ``publish``, ``publish(fix)`` gives a pub/sub channel and a message that the same
-    script publishes once the position is stored (and only if the rider is live): one round
-    trip for the position and its fan-out.
+    script publishes once the position is stored (and only if the rider is live, and shares
+    their position): one round trip for the position and its fan-out.
     """
     fix, call = _location(room_id, rider_id, lat, lon, speed_kmh, heading_deg, now, publish)
     raise_unless_member(await run_room_script_async(client=async_redis_client(client), **call))
     return fix
+
+
+def location_sharing_set(
+    room_id: uuid.UUID | str,
+    rider_id: uuid.UUID | str,
+    *,
+    paused: bool,
+    now: datetime | None = None,
+    client: Redis | None = None,
+) -> Event | None:
+    """Pause sharing the rider's position with the ride, or share it again.
+
+    Paused, the position leaves the live state at once (so snapshots, presence, nearby and
+    behind no longer have it) and location_update keeps none; shared again, the next position
+    is stored and sent as before. Returns location_sharing_changed, or None when it already
+    was so. Raises NotLiveMember when the rider is not live in the room.
+    """
+    room = canonical_id(room_id, field="room_id")
+    rider = canonical_id(rider_id, field="rider_id")
+    if not isinstance(paused, bool):
+        raise InvalidRealtimeData(
+            "paused must be true or false.", fields={"paused": "true or false."}
+        )
+    reply = run_room_script(
+        "location_sharing",
+        client=redis_client(client),
+        room_id=room,
+        now_ms=to_ms(now),
+        args=(rider, "1" if paused else "0"),
+    )
+    raise_unless_member(reply)
+    return event_or_none(room, reply[1])
 
 
 def _location(

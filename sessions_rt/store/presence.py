@@ -39,6 +39,8 @@ def presence_update(
 ) -> Event | None:
     """What the app says about its rider: online, riding, paused or offline, and battery and
     network type when it sends them (None keeps the last value). Counts as a heartbeat.
+    Battery and network type are not kept if the rider does not share them (member_join,
+    sharing_apply).
 
     Returns presence_changed, or None when nothing changed (apps repeat themselves).
     "reconnecting" is the server's to set (member_mark_reconnecting), not the app's.
@@ -58,6 +60,34 @@ def presence_update(
         room_id=room,
         now_ms=to_ms(now),
         args=(rider, new_status.value, battery, network),
+    )
+    raise_unless_member(reply)
+    return event_or_none(room, reply[1])
+
+
+def sharing_apply(
+    room_id: uuid.UUID | str,
+    rider_id: uuid.UUID | str,
+    *,
+    share_battery: bool,
+    share_network: bool,
+    now: datetime | None = None,
+    client: Redis | None = None,
+) -> Event | None:
+    """The rider changed what their presence shares while live: from now on a value not
+    shared is not kept, and one kept is dropped at once. Returns presence_changed (without the
+    dropped values), or None when nothing the ride sees changed.
+
+    Raises NotLiveMember when the rider is not live in the room.
+    """
+    room = canonical_id(room_id, field="room_id")
+    rider = canonical_id(rider_id, field="rider_id")
+    reply = run_room_script(
+        "sharing",
+        client=redis_client(client),
+        room_id=room,
+        now_ms=to_ms(now),
+        args=(rider, "0" if share_battery else "1", "0" if share_network else "1"),
     )
     raise_unless_member(reply)
     return event_or_none(room, reply[1])

@@ -103,10 +103,13 @@ def test_a_short_history_is_ready_at_once_and_downloaded_once(
     }
     profile = json.loads(archive.read("profile.json"))
     assert (profile["username"], profile["email"]) == (rider.username, rider.email)
+    assert (profile["share_battery"], profile["share_network"]) == (True, True)
+    assert "email_verified_at" in profile
     devices = json.loads(archive.read("devices.json"))
     assert {device["device_name"] for device in devices} == {"Ana's tablet", "test phone"}
     assert all(
-        set(device) == {"device_name", "key_prefix", "created_at", "last_used_at", "expires_at"}
+        set(device)
+        == {"device_name", "app_version", "key_prefix", "created_at", "last_used_at", "expires_at"}
         for device in devices
     )
     rides = _lines(archive, "rides.jsonl")

@@ -43,6 +43,8 @@ def test_me_shows_the_private_profile(auth_client, rider):
         "email": rider.email,
         "email_verified": False,
         "display_name": rider.display_name,
+        "share_battery": True,
+        "share_network": True,
         "created_at": response.json()["created_at"],
         "updated_at": response.json()["updated_at"],
     }
@@ -314,3 +316,33 @@ def test_public_profile_of_unknown_username_is_404(auth_client, rider):
 def test_public_profiles_need_a_token(api_client, rider):
     api_error(api_client.get(_profile(rider.pk)), 401, "not_authenticated")
     api_error(api_client.get(_by_username(rider.username)), 401, "not_authenticated")
+
+
+# --- What the rider shares with their ride --------------------------------------------------
+
+
+def test_patch_me_changes_what_the_rider_shares(auth_client, rider):
+    client = auth_client(rider)
+
+    response = client.patch(ME, {"share_battery": False}, format="json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["share_battery"], body["share_network"]) == (False, True)
+    rider.refresh_from_db()
+    assert (rider.share_battery, rider.share_network) == (False, True)
+    response = client.patch(ME, {"share_battery": True, "share_network": False}, format="json")
+    assert (response.json()["share_battery"], response.json()["share_network"]) == (True, False)
+    assert client.get(ME).json()["share_network"] is False
+
+
+@pytest.mark.parametrize("value", ["false", 0, 1, "", [], {}, None])
+@pytest.mark.parametrize("field", ["share_battery", "share_network"])
+def test_patch_me_takes_only_json_booleans_for_sharing(auth_client, rider, field, value):
+    before = rider.display_name
+    response = auth_client(rider).patch(ME, {field: value, "display_name": "Owl"}, format="json")
+
+    error = api_error(response, 400, "invalid_request")
+    assert set(error["fields"]) == {field}
+    rider.refresh_from_db()
+    assert (getattr(rider, field), rider.display_name) == (True, before)

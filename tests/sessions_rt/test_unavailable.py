@@ -28,8 +28,13 @@ from sessions_rt.store.members import (
     room_close,
     sweep_set,
 )
-from sessions_rt.store.positions import location_update, riders_behind, riders_within
-from sessions_rt.store.presence import heartbeat, presence_update
+from sessions_rt.store.positions import (
+    location_sharing_set,
+    location_update,
+    riders_behind,
+    riders_within,
+)
+from sessions_rt.store.presence import heartbeat, presence_update, sharing_apply
 from tests.sessions_rt.conftest import new_id
 
 # Port 1 on the loopback: nothing listens, so every connection is refused at once.
@@ -44,6 +49,10 @@ CALLS = {
     "presence_update": lambda c: presence_update(ROOM, RIDER, status="online", client=c),
     "heartbeat": lambda c: heartbeat(ROOM, RIDER, client=c),
     "location_update": lambda c: location_update(ROOM, RIDER, lat=45, lon=7, client=c),
+    "location_sharing_set": lambda c: location_sharing_set(ROOM, RIDER, paused=True, client=c),
+    "sharing_apply": lambda c: sharing_apply(
+        ROOM, RIDER, share_battery=False, share_network=True, client=c
+    ),
     "riders_within": lambda c: riders_within(ROOM, RIDER, radius_km=1, client=c),
     "riders_behind": lambda c: riders_behind(ROOM, threshold_km=1, client=c),
     "connection_state_set": lambda c: connection_state_set(

@@ -46,6 +46,31 @@ local function presence_payload(presence, previous_status)
   }
 end
 
+-- What the rider chose not to share (riders' share_battery and share_network): a value not
+-- shared is never kept, so no event, snapshot or REST answer can reveal it. The choice is kept
+-- in the rider's presence record as hide_battery and hide_network (absent: shared). Returns
+-- whether a value that was kept is gone.
+local function apply_sharing(presence, hide_battery, hide_network)
+  presence.hide_battery = hide_battery or nil
+  presence.hide_network = hide_network or nil
+  local dropped = false
+  if hide_battery and presence.battery_pct ~= nil then
+    presence.battery_pct = nil
+    dropped = true
+  end
+  if hide_network and presence.network_type ~= nil then
+    presence.network_type = nil
+    dropped = true
+  end
+  return dropped
+end
+
+-- A rider who paused sharing their position has none in the room's live state.
+local function forget_position(rider)
+  redis.call('ZREM', LOCATIONS, rider)
+  redis.call('HDEL', LOCATION_DETAILS, rider)
+end
+
 -- The sequence number is taken in the same script as the change it describes, so the log
 -- never skips or reorders a change. The log is a list of the latest log_length events with
 -- consecutive seqs, which is what events_since relies on.

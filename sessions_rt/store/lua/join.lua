@@ -1,6 +1,8 @@
--- ARGV[5] rider, [6] leader id or '', [7] connection record JSON, [8] a fresh session id
+-- ARGV[5] rider, [6] leader id or '', [7] connection record JSON, [8] a fresh session id,
+-- [9] '1' if the rider does not share their battery, [10] '1' if not their network type
 -- Returns {'joined', event} | {'resumed', event or ''} (already a live member).
 local rider, leader, connection_session, fresh_session_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local hide_battery, hide_network = ARGV[9] == '1', ARGV[10] == '1'
 
 if not room_exists() then
   -- A new live session. Keys of an expired one expire together but not in the same instant;
@@ -16,21 +18,28 @@ mark_seen(rider)
 
 if is_member(rider) then
   -- Back within the grace period (or a second socket): no member_joined. A rider coming back
-  -- from "reconnecting" gets the status they had before the drop.
+  -- from "reconnecting" gets the status they had before the drop; a paused position stays
+  -- paused. The sharing choice is the one the new socket read from the rider's profile.
   local event = ''
+  local presence = read_presence(rider)
+  local dropped = apply_sharing(presence, hide_battery, hide_network)
+  local previous = presence.status
   if redis.call('ZREM', RECONNECTING, rider) == 1 then
-    local presence = read_presence(rider)
     presence.status = presence.resume_status or 'online'
     presence.resume_status = nil
-    redis.call('HSET', PRESENCE, rider, cjson.encode(presence))
-    event = emit('presence_changed', rider, presence_payload(presence, 'reconnecting'))
+  end
+  redis.call('HSET', PRESENCE, rider, cjson.encode(presence))
+  if dropped or presence.status ~= previous then
+    event = emit('presence_changed', rider, presence_payload(presence, previous))
   end
   touch()
   return {'resumed', event}
 end
 
 redis.call('ZADD', MEMBERS, now, rider)
-redis.call('HSET', PRESENCE, rider, cjson.encode({status = 'online'}))
+local presence = {status = 'online'}
+apply_sharing(presence, hide_battery, hide_network)
+redis.call('HSET', PRESENCE, rider, cjson.encode(presence))
 local event = emit('member_joined', rider, {status = 'online', role = role_of(rider)})
 touch()
 return {'joined', event}

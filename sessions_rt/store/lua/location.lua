@@ -1,9 +1,15 @@
 -- ARGV[5] rider, [6] longitude, [7] latitude, [8] details JSON, [9] a pub/sub channel or ''
 -- and [10] the message to publish on it once the position is stored.
--- Returns {'not_member'} | {'ok'}. Positions are not logged as events: the latest one is in
--- every snapshot, and at one fix a second they would push membership changes out of the log.
+-- Returns {'not_member'} | {'ok'} | {'paused'}. Positions are not logged as events: the latest
+-- one is in every snapshot, and at one fix a second they would push membership changes out
+-- of the log. A rider who paused sharing (location_sharing.lua) has the position dropped,
+-- neither stored nor published; the message still tells us the phone is there.
 local rider = ARGV[5]
 if not is_live_member(rider) then return {'not_member'} end
+if read_presence(rider).location_paused then
+  touch_seen(mark_seen(rider) and {LAST_SEEN} or {})
+  return {'paused'}
+end
 local added = {}
 if redis.call('GEOADD', LOCATIONS, ARGV[6], ARGV[7], rider) == 1 then
   table.insert(added, LOCATIONS)

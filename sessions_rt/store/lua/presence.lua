@@ -1,5 +1,6 @@
 -- ARGV[5] rider, [6] status, [7] battery percentage or '', [8] network type or ''
--- ('' = not sent this time: keep what we had). Returns {'not_member'} | {'ok', event or ''}.
+-- ('' = not sent this time: keep what we had). A value the rider does not share
+-- (apply_sharing) is not kept. Returns {'not_member'} | {'ok', event or ''}.
 local rider, status, battery, network = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 if not is_live_member(rider) then return {'not_member'} end
 mark_seen(rider)
@@ -11,11 +12,11 @@ local previous = presence.status
 local changed = presence.status ~= status
 presence.status = status
 presence.resume_status = nil
-if battery ~= '' and presence.battery_pct ~= tonumber(battery) then
+if battery ~= '' and not presence.hide_battery and presence.battery_pct ~= tonumber(battery) then
   presence.battery_pct = tonumber(battery)
   changed = true
 end
-if network ~= '' and presence.network_type ~= network then
+if network ~= '' and not presence.hide_network and presence.network_type ~= network then
   presence.network_type = network
   changed = true
 end
