@@ -9,6 +9,12 @@ every link in a mail, and must not spend a single-use token.
 Every answer keeps the token, which is in the address, to this page: no Referer leaves
 it, no cache keeps it, and nothing may frame or restyle it. The access log records the
 path, never the query string (config/observability.py).
+
+``Referrer-Policy: no-referrer`` has a price: a browser then sends the form's POST with
+``Origin: null`` and no Referer, which Django's CSRF check refuses. The pages check CSRF as
+Django does (the form's token against the cookie, the Origin against the host) except that
+they also take ``Origin: null`` when the browser vouches, in ``Sec-Fetch-Site``, a header no
+page can set, that the POST comes from this same origin.
 """
 
 import math
@@ -18,7 +24,10 @@ from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import CsrfViewMiddleware
 from django.template.response import TemplateResponse
+from django.utils.decorators import decorator_from_middleware
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from config.errors import DomainError
@@ -99,6 +108,29 @@ _LINK_PROBLEMS: dict[type[DomainError], dict[str, tuple[str, str]]] = {
 }
 
 
+class _SameOriginFormCsrf(CsrfViewMiddleware):
+    """Django's CSRF check, taking the opaque origin a no-referrer page's own form posts
+    with when the browser says the POST is same-origin."""
+
+    def _origin_verified(self, request):
+        if (
+            request.META.get("HTTP_ORIGIN") == "null"
+            and request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin"
+        ):
+            return True
+        return super()._origin_verified(request)
+
+    def process_view(self, request, callback, callback_args, callback_kwargs):
+        try:
+            return super().process_view(request, callback, callback_args, callback_kwargs)
+        except (RequestDataTooBig, TooManyFieldsSent):
+            # Reading the form's token hit the upload limit: nothing can be done with it.
+            return _too_large(request)
+
+
+_csrf_protect = decorator_from_middleware(_SameOriginFormCsrf)
+
+
 def _private(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """The headers every answer of these pages carries, whatever it says."""
 
@@ -113,7 +145,9 @@ def _private(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapped
 
 
+@csrf_exempt  # from the site's check: _csrf_protect checks instead
 @_private
+@_csrf_protect
 @require_http_methods(["GET", "POST"])
 def verify_email_page(request: HttpRequest) -> HttpResponse:
     """GET: the button confirming the address; POST: confirm it and say how it went."""
@@ -135,7 +169,9 @@ def verify_email_page(request: HttpRequest) -> HttpResponse:
     return _page(request, "riders/account/email_verified.html", {"email": rider.email})
 
 
+@csrf_exempt  # from the site's check: _csrf_protect checks instead
 @_private
+@_csrf_protect
 @require_http_methods(["GET", "POST"])
 def reset_password_page(request: HttpRequest) -> HttpResponse:
     """GET: the new password form; POST: set it, signing out every device."""
@@ -197,7 +233,11 @@ def _posted(request: HttpRequest, page: str) -> QueryDict | HttpResponse:
     try:
         return request.POST
     except (RequestDataTooBig, TooManyFieldsSent):
-        return _page(request, "riders/account/too_large.html", {"page": page}, status=413)
+        return _too_large(request)
+
+
+def _too_large(request: HttpRequest) -> HttpResponse:
+    return _page(request, "riders/account/too_large.html", {}, status=413)
 
 
 def _link_problem(request: HttpRequest, page: str, problem: DomainError) -> HttpResponse:

@@ -344,3 +344,84 @@ def test_link_uses_share_the_apis_window_per_address_and_answer_429_with_a_page(
         .status_code
         == 429
     )
+
+
+def _browser_post(browser: Client, path: str, data: dict, **headers):
+    return browser.post(path, data, secure=True, headers=headers)
+
+
+def test_a_browsers_post_from_the_no_referrer_page_passes_the_csrf_check():
+    # The page's Referrer-Policy makes a browser post its form with Origin: null and no
+    # Referer; Sec-Fetch-Site, which no page can set, says it came from the page itself.
+    rider = RiderFactory()
+    key = _verify_key(rider)
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(VERIFY, {"token": key}, secure=True)
+    form = {"token": key, "csrfmiddlewaretoken": CSRF_FIELD.search(_text(page)).group(1)}
+
+    cross_site = _browser_post(browser, VERIFY, form, Origin="null", Sec_Fetch_Site="cross-site")
+    unvouched = _browser_post(browser, VERIFY, form, Origin="null")
+    elsewhere = _browser_post(browser, VERIFY, form, Origin="https://evil.example")
+    no_token = _browser_post(
+        browser, VERIFY, {"token": key}, Origin="null", Sec_Fetch_Site="same-origin"
+    )
+
+    assert [r.status_code for r in (cross_site, unvouched, elsewhere, no_token)] == [403] * 4
+    assert no_token["Cache-Control"] == "no-store"
+    assert not _spent(key)
+    accepted = _browser_post(browser, VERIFY, form, Origin="null", Sec_Fetch_Site="same-origin")
+    assert accepted.status_code == 200, _text(accepted)
+    assert Rider.objects.get(pk=rider.pk).email_verified
+
+
+def test_the_same_origin_as_the_host_passes_too():
+    rider = RiderFactory()
+    key = _reset_key(rider)
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(RESET, {"token": key}, secure=True)
+    csrf = CSRF_FIELD.search(_text(page)).group(1)
+    form = {
+        "token": key,
+        "csrfmiddlewaretoken": csrf,
+        "new_password": NEW_PASSWORD,
+        "new_password_again": NEW_PASSWORD,
+    }
+
+    done = _browser_post(browser, RESET, form, Origin="https://testserver")
+
+    assert done.status_code == 200, _text(done)
+
+
+def test_an_oversized_form_under_the_csrf_check_is_refused_with_a_page(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+    rider = RiderFactory()
+    key = _reset_key(rider)
+    browser = Client(enforce_csrf_checks=True)
+    browser.get(RESET, {"token": key})
+
+    response = browser.post(
+        RESET, {"token": key, "new_password": "p" * 10_000, "new_password_again": "p"}
+    )
+
+    assert response.status_code == 413
+    _assert_private(response)
+    assert not _spent(key)
+
+
+def test_a_token_never_reaches_the_log(caplog):
+    rider = RiderFactory()
+    verify_key, reset_key = _verify_key(rider), _reset_key(rider)
+    client = Client()
+    with caplog.at_level("DEBUG"):
+        client.get(VERIFY, {"token": verify_key})
+        client.post(f"{VERIFY}?token={verify_key}", {"token": verify_key})
+        client.post(f"{VERIFY}?token={verify_key}", {"token": verify_key})  # 410, logged
+        client.get(RESET, {"token": reset_key})
+        _reset(client, reset_key, "short")  # 422, logged
+        client.get(RESET, {"token": reset_key + "x"})  # 400, logged
+
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "/account/verify-email/" in logged
+    assert "/account/reset-password/" in logged
+    assert verify_key not in logged
+    assert reset_key not in logged
