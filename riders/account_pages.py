@@ -23,7 +23,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
 from django.template.response import TemplateResponse
 from django.utils.decorators import decorator_from_middleware
@@ -131,11 +131,11 @@ class _SameOriginFormCsrf(CsrfViewMiddleware):
 _csrf_protect = decorator_from_middleware(_SameOriginFormCsrf)
 
 
-def _private(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def _private(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """The headers every answer of these pages carries, whatever it says."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         response = view(request, *args, **kwargs)
         response["Cache-Control"] = "no-store"
         response["Referrer-Policy"] = "no-referrer"
