@@ -6,15 +6,12 @@ Each page is a form: opening the link (GET) only shows it, and the link is used 
 it sends, through the same service the API calls. Mail scanners and link previewers fetch
 every link in a mail, and must not spend a single-use token.
 
-Every answer keeps the token, which is in the address, to this page: no Referer leaves
-it, no cache keeps it, and nothing may frame or restyle it. The access log records the
-path, never the query string (config/observability.py).
-
-``Referrer-Policy: no-referrer`` has a price: a browser then sends the form's POST with
-``Origin: null`` and no Referer, which Django's CSRF check refuses. The pages check CSRF as
-Django does (the form's token against the cookie, the Origin against the host) except that
-they also take ``Origin: null`` when the browser vouches, in ``Sec-Fetch-Site``, a header no
-page can set, that the POST comes from this same origin.
+Every answer keeps the token, which is in the address, to Convoy: a Referer goes only back
+to Convoy itself (``same-origin``: the pages load nothing from elsewhere, and their content
+security policy forbids it), no cache keeps it, and nothing may frame or restyle it. The
+access log records the path, never the query string (config/observability.py). The forms
+are checked by Django's own CSRF protection, unchanged: ``same-origin`` keeps the Origin and
+Referer it relies on (``no-referrer`` would make a browser post with ``Origin: null``).
 """
 
 import math
@@ -108,17 +105,9 @@ _LINK_PROBLEMS: dict[type[DomainError], dict[str, tuple[str, str]]] = {
 }
 
 
-class _SameOriginFormCsrf(CsrfViewMiddleware):
-    """Django's CSRF check, taking the opaque origin a no-referrer page's own form posts
-    with when the browser says the POST is same-origin."""
-
-    def _origin_verified(self, request):
-        if (
-            request.META.get("HTTP_ORIGIN") == "null"
-            and request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin"
-        ):
-            return True
-        return super()._origin_verified(request)
+class _FormCsrf(CsrfViewMiddleware):
+    """Django's CSRF check, answering a form too large to read its token from with the
+    413 page rather than an error."""
 
     def process_view(self, request, callback, callback_args, callback_kwargs):
         try:
@@ -128,7 +117,7 @@ class _SameOriginFormCsrf(CsrfViewMiddleware):
             return _too_large(request)
 
 
-_csrf_protect = decorator_from_middleware(_SameOriginFormCsrf)
+_csrf_protect = decorator_from_middleware(_FormCsrf)
 
 
 def _private(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -138,7 +127,7 @@ def _private(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespons
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         response = view(request, *args, **kwargs)
         response["Cache-Control"] = "no-store"
-        response["Referrer-Policy"] = "no-referrer"
+        response["Referrer-Policy"] = "same-origin"
         response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         return response
 

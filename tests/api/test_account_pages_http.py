@@ -37,13 +37,14 @@ def _link(mail: ReceivedMail, path: str) -> str:
 def _form(page: httpx.Response) -> dict[str, str]:
     assert page.status_code == 200, page.text
     assert page.headers["cache-control"] == "no-store"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     token = re.search(r'name="token" value="([^"]+)"', page.text)
     return {"csrfmiddlewaretoken": CSRF_FIELD.search(page.text).group(1), "token": token.group(1)}
 
 
-# What a browser sends with a form posted from a no-referrer page of the same origin.
-AS_BROWSER = {"Origin": "null", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
+def _as_browser(base: str) -> dict[str, str]:
+    """What a browser sends with a form posted from Convoy's own page (same-origin policy)."""
+    return {"Origin": base, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
 
 
 def test_a_rider_without_the_app_follows_both_mailed_links_to_their_pages(
@@ -70,16 +71,22 @@ def test_a_rider_without_the_app_follows_both_mailed_links_to_their_pages(
         assert "Confirm my address" in page.text
         form = _form(page)
         without_csrf = browser.post(
-            "/account/verify-email/", data={"token": form["token"]}, headers=AS_BROWSER
+            "/account/verify-email/",
+            data={"token": form["token"]},
+            headers=_as_browser(live_server_url),
         )
         assert without_csrf.status_code == 403
         assert not Rider.objects.get(username="desk_rider").email_verified
 
-        confirmed = browser.post("/account/verify-email/", data=form, headers=AS_BROWSER)
+        confirmed = browser.post(
+            "/account/verify-email/", data=form, headers=_as_browser(live_server_url)
+        )
         assert confirmed.status_code == 200, confirmed.text
         assert "desk_rider@example.com" in confirmed.text
         assert Rider.objects.get(username="desk_rider").email_verified
-        again = browser.post("/account/verify-email/", data=form, headers=AS_BROWSER)
+        again = browser.post(
+            "/account/verify-email/", data=form, headers=_as_browser(live_server_url)
+        )
         assert again.status_code == 410
         assert "already been used" in again.text
 
@@ -90,14 +97,14 @@ def test_a_rider_without_the_app_follows_both_mailed_links_to_their_pages(
         mismatch = browser.post(
             "/account/reset-password/",
             data={**form, "new_password": NEW_PASSWORD, "new_password_again": "other"},
-            headers=AS_BROWSER,
+            headers=_as_browser(live_server_url),
         )
         assert mismatch.status_code == 422
         assert "do not match" in mismatch.text
         done = browser.post(
             "/account/reset-password/",
             data={**form, "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD},
-            headers=AS_BROWSER,
+            headers=_as_browser(live_server_url),
         )
         assert done.status_code == 200, done.text
         assert "Every device was signed out" in done.text
@@ -108,7 +115,7 @@ def test_a_rider_without_the_app_follows_both_mailed_links_to_their_pages(
         huge = browser.post(
             "/account/reset-password/",
             data={**form, "new_password": "p" * 2_000_000, "new_password_again": "p"},
-            headers=AS_BROWSER,
+            headers=_as_browser(live_server_url),
         )
         assert huge.status_code in (400, 413)
 
@@ -132,13 +139,15 @@ def test_the_servers_log_has_the_pages_path_but_never_the_token(tmp_path):
         verify = keys[EmailTokenPurpose.VERIFY_EMAIL]
         reset = keys[EmailTokenPurpose.RESET_PASSWORD]
         form = _form(browser.get("/account/verify-email/", params={"token": verify}))
-        browser.post("/account/verify-email/", data=form, headers=AS_BROWSER)
-        browser.post(f"/account/verify-email/?token={verify}", data=form, headers=AS_BROWSER)
+        browser.post("/account/verify-email/", data=form, headers=_as_browser(server.base))
+        browser.post(
+            f"/account/verify-email/?token={verify}", data=form, headers=_as_browser(server.base)
+        )
         form = _form(browser.get("/account/reset-password/", params={"token": reset}))
         weak = browser.post(
             f"/account/reset-password/?token={reset}",
             data={**form, "new_password": "short", "new_password_again": "short"},
-            headers=AS_BROWSER,
+            headers=_as_browser(server.base),
         )
         assert weak.status_code == 422
         browser.get("/account/reset-password/", params={"token": reset + "x"})
