@@ -10,7 +10,8 @@ from riders.mail import mail_enqueue
 from riders.models import EmailTokenPurpose, Mail, Rider
 
 # Where the links lead, under CONVOY_PUBLIC_URL: the app opens them (universal and app
-# links on that host) and sends the token to the API.
+# links on that host) and sends the token to the API; without the app, the pages there
+# (riders/account_pages.py) do.
 LINK_PATHS = {
     EmailTokenPurpose.VERIFY_EMAIL: "/account/verify-email/",
     EmailTokenPurpose.RESET_PASSWORD: "/account/reset-password/",

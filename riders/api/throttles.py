@@ -52,3 +52,14 @@ def credential_attempt_wait(request) -> float | None:
         if not throttle.allow_request(request, None):
             waits.append(throttle.wait() or 1)
     return max(waits) if waits else None
+
+
+def link_use_wait(request) -> float | None:
+    """Count one use of a mailed link (confirming an address, resetting a password) in the
+    API's per-address window, as its verify-email and password-reset/confirm do; the seconds
+    to wait when it is full, else None. For the pages at the links' paths, so uses there and
+    over the API add up."""
+    throttle = CredentialsIPThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    return throttle.wait() or 1
