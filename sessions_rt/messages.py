@@ -623,7 +623,9 @@ SERVER_MESSAGES = _registry(
             description=(
                 "kicked: by the leader or support, and the socket closes with 4010; the rider "
                 "cannot join again (REST 403 removed_from_ride, a socket 4010) until readmitted. "
-                "left: the rider left the ride over REST or joined another; 4012."
+                "left: the rider left the ride over REST or joined another; 4012. "
+                "account_deleted: the rider deleted their account; 4012, and the token no "
+                "longer works (a new socket gets 4001)."
             ),
             properties={"reason": words("Why", RemovalReason)},
             required=("reason",),

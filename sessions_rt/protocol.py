@@ -129,6 +129,7 @@ class RemovalReason(StrEnum):
 
     KICKED = "kicked"
     LEFT = "left"
+    ACCOUNT_DELETED = "account_deleted"
 
 
 class RideRole(StrEnum):

@@ -1,20 +1,13 @@
 """The ride sees a deleted account leave: its socket is told why and closed, the others see
 member_left with reason account_deleted, and nothing of the rider stays in the live state."""
 
-import asyncio
-import json
 import uuid
 from contextlib import AsyncExitStack
 
-import httpx
 import pytest
-import websockets
 from channels.db import database_sync_to_async
 
 from config.redis_config import redis_client
-from riders.auth_tokens import token_issue
-from rooms.services import participant_join, room_create
-from sessions_rt.consumers import PROTOCOL
 from sessions_rt.protocol import CloseCode
 from sessions_rt.selectors import live_room_snapshot
 from sessions_rt.store import keys
@@ -119,57 +112,3 @@ async def test_deleting_an_account_in_no_ride_touches_no_ride():
         await database_sync_to_async(account_delete_own)(rider=bystander, password=TEST_PASSWORD)
         for socket in sockets:
             assert await socket.receive_nothing(timeout=0.3)
-
-
-def test_over_a_real_server_the_app_deletes_and_its_ride_socket_closes(live_server_url):
-    leader, leaving = RiderFactory(), RiderFactory()
-    room = room_create(creator=leader, name="Stelvio")
-    participant_join(rider=leaving, code=room.code)
-    leader_key = token_issue(rider=leader, device_name="a").key
-    leaving_key = token_issue(rider=leaving, device_name="b").key
-
-    async def ride_through_the_deletion():
-        base = live_server_url.replace("http", "ws")
-        url = f"{base}/ws/rooms/{room.code}/"
-        async with (
-            websockets.connect(url, subprotocols=[PROTOCOL, f"bearer.{leader_key}"]) as mine,
-            websockets.connect(url, subprotocols=[PROTOCOL, f"bearer.{leaving_key}"]) as theirs,
-        ):
-            seen_by_leader = [json.loads(await mine.recv()) for _ in range(3)]
-            assert [message["type"] for message in seen_by_leader] == [
-                "snapshot",
-                "member_joined",
-                "member_joined",
-            ]
-            async with httpx.AsyncClient(timeout=10) as http:
-                deleted = await http.post(
-                    f"{live_server_url}/api/v1/riders/me/delete/",
-                    json={"password": TEST_PASSWORD},
-                    headers={"Authorization": f"Bearer {leaving_key}"},
-                )
-            assert deleted.status_code == 204, deleted.text
-            told = []
-            async with asyncio.timeout(10):
-                try:
-                    while True:
-                        told.append(json.loads(await theirs.recv()))
-                except websockets.ConnectionClosed as closed:
-                    close_code = closed.rcvd.code if closed.rcvd else None
-                while True:
-                    event = json.loads(await mine.recv())
-                    if event["type"] == "member_left":
-                        break
-            return told, close_code, event
-
-    told, close_code, left = asyncio.run(ride_through_the_deletion())
-
-    assert {"type": "removed", "reason": "account_deleted"} in told
-    assert close_code == CloseCode.LEFT_ROOM
-    assert left["rider_id"] == str(leaving.pk)
-    assert left["payload"]["reason"] == "account_deleted"
-    gone = httpx.get(
-        f"{live_server_url}/api/v1/riders/me/",
-        headers={"Authorization": f"Bearer {leaving_key}"},
-        timeout=10,
-    )
-    assert gone.status_code == 401
