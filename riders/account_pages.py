@@ -49,6 +49,9 @@ CONTENT_SECURITY_POLICY = (
 VERIFY = "verify_email"
 RESET = "reset_password"
 
+# What a link's services refuse it for: each has its page below.
+_LINK_ERRORS = (EmailTokenInvalid, EmailTokenExpired, EmailTokenUsed, EmailTokenSuperseded)
+
 # What a spent or unknown link means, and what to do next, per page.
 _LINK_PROBLEMS: dict[type[DomainError], dict[str, tuple[str, str]]] = {
     EmailTokenInvalid: {
@@ -140,20 +143,13 @@ def _private(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespons
 @require_http_methods(["GET", "POST"])
 def verify_email_page(request: HttpRequest) -> HttpResponse:
     """GET: the button confirming the address; POST: confirm it and say how it went."""
-    if request.method == "GET":
-        key = request.GET.get("token", "")
-        if not _well_formed(key):
-            return _link_problem(request, VERIFY, EmailTokenInvalid())
-        return _page(request, "riders/account/verify_email.html", {"token": key})
-    posted = _posted(request, VERIFY)
-    if isinstance(posted, HttpResponse):
-        return posted
-    key = posted.get("token", "")
-    if not _well_formed(key):
-        return _link_problem(request, VERIFY, EmailTokenInvalid())
+    form = _link_form(request, VERIFY, "riders/account/verify_email.html")
+    if isinstance(form, HttpResponse):
+        return form
+    key, _ = form
     try:
         rider = email_verify(key=key)
-    except (EmailTokenInvalid, EmailTokenExpired, EmailTokenUsed, EmailTokenSuperseded) as exc:
+    except _LINK_ERRORS as exc:
         return _link_problem(request, VERIFY, exc)
     return _page(request, "riders/account/email_verified.html", {"email": rider.email})
 
@@ -164,17 +160,10 @@ def verify_email_page(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def reset_password_page(request: HttpRequest) -> HttpResponse:
     """GET: the new password form; POST: set it, signing out every device."""
-    if request.method == "GET":
-        key = request.GET.get("token", "")
-        if not _well_formed(key):
-            return _link_problem(request, RESET, EmailTokenInvalid())
-        return _page(request, "riders/account/reset_password.html", {"token": key})
-    posted = _posted(request, RESET)
-    if isinstance(posted, HttpResponse):
-        return posted
-    key = posted.get("token", "")
-    if not _well_formed(key):
-        return _link_problem(request, RESET, EmailTokenInvalid())
+    form = _link_form(request, RESET, "riders/account/reset_password.html")
+    if isinstance(form, HttpResponse):
+        return form
+    key, posted = form
     password, repeated = posted.get("new_password", ""), posted.get("new_password_again", "")
     errors: list[str] = []
     if not password:
@@ -184,7 +173,7 @@ def reset_password_page(request: HttpRequest) -> HttpResponse:
     if not errors:
         try:
             signed_out = password_reset_complete(key=key, new_password=password)
-        except (EmailTokenInvalid, EmailTokenExpired, EmailTokenUsed, EmailTokenSuperseded) as exc:
+        except _LINK_ERRORS as exc:
             return _link_problem(request, RESET, exc)
         except WeakPassword as exc:
             # The service's check rolled the use back: the link still works.
@@ -199,6 +188,26 @@ def reset_password_page(request: HttpRequest) -> HttpResponse:
         {"token": key, "errors": errors},
         status=422,
     )
+
+
+def _link_form(
+    request: HttpRequest, page: str, form_template: str
+) -> HttpResponse | tuple[str, QueryDict]:
+    """GET: the page's form for a well-formed link, which spends nothing. POST: the link's
+    token and the posted form, once counted in the link-use window; or the answer to give
+    instead (rate limited, too large, a malformed token)."""
+    if request.method == "GET":
+        key = request.GET.get("token", "")
+        if not _well_formed(key):
+            return _link_problem(request, page, EmailTokenInvalid())
+        return _page(request, form_template, {"token": key})
+    posted = _posted(request, page)
+    if isinstance(posted, HttpResponse):
+        return posted
+    key = posted.get("token", "")
+    if not _well_formed(key):
+        return _link_problem(request, page, EmailTokenInvalid())
+    return key, posted
 
 
 def _well_formed(key: object) -> bool:

@@ -254,12 +254,7 @@ def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomPartici
             actor=actor,
             target=participant,
             label=f"{rider.username} from {locked}",
-            details={
-                "room_id": str(locked.pk),
-                "code": locked.code,
-                "rider_id": str(rider.pk),
-                "username": rider.username,
-            },
+            details=_membership_audit_details(locked, rider),
         )
     return participant
 
@@ -286,14 +281,22 @@ def participant_readmit(*, room: Room, rider: Rider, actor: Rider) -> RoomPartic
             target=participant,
             label=f"{rider.username} to {locked}",
             details={
-                "room_id": str(locked.pk),
-                "code": locked.code,
-                "rider_id": str(rider.pk),
-                "username": rider.username,
+                **_membership_audit_details(locked, rider),
                 "removed_at": removed_at.isoformat(),
             },
         )
     return participant
+
+
+def _membership_audit_details(room: Room, rider: Rider) -> dict:
+    """What the audit trail keeps of a removal or a readmission: the ride and the rider, by
+    id and by the names support searches for."""
+    return {
+        "room_id": str(room.pk),
+        "code": room.code,
+        "rider_id": str(rider.pk),
+        "username": rider.username,
+    }
 
 
 def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
