@@ -39,6 +39,14 @@ class Conflict(DomainError):
     default_message = "The request conflicts with the current state."
 
 
+class Gone(DomainError):
+    """What the request names existed, and can no longer be used (a spent or expired link)."""
+
+    code = "gone"
+    status = 410
+    default_message = "This is no longer available."
+
+
 class ValidationFailed(DomainError):
     code = "validation_failed"
     status = 422

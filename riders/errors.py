@@ -1,4 +1,4 @@
-from config.errors import Conflict, DomainError, NotFound, RateLimited, ValidationFailed
+from config.errors import Conflict, DomainError, Gone, NotFound, RateLimited, ValidationFailed
 
 
 class RiderNotFound(NotFound):
@@ -71,21 +71,18 @@ class EmailTokenInvalid(DomainError):
     default_message = "This link is not valid. Ask for a new one."
 
 
-class EmailTokenExpired(DomainError):
+class EmailTokenExpired(Gone):
     code = "token_expired"
-    status = 410
     default_message = "This link has expired. Ask for a new one."
 
 
-class EmailTokenUsed(DomainError):
+class EmailTokenUsed(Gone):
     code = "token_used"
-    status = 410
     default_message = "This link has already been used."
 
 
-class EmailTokenSuperseded(DomainError):
+class EmailTokenSuperseded(Gone):
     code = "token_superseded"
-    status = 410
     default_message = (
         "This link no longer applies: a newer one was sent, or the account's email or "
         "password changed since. Use the latest mail, or ask for a new link."
