@@ -50,6 +50,10 @@ from sessions_rt.protocol import (
     Transport,
 )
 from sessions_rt.schemas import (
+    ALERT_DETAILS,
+    ALERT_KIND,
+    ALERT_POSITION,
+    ALERT_RESOLUTION,
     BATTERY,
     DISTANCE,
     ECHOED_REF,
@@ -515,6 +519,58 @@ EVENTS = (
         "Who reported it",
     ),
     _event(
+        "alert_raised",
+        "A rider of the ride may be in trouble: the server's watch or the rider's SOS raised "
+        "an alert.",
+        "rider_id is the rider it is about. Every socket of the ride gets it at once; the "
+        "phones of the riders in alarm_first (the leader and the sweep, but never the rider "
+        "in trouble) alarm first: sound and full screen, the others a notice. One alert per "
+        "rider and kind until it is resolved: a condition that lasts raises nothing more. "
+        "An SOS with a countdown is raised when the countdown ends, unless its rider "
+        "cancelled it. Apply alert events by alert_id: one can come after a snapshot that "
+        "already lists it.",
+        {
+            "alert_id": identifier("The alert"),
+            "kind": ALERT_KIND,
+            "raised_at": moment("When it was raised (for an SOS, when the rider pressed it)"),
+            "opened_at": moment("When the ride was told: the end of an SOS countdown"),
+            "position": ALERT_POSITION,
+            "details": ALERT_DETAILS,
+            "alarm_first": array_of(
+                "The riders whose phones alarm first: the leader, then the sweep, when the "
+                "ride has them and they are not the rider in trouble",
+                identifier("A rider"),
+            ),
+        },
+        "The rider it is about",
+    ),
+    _event(
+        "alert_acknowledged",
+        "Someone in the ride (or support) is on an alert.",
+        "Only the first acknowledgment of an alert is announced.",
+        {
+            "alert_id": identifier("The alert"),
+            "kind": ALERT_KIND,
+            "by_id": identifier("Who acknowledged it"),
+            "acknowledged_at": moment("When"),
+        },
+        "The rider it is about",
+    ),
+    _event(
+        "alert_resolved",
+        "An alert is over.",
+        "by_id null: the server ended it because its condition ended (the rider is back, "
+        "the group rejoined, the rider moves again).",
+        {
+            "alert_id": identifier("The alert"),
+            "kind": ALERT_KIND,
+            "resolution": ALERT_RESOLUTION,
+            "by_id": nullable(identifier("Who resolved it"), meaning="the server"),
+            "resolved_at": moment("When"),
+        },
+        "The rider it is about",
+    ),
+    _event(
         "sweep_changed",
         "The leader named a sweep, or cleared it.",
         "A sweep who leaves is cleared with their member_left, without this event.",
@@ -573,8 +629,15 @@ SERVER_MESSAGES = _registry(
                 "asked for are not kept. Apply events with a seq above its seq on top of it. "
                 "Events the snapshot already holds are not sent again on this socket."
             ),
-            properties=SNAPSHOT_FIELDS,
-            required=tuple(SNAPSHOT_FIELDS),
+            properties={
+                **SNAPSHOT_FIELDS,
+                "alerts": array_of(
+                    "The ride's alerts that are not over, open first, then acknowledged, "
+                    "each newest first (read from the database after the live state)",
+                    component("Alert"),
+                ),
+            },
+            required=(*SNAPSHOT_FIELDS, "alerts"),
         ),
         MessageSpec(
             sender="server",
