@@ -185,3 +185,10 @@ def room_alerts_announced(*, room_id: uuid.UUID) -> QuerySet[RideAlert]:
     return RideAlert.objects.filter(
         room_id=room_id, status__in=(AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
     ).order_by(_ALERT_URGENCY, "-raised_at", "-id")
+
+
+def room_alert_get(*, room: Room, alert_id: uuid.UUID) -> RideAlert:
+    """One alert of the ride with the riders its answer names, in one query."""
+    return RideAlert.objects.select_related("rider", "acknowledged_by", "resolved_by").get(
+        pk=alert_id, room=room
+    )
