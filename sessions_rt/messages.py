@@ -21,6 +21,9 @@ from typing import Literal
 from jsonschema.protocols import Validator
 
 from config.errors import DomainError
+from rooms.alerts import MAX_COUNTDOWN_SECONDS
+from rooms.errors import NoSosToCancel, NotInRoom, RoomInactive
+from rooms.models import AlertStatus
 from sessions_rt import protocol
 from sessions_rt.errors import (
     AlreadyAuthenticated,
@@ -407,6 +410,42 @@ PHONE_MESSAGES = _registry(
         ),
         MessageSpec(
             sender="phone",
+            name="sos",
+            summary="The rider asks for help: pressed SOS, or the phone's crash detection fired.",
+            description=(
+                "Answered by `sos_ack`. With no countdown (or 0) the ride gets `alert_raised` "
+                "(kind sos) at once; with one, the SOS is pending, known only to this rider, "
+                "until the countdown ends, and `sos_cancel` before then ends it without a word "
+                "to the ride. The countdown is a row in the database: it runs on if the "
+                "socket drops, and the server raises it when due. Repeats answer with the same "
+                "alert (one SOS per rider and ride until it is resolved); one with no "
+                "countdown raises a pending SOS at once. The alert carries the rider's last "
+                "position in the ride."
+            ),
+            properties={
+                "countdown_seconds": whole_number(
+                    "Seconds before the ride is alarmed, for the rider to cancel (0: at once)",
+                    low=0,
+                    high=MAX_COUNTDOWN_SECONDS,
+                )
+            },
+            handler="on_sos",
+            answers=("sos_ack",),
+        ),
+        MessageSpec(
+            sender="phone",
+            name="sos_cancel",
+            summary="I'm OK: the rider ends their SOS.",
+            description=(
+                "Answered by `sos_ack` with status resolved (a false alarm). A pending SOS "
+                "ends without a word to the ride; an open one gets `alert_resolved`. "
+                "`no_sos` when the rider has no SOS in this ride."
+            ),
+            handler="on_sos_cancel",
+            answers=("sos_ack",),
+        ),
+        MessageSpec(
+            sender="phone",
             name="behind",
             summary="Who has fallen behind.",
             description=(
@@ -612,6 +651,12 @@ SOCKET_ERRORS: dict[type[DomainError], str] = {
     ),
     NotRideLeader: "set_sweep from anyone but the leader. fields {}.",
     InvalidSweep: "set_sweep naming the leader, or a rider not live in the ride. fields: rider_id.",
+    NoSosToCancel: "sos_cancel from a rider with no SOS in this ride. fields {}.",
+    NotInRoom: (
+        "sos from a rider whose membership of the ride ended a moment ago (the socket is "
+        "closing). fields {}."
+    ),
+    RoomInactive: "sos in a ride that ended a moment ago (the socket is closing). fields {}.",
     NoReferencePosition: (
         "nearby or behind before the position measured from is known (or the ride has no "
         "leader, or no sweep). fields {}."
@@ -743,6 +788,24 @@ SERVER_MESSAGES = _registry(
             ),
             properties={"ref": ECHOED_REF, "riders": RIDERS},
             required=("ref", "riders"),
+        ),
+        MessageSpec(
+            sender="server",
+            name="sos_ack",
+            summary="The answer to `sos` and `sos_cancel`: the rider's SOS as it stands.",
+            description=(
+                "pending: counting down to due_at, when the ride is alarmed; open or "
+                "acknowledged: the ride has been alarmed; resolved: cancelled."
+            ),
+            properties={
+                "ref": ECHOED_REF,
+                "alert_id": identifier("The SOS alert"),
+                "status": words("Where it stands", AlertStatus),
+                "due_at": nullable(
+                    moment("When the countdown ends"), meaning="no countdown was asked for"
+                ),
+            },
+            required=("ref", "alert_id", "status", "due_at"),
         ),
         MessageSpec(
             sender="server",

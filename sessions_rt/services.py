@@ -19,8 +19,9 @@ from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
 from riders.models import Rider
+from rooms.alerts import alert_raise, alert_sos_cancel
 from rooms.events import AlertAcknowledged, AlertRaised, AlertResolved
-from rooms.models import Room
+from rooms.models import AlertKind, RideAlert, Room
 from rooms.selectors import rider_active_room_id
 from sessions_rt.errors import InvalidRealtimeData, InvalidSweep, NotLiveMember, RealtimeUnavailable
 from sessions_rt.protocol import SIGNAL_PAYLOAD_MAX_BYTES, LeaveReason
@@ -50,6 +51,7 @@ from sessions_rt.store.positions import (
     farthest_first,
     location_sharing_set,
     location_update_async,
+    rider_last_position,
     riders_behind,
     riders_within,
 )
@@ -374,6 +376,29 @@ async def riders_fallen_behind(*, room: Room, threshold_km, reference) -> list[d
     # Ordered again as the phone reads them: two distances equal to the metre, by rider id.
     rounded = sorted(((other, round(km, 3)) for other, km in found), key=farthest_first)
     return [{"rider_id": other, "distance_km": km} for other, km in rounded]
+
+
+async def sos_raise(*, room: Room, rider: Rider, countdown_seconds: int) -> RideAlert:
+    """The rider asks for help, now or when ``countdown_seconds`` end (unless they cancel).
+    The alert carries their last position in the ride. A repeat answers with the same alert;
+    one with no countdown opens a running one at once."""
+    await _redis_call(require_live_member)(room.pk, rider.pk)
+    position = await _redis_call(rider_last_position)(room.pk, rider.pk)
+    alert, _ = await database_sync_to_async(alert_raise)(
+        room_id=room.pk,
+        rider_id=rider.pk,
+        kind=AlertKind.SOS,
+        position=position,
+        trail=[],
+        details={"countdown_seconds": countdown_seconds},
+        countdown_seconds=countdown_seconds,
+    )
+    return alert
+
+
+async def sos_cancel(*, room: Room, rider: Rider) -> RideAlert:
+    """The rider is OK: their SOS ends as a false alarm (NoSosToCancel if there is none)."""
+    return await database_sync_to_async(alert_sos_cancel)(room=room, rider=rider)
 
 
 async def catch_up(*, room: Room, seq, session_id) -> dict:

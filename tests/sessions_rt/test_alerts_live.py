@@ -7,15 +7,18 @@ rooms.alerts, whose events its own live layer publishes, as any server's would."
 
 import asyncio
 import contextlib
+import io
 import json
 
 import pytest
 import websockets
 from channels.db import database_sync_to_async
+from django.core.management import call_command
 
 from bench.harness import running_server
 from riders.auth_tokens import token_issue
 from rooms.alerts import alert_acknowledge, alert_raise, alert_resolve, alerts_resolve_condition
+from rooms.models import RideAlert
 from rooms.services import participant_join, room_create
 from sessions_rt.consumers import PROTOCOL
 from sessions_rt.store import keys as store_keys
@@ -223,3 +226,109 @@ def test_an_alert_in_a_ride_nobody_is_connected_to_writes_nothing_live():
 
     assert redis_client(None).exists(*live) == 0
     assert live.seq.startswith(SERVERS_PREFIX)
+
+
+# --- SOS from the phone ---------------------------------------------------------------------
+
+
+async def _quiet_after_snapshot(socket) -> None:
+    await _receive(socket, "snapshot")
+    await _frames_until_quiet(socket, quiet_seconds=0.5)
+
+
+async def test_an_sos_alarms_the_ride_at_once_with_the_riders_last_position(two_servers):
+    room, (leader, lost, _), tokens = await database_sync_to_async(_ride)()
+
+    async with (
+        _socket(two_servers[0], room.code, tokens[0]) as leader_socket,
+        _socket(two_servers[1], room.code, tokens[1]) as lost_socket,
+    ):
+        await _quiet_after_snapshot(leader_socket)
+        await _quiet_after_snapshot(lost_socket)
+        await lost_socket.send(
+            json.dumps({"type": "location", "lat": 46.6, "lon": 8.2, "speed_kmh": 0})
+        )
+        await _receive(leader_socket, "location")
+        for ref in range(20):  # a flood of presses is one alert
+            await lost_socket.send(json.dumps({"type": "sos", "ref": ref}))
+        acks = [await _receive(lost_socket, "sos_ack") for _ in range(20)]
+        heard = await _frames_until_quiet(leader_socket)
+
+    assert [ack["ref"] for ack in acks] == list(range(20))
+    assert {(ack["alert_id"], ack["status"], ack["due_at"]) for ack in acks} == {
+        (acks[0]["alert_id"], "open", None)
+    }
+    raised = [frame for frame in heard if frame["type"] == "alert_raised"]
+    assert len(raised) == 1
+    assert raised[0]["rider_id"] == str(lost.pk)
+    assert raised[0]["payload"]["kind"] == "sos"
+    assert raised[0]["payload"]["alarm_first"] == [str(leader.pk)]
+    position = raised[0]["payload"]["position"]
+    assert (position["lat"], position["lon"], position["speed_kmh"]) == (46.6, 8.2, 0)
+    assert position["at"] is not None
+    assert await database_sync_to_async(RideAlert.objects.filter(room=room).count)() == 1
+
+
+async def test_an_sos_cancelled_during_its_countdown_never_reaches_the_ride(two_servers):
+    room, (_, lost, _), tokens = await database_sync_to_async(_ride)()
+
+    async with (
+        _socket(two_servers[0], room.code, tokens[0]) as leader_socket,
+        _socket(two_servers[1], room.code, tokens[1]) as lost_socket,
+    ):
+        await _quiet_after_snapshot(leader_socket)
+        await _quiet_after_snapshot(lost_socket)
+        await lost_socket.send(json.dumps({"type": "sos", "countdown_seconds": 30, "ref": "a"}))
+        pending = await _receive(lost_socket, "sos_ack")
+        await lost_socket.send(json.dumps({"type": "sos_cancel", "ref": "b"}))
+        cancelled = await _receive(lost_socket, "sos_ack")
+        await lost_socket.send(json.dumps({"type": "sos_cancel", "ref": "c"}))
+        nothing_left = await _receive(lost_socket, "error")
+        heard = await _frames_until_quiet(leader_socket)
+
+    assert (pending["status"], pending["ref"]) == ("pending", "a")
+    assert pending["due_at"] is not None
+    assert (cancelled["alert_id"], cancelled["status"]) == (pending["alert_id"], "resolved")
+    assert (nothing_left["code"], nothing_left["ref"]) == ("no_sos", "c")
+    assert not [frame for frame in heard if frame["type"].startswith("alert_")]
+    stored = await database_sync_to_async(RideAlert.objects.get)(room=room)
+    assert (stored.resolution, stored.resolved_by_id) == ("false_alarm", lost.pk)
+
+
+async def test_a_countdown_outlives_the_socket_and_the_command_raises_it(two_servers):
+    room, (_, lost, _), tokens = await database_sync_to_async(_ride)()
+
+    async with _socket(two_servers[0], room.code, tokens[0]) as leader_socket:
+        await _quiet_after_snapshot(leader_socket)
+        async with _socket(two_servers[1], room.code, tokens[1]) as lost_socket:
+            await _receive(lost_socket, "snapshot")
+            await lost_socket.send(json.dumps({"type": "sos", "countdown_seconds": 1}))
+            ack = await _receive(lost_socket, "sos_ack")
+        await asyncio.sleep(1.2)
+        output = io.StringIO()
+        await database_sync_to_async(call_command)("raise_due_alerts", stdout=output)
+        raised = await _receive(leader_socket, "alert_raised")
+
+    assert "1 SOS countdowns ended and raised" in output.getvalue()
+    assert (raised["payload"]["alert_id"], raised["rider_id"]) == (ack["alert_id"], str(lost.pk))
+    assert raised["payload"]["opened_at"] > raised["payload"]["raised_at"]
+
+
+@pytest.mark.parametrize(
+    "countdown",
+    [121, -1, "5", 2.5, True, None],
+    ids=["long", "neg", "text", "float", "bool", "null"],
+)
+async def test_a_bad_countdown_is_refused_and_records_nothing(two_servers, countdown):
+    room, _, tokens = await database_sync_to_async(_ride)()
+
+    async with _socket(two_servers[0], room.code, tokens[1]) as socket:
+        await _quiet_after_snapshot(socket)
+        await socket.send(json.dumps({"type": "sos", "countdown_seconds": countdown}))
+        refused = await _receive(socket, "error")
+
+    assert (refused["code"], list(refused["fields"])) == (
+        "invalid_realtime_data",
+        ["countdown_seconds"],
+    )
+    assert not await database_sync_to_async(RideAlert.objects.filter(room=room).exists)()
