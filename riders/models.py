@@ -214,6 +214,9 @@ class AuditAction(models.TextChoices):
     STAFF_ROLE_CHANGED = "staff_role_changed", "Staff role changed"
     PASSWORD_RESET = "password_reset", "Password reset through a mailed link"
     RIDER_DELETED = "rider_deleted", "Account deleted"
+    WEBHOOK_CREATED = "webhook_created", "Webhook endpoint registered"
+    WEBHOOK_RESUMED = "webhook_resumed", "Paused webhook endpoint resumed"
+    WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook event redelivered"
 
 
 class AuditEntry(models.Model):

@@ -37,6 +37,16 @@ from rooms.models import (
     Room,
     RoomParticipant,
 )
+from rooms.outbox import (
+    RIDE_ENDED,
+    RIDE_OPENED,
+    RIDER_JOINED,
+    RIDER_LEFT,
+    RIDER_REMOVED,
+    outbox_record,
+    ride_data,
+    rider_data,
+)
 from rooms.selectors import normalize_room_code, room_get_by_code, room_require_leader_or_staff
 
 CODE_ATTEMPTS = 10
@@ -134,6 +144,11 @@ def room_create(
         _lock_rider(creator)
         room = _insert_with_unique_code(creator=creator, name=clean_name, capacity=max_participants)
         state = _membership_state(rider=creator, room=room)
+        outbox_record(
+            type=RIDE_OPENED,
+            room_id=room.pk,
+            data={"ride": ride_data(room), "leader": rider_data(creator)},
+        )
         outcome = _activate_membership(rider=creator, room=room, state=state)
         audit_record(
             action=AuditAction.ROOM_CREATED,
@@ -163,6 +178,12 @@ def room_deactivate(*, room: Room, actor: Rider) -> Room:
             actor=actor,
             target=locked,
             details={"code": locked.code, "participants_disconnected": ended},
+        )
+        outbox_record(
+            type=RIDE_ENDED,
+            room_id=locked.pk,
+            data={"ride": ride_data(locked), "riders_disconnected": ended},
+            at=now,
         )
         announce(RideEnded(room_id=locked.pk))
     return locked
@@ -213,13 +234,25 @@ def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
     """
     normalized = normalize_room_code(code)
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(_LEAVE_SQL, {"left_at": now, "code": normalized, "rider": rider.pk})
-        row = cursor.fetchone()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_LEAVE_SQL, {"left_at": now, "code": normalized, "rider": rider.pk})
+            row = cursor.fetchone()
+        if row is not None:
+            participant_id, room_id, joined_at = row
+            outbox_record(
+                type=RIDER_LEFT,
+                room_id=room_id,
+                data={
+                    "ride": {"id": str(room_id), "code": normalized},
+                    "rider": rider_data(rider),
+                    "reason": "left",
+                },
+                at=now,
+            )
     if row is None:
         room_get_by_code(code=normalized)  # RoomNotFound for an unknown code
         raise NotInRoom()
-    participant_id, room_id, joined_at = row
     participant = model_from_values(
         RoomParticipant,
         id=participant_id,
@@ -248,7 +281,7 @@ def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomPartici
         )
         if participant is None:
             raise NotInRoom("That rider is not in this ride.")
-        _end_membership(participant)
+        _end_membership(participant, room=locked)
         audit_record(
             action=AuditAction.PARTICIPANT_REMOVED,
             actor=actor,
@@ -351,6 +384,12 @@ def _activate_membership(*, rider: Rider, room: Room, state: _MembershipState) -
             cursor.execute(_INSERT_PARTICIPANT_SQL, [participant.pk, room.pk, rider.pk, now])
         else:
             cursor.execute(_REACTIVATE_PARTICIPANT_SQL, [now, participant.pk])
+    outbox_record(
+        type=RIDER_JOINED,
+        room_id=room.pk,
+        data={"ride": ride_data(room), "rider": rider_data(rider)},
+        at=now,
+    )
     participant.user = rider
     participant.room = room
     room.active_participants = state.active_count + 1  # type: ignore[attr-defined]  # what the selectors annotate
@@ -372,18 +411,38 @@ def _leave_other_room(*, rider: Rider, state: _MembershipState, now: datetime) -
         cursor.execute(_END_PARTICIPANT_SQL, [now, state.elsewhere_id])
         if cursor.rowcount == 0:
             return None
+    outbox_record(
+        type=RIDER_LEFT,
+        room_id=state.elsewhere_room_id,
+        data={
+            "ride": {"id": str(state.elsewhere_room_id), "code": state.elsewhere_code},
+            "rider": rider_data(rider),
+            "reason": "joined_another_ride",
+        },
+        at=now,
+    )
     announce(
         RiderRemovedFromRide(room_id=state.elsewhere_room_id, rider_id=rider.pk, reason="left")
     )
     return model_from_values(Room, id=state.elsewhere_room_id, code=state.elsewhere_code)
 
 
-def _end_membership(participant: RoomParticipant) -> None:
+def _end_membership(participant: RoomParticipant, *, room: Room) -> None:
     """End one membership by a removal, which bars the rider from the ride; once that is
     committed, the rider's socket in the ride closes and the others see them kicked."""
     participant.is_active = False
     participant.left_at = participant.removed_at = timezone.now()
     participant.save(update_fields=["is_active", "left_at", "removed_at"])
+    outbox_record(
+        type=RIDER_REMOVED,
+        room_id=participant.room_id,
+        data={
+            "ride": ride_data(room),
+            "rider": {"id": str(participant.user_id)},
+            "reason": "kicked",
+        },
+        at=participant.left_at,
+    )
     announce(
         RiderRemovedFromRide(
             room_id=participant.room_id, rider_id=participant.user_id, reason="kicked"
