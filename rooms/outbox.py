@@ -12,11 +12,14 @@ order (rooms/webhooks.py), so a job that finds its event already delivered by an
 simply ends.
 """
 
+import contextlib
 import uuid
 from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
+from procrastinate.contrib.django import app as procrastinate_app
+from procrastinate.exceptions import AlreadyEnqueued
 from psycopg.types.json import Jsonb
 
 from riders.models import Rider
@@ -29,10 +32,21 @@ RIDER_LEFT = "rider.left"
 RIDER_REMOVED = "rider.removed"
 EVENT_TYPES = (RIDE_OPENED, RIDE_ENDED, RIDER_JOINED, RIDER_LEFT, RIDER_REMOVED)
 
-_RECORD_SQL = """
-    WITH event AS (
+# The delivery worker's queue and the job that drains one (endpoint, ride) (rooms/tasks.py).
+QUEUE = "deliveries"
+DELIVER_TASK = "rooms.deliver_webhooks"
+
+
+# The outbox's two inserts, as CTEs of a statement whose own CTE ``changed`` yields the
+# ride's id (``room_id``): the event, for each row of ``changed``, and its deliveries. So a
+# change made by one statement records its event in that same statement.
+OUTBOX_CTES = """
+    event AS (
         INSERT INTO rooms_outboxevent (event_id, type, room_id, payload, created_at)
-        VALUES (%(event_id)s, %(type)s, %(room_id)s, %(payload)s, %(at)s)
+        SELECT %(event_id)s, %(type)s, changed.room_id,
+               jsonb_set(%(payload)s, '{data,ride,id}', to_jsonb(changed.room_id::text)),
+               %(at)s
+        FROM changed
         RETURNING id, room_id
     ), deliveries AS (
         INSERT INTO rooms_webhookdelivery
@@ -40,37 +54,57 @@ _RECORD_SQL = """
         SELECT endpoint.id, event.id, event.room_id, 'pending', 0, %(at)s
         FROM rooms_webhookendpoint endpoint, event
         WHERE endpoint.is_active AND %(type)s = ANY (endpoint.event_types)
-        RETURNING endpoint_id
+        RETURNING endpoint_id, room_id
     )
-    SELECT endpoint_id FROM deliveries
 """
+
+
+def outbox_params(*, type: str, data: dict, at: datetime) -> dict:
+    """The parameters of ``OUTBOX_CTES``; ``data`` must hold a "ride" object, whose id the
+    statement fills in."""
+    payload = {"type": type, "timestamp": at.isoformat(), "data": data}
+    return {"event_id": uuid.uuid4(), "type": type, "payload": Jsonb(payload), "at": at}
+
+
+def outbox_deliveries_start(endpoints: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Defer a drain for each (endpoint, ride) the statement made a delivery for. In the
+    caller's transaction when there is one; a statement run in autocommit may lose these to
+    a crash between the two, and the periodic sweep (rooms/tasks.py) starts them then."""
+    for endpoint_id, room_id in endpoints:
+        defer_drain(endpoint_id=endpoint_id, room_id=room_id)
+
+
+def defer_drain(
+    *, endpoint_id: uuid.UUID | str, room_id: uuid.UUID | str, at: datetime | None = None
+) -> None:
+    """A job draining (endpoint, ride), now or at ``at`` (a retry). Jobs of one pair share
+    a lock, so they run one at a time; one scheduled retry per pair is enough, and a second
+    is refused by its queueing lock."""
+    lock = f"webhook:{endpoint_id}:{room_id}"
+    options: dict = {"lock": lock}
+    if at is not None:
+        options |= {"schedule_at": at, "queueing_lock": f"retry:{lock}"}
+    # By name: rooms.tasks imports the modules that defer its jobs.
+    deferrer = procrastinate_app.configure_task(DELIVER_TASK, **options)
+    with contextlib.suppress(AlreadyEnqueued):
+        deferrer.defer(endpoint_id=str(endpoint_id), room_id=str(room_id))
+
+
+_CHANGED_RIDE = "WITH changed AS (SELECT %(room_id)s::uuid AS room_id), "
+_THEIR_DELIVERIES = " SELECT endpoint_id, room_id FROM deliveries"
+
+_RECORD_SQL = _CHANGED_RIDE + OUTBOX_CTES + _THEIR_DELIVERIES
 
 
 def outbox_record(*, type: str, room_id: uuid.UUID, data: dict, at: datetime | None = None) -> None:
     """Record ``type`` for the ride ``room_id`` in the caller's transaction, with ``data``
-    as the payload's ``data``; the deliveries it makes start once that commits."""
-    at = at or timezone.now()
-    event_id = uuid.uuid4()
-    payload = {"type": type, "timestamp": at.isoformat(), "data": data}
+    as the payload's ``data`` (its "ride" gets the ride's id); the deliveries it makes start
+    once that commits."""
+    params = outbox_params(type=type, data={"ride": {}, **data}, at=at or timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(
-            _RECORD_SQL,
-            {
-                "event_id": event_id,
-                "type": type,
-                "room_id": room_id,
-                "payload": Jsonb(payload),
-                "at": at,
-            },
-        )
-        endpoints = [row[0] for row in cursor.fetchall()]
-    if endpoints:
-        # Imported here: the tasks module needs the procrastinate app, which is only ready
-        # once every Django app is.
-        from rooms.tasks import defer_drain
-
-        for endpoint_id in endpoints:
-            defer_drain(endpoint_id=endpoint_id, room_id=room_id)
+        cursor.execute(_RECORD_SQL, {**params, "room_id": room_id})
+        endpoints = cursor.fetchall()
+    outbox_deliveries_start(endpoints)
 
 
 def ride_data(room: Room) -> dict:

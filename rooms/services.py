@@ -38,11 +38,14 @@ from rooms.models import (
     RoomParticipant,
 )
 from rooms.outbox import (
+    OUTBOX_CTES,
     RIDE_ENDED,
     RIDE_OPENED,
     RIDER_JOINED,
     RIDER_LEFT,
     RIDER_REMOVED,
+    outbox_deliveries_start,
+    outbox_params,
     outbox_record,
     ride_data,
     rider_data,
@@ -122,12 +125,21 @@ _REACTIVATE_PARTICIPANT_SQL = """
     WHERE id = %s
 """
 
-_LEAVE_SQL = """
-    UPDATE rooms_roomparticipant p SET is_active = false, left_at = %(left_at)s
-    FROM rooms_room r
-    WHERE r.code = %(code)s AND p.room_id = r.id AND p.user_id = %(rider)s AND p.is_active
-    RETURNING p.id, p.room_id, p.joined_at
+# The leave and its outbox event in one statement, so it needs no transaction around it.
+_LEAVE_SQL = (
+    """
+    WITH changed AS (
+        UPDATE rooms_roomparticipant p SET is_active = false, left_at = %(left_at)s
+        FROM rooms_room r
+        WHERE r.code = %(code)s AND p.room_id = r.id AND p.user_id = %(rider)s AND p.is_active
+        RETURNING p.id, p.room_id, p.joined_at
+    ),"""
+    + OUTBOX_CTES
+    + """
+    SELECT c.id, c.room_id, c.joined_at, ARRAY(SELECT endpoint_id FROM deliveries)
+    FROM changed c
 """
+)
 
 
 def generate_room_code() -> str:
@@ -225,7 +237,8 @@ def participant_rejoin(*, rider: Rider, room: Room) -> JoinOutcome:
 
 
 def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
-    """Leave a ride by code: one UPDATE, atomic on its own, so no transaction around it.
+    """Leave a ride by code: one statement (the UPDATE and its outbox event), atomic on its
+    own, so no transaction around it.
 
     It needs no rider or room lock: two leaves of one membership queue on its row, and the
     second finds it ended. Only when it changes nothing does a second query tell an unknown
@@ -234,25 +247,19 @@ def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
     """
     normalized = normalize_room_code(code)
     now = timezone.now()
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(_LEAVE_SQL, {"left_at": now, "code": normalized, "rider": rider.pk})
-            row = cursor.fetchone()
-        if row is not None:
-            participant_id, room_id, joined_at = row
-            outbox_record(
-                type=RIDER_LEFT,
-                room_id=room_id,
-                data={
-                    "ride": {"id": str(room_id), "code": normalized},
-                    "rider": rider_data(rider),
-                    "reason": "left",
-                },
-                at=now,
-            )
+    event = outbox_params(
+        type=RIDER_LEFT,
+        data={"ride": {"code": normalized}, "rider": rider_data(rider), "reason": "left"},
+        at=now,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_LEAVE_SQL, {"left_at": now, "code": normalized, "rider": rider.pk, **event})
+        row = cursor.fetchone()
     if row is None:
         room_get_by_code(code=normalized)  # RoomNotFound for an unknown code
         raise NotInRoom()
+    participant_id, room_id, joined_at, endpoints = row
+    outbox_deliveries_start([(endpoint_id, room_id) for endpoint_id in endpoints])
     participant = model_from_values(
         RoomParticipant,
         id=participant_id,

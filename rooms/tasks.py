@@ -6,46 +6,23 @@ job is deferred in the very transaction of the change it delivers (the outbox's 
 its job locks give the per-(endpoint, ride) ordering without a server of its own.
 """
 
-import contextlib
 import uuid
-from datetime import datetime
 
 from django.conf import settings
 from django.db import connections
-from procrastinate import exceptions as procrastinate_exceptions
 from procrastinate.contrib.django import app
 
 from rooms import webhooks
-
-QUEUE = "deliveries"
-
-
-def drain_lock(endpoint_id: uuid.UUID | str, room_id: uuid.UUID | str) -> str:
-    return f"webhook:{endpoint_id}:{room_id}"
+from rooms.outbox import DELIVER_TASK, QUEUE
 
 
-@app.task(queue=QUEUE, name="rooms.deliver_webhooks")
+@app.task(queue=QUEUE, name=DELIVER_TASK)
 def deliver_webhooks(*, endpoint_id: str, room_id: str) -> None:
     try:
         webhooks.webhook_drain(endpoint_id=uuid.UUID(endpoint_id), room_id=uuid.UUID(room_id))
     finally:
         # Each job runs in a worker thread of its own: give its connection back to the pool.
         connections.close_all()
-
-
-def defer_drain(
-    *, endpoint_id: uuid.UUID | str, room_id: uuid.UUID | str, at: datetime | None = None
-) -> None:
-    """A job draining (endpoint, ride), now or at ``at``. One scheduled retry per pair is
-    enough: a second one is refused by its queueing lock, and that is fine."""
-    lock = drain_lock(endpoint_id, room_id)
-    options: dict = {"lock": lock}
-    if at is not None:
-        options |= {"schedule_at": at, "queueing_lock": f"retry:{lock}"}
-    with contextlib.suppress(procrastinate_exceptions.AlreadyEnqueued):
-        deliver_webhooks.configure(**options).defer(
-            endpoint_id=str(endpoint_id), room_id=str(room_id)
-        )
 
 
 @app.periodic(cron="* * * * * */10", periodic_id="retry_stalled_jobs")
@@ -61,3 +38,14 @@ async def retry_stalled_jobs(timestamp: int) -> int:
         await app.job_manager.retry_job(job)
         count += 1
     return count
+
+
+@app.periodic(cron="* * * * * */30", periodic_id="start_forgotten_deliveries")
+@app.task(queue=QUEUE, name="rooms.start_forgotten_deliveries", queueing_lock="forgotten")
+def start_forgotten_deliveries(timestamp: int) -> int:
+    """A delivery whose job was lost (a leave commits in one statement and defers its job
+    after it; a crash between the two) is found here and started, a little late."""
+    try:
+        return webhooks.webhook_start_forgotten()
+    finally:
+        connections.close_all()

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -43,7 +43,7 @@ from config.errors import NotFound, ValidationFailed
 from riders.audit import audit_record
 from riders.models import AuditAction, Rider
 from rooms.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from rooms.outbox import EVENT_TYPES
+from rooms.outbox import EVENT_TYPES, defer_drain
 
 logger = structlog.get_logger(__name__)
 
@@ -115,7 +115,7 @@ def webhook_endpoint_resume(*, endpoint: WebhookEndpoint, actor: Rider) -> int:
             details={"rides_pending": len(rooms)},
         )
         for room_id in rooms:
-            _schedule_drain(endpoint_id=locked.pk, room_id=room_id)
+            defer_drain(endpoint_id=locked.pk, room_id=room_id)
     return len(rooms)
 
 
@@ -137,7 +137,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, actor: Rider) -> WebhookDeli
             target=locked.endpoint,
             details={"event_id": str(locked.event.event_id), "type": locked.event.type},
         )
-        _schedule_drain(endpoint_id=locked.endpoint_id, room_id=locked.room_id)
+        defer_drain(endpoint_id=locked.endpoint_id, room_id=locked.room_id)
     return locked
 
 
@@ -221,7 +221,7 @@ def webhook_drain(*, endpoint_id: uuid.UUID, room_id: uuid.UUID) -> int:
         now = timezone.now()
         if head.next_attempt_at is not None and head.next_attempt_at > now:
             # A job of this pair came early (the next event's): the head's retry is scheduled.
-            _schedule_drain(endpoint_id=endpoint_id, room_id=room_id, at=head.next_attempt_at)
+            defer_drain(endpoint_id=endpoint_id, room_id=room_id, at=head.next_attempt_at)
             return delivered
         outcome = webhook_post(endpoint=endpoint, event=head.event)
         if not _record_attempt(endpoint=endpoint, delivery=head, outcome=outcome, started=now):
@@ -268,6 +268,32 @@ def webhook_post(*, endpoint: WebhookEndpoint, event: OutboxEvent) -> Outcome:
     if 200 <= status < 300:
         return Outcome(WebhookAttempt.DELIVERED, status, excerpt, _elapsed_ms(started))
     return Outcome(WebhookAttempt.HTTP_ERROR, status, excerpt, _elapsed_ms(started))
+
+
+FORGOTTEN_AFTER_SECONDS = 30
+
+
+def webhook_start_forgotten(*, now: datetime | None = None) -> int:
+    """Start a drain for every (endpoint, ride) whose head delivery has waited
+    FORGOTTEN_AFTER_SECONDS with no attempt due later: its job was lost. A drain started
+    twice is harmless (the job lock serializes them; the second finds nothing to do)."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=FORGOTTEN_AFTER_SECONDS)
+    pairs = list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.PENDING,
+            created_at__lte=stale,
+            endpoint__is_active=True,
+            endpoint__paused_at__isnull=True,
+        )
+        .filter(models.Q(next_attempt_at__isnull=True) | models.Q(next_attempt_at__lte=stale))
+        .order_by()
+        .values_list("endpoint_id", "room_id")
+        .distinct()
+    )
+    for endpoint_id, room_id in pairs:
+        defer_drain(endpoint_id=endpoint_id, room_id=room_id)
+    return len(pairs)
 
 
 def retry_delay_seconds(attempts: int) -> float:
@@ -325,7 +351,7 @@ def _record_attempt(
             )
             logger.warning("webhook endpoint paused", endpoint_id=str(endpoint.pk), reason=reason)
             return False
-        _schedule_drain(endpoint_id=endpoint.pk, room_id=locked.room_id, at=retry_at)
+        defer_drain(endpoint_id=endpoint.pk, room_id=locked.room_id, at=retry_at)
     logger.info(
         "webhook attempt failed",
         endpoint_id=str(endpoint.pk),
@@ -334,14 +360,6 @@ def _record_attempt(
         retry_at=retry_at.isoformat(),
     )
     return False
-
-
-def _schedule_drain(
-    *, endpoint_id: uuid.UUID, room_id: uuid.UUID, at: datetime | None = None
-) -> None:
-    from rooms.tasks import defer_drain
-
-    defer_drain(endpoint_id=endpoint_id, room_id=room_id, at=at)
 
 
 def _read_bounded(response: httpx.Response, *, deadline: float) -> tuple[str, bool]:

@@ -23,6 +23,13 @@ def _migrate(target) -> None:
     executor.migrate([target])
 
 
+def _migrate_to_latest() -> None:
+    """Every app back at its newest migration, as the rest of the suite expects."""
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def _removal_audited(participant: RoomParticipant, at) -> None:
     AuditEntry.objects.create(
         action=AuditAction.PARTICIPANT_REMOVED,
@@ -55,7 +62,7 @@ def test_a_membership_last_ended_by_a_removal_is_barred_after_the_migration():
         _migrate(BEFORE)
         _migrate(AFTER)
     finally:
-        _migrate(AFTER)
+        _migrate_to_latest()
 
     barred = set(
         RoomParticipant.objects.filter(room=room, removed_at__isnull=False).values_list(

@@ -6,10 +6,12 @@ import signal
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
+from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from riders.models import AuditAction, AuditEntry
@@ -28,6 +30,14 @@ from tests.riders.factories import RiderFactory
 from tests.webhook_receiver import delivery_worker, receiver_running
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_jobs_of_other_tests(db):
+    """The job queue's tables are not the models' a transactional test empties: jobs other
+    tests left would be run, or counted, here."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_jobs")
 
 
 def endpoint_for(receiver, staff, event_types=EVENT_TYPES) -> WebhookEndpoint:
@@ -382,3 +392,47 @@ def test_redeliver_sends_the_same_event_id_again(staff):
 
 def test_a_drain_of_an_unknown_endpoint_does_nothing():
     assert webhooks.webhook_drain(endpoint_id=uuid.uuid4(), room_id=uuid.uuid4()) == 0
+
+
+def _jobs() -> list[tuple[str, str, str | None]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT task_name, lock, queueing_lock FROM procrastinate_jobs ORDER BY id")
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_change_defers_one_job_per_endpoint_and_a_rolled_back_one_none(staff):
+    endpoint = webhooks.webhook_endpoint_create(
+        url="http://127.0.0.1:9/x", event_types=["rider.joined", "rider.left"], actor=staff
+    )
+    room = room_create(creator=RiderFactory(), name="Jobs")
+    lock = f"webhook:{endpoint.pk}:{room.pk}"
+    assert _jobs() == [("rooms.deliver_webhooks", lock, None)]
+    with pytest.raises(RuntimeError, match="after the join"):
+        _join_then_fail(room.code)
+    assert len(_jobs()) == 1
+    rider = RiderFactory()
+    participant_join(rider=rider, code=room.code)
+    # The leave is one statement in autocommit: its event, its delivery and then its job.
+    participant_leave(rider=rider, code=room.code)
+    assert [job[1] for job in _jobs()] == [lock, lock, lock]
+    left = OutboxEvent.objects.get(type="rider.left")
+    assert left.payload["data"]["ride"] == {"id": str(room.pk), "code": room.code}
+    assert WebhookDelivery.objects.filter(event=left, endpoint=endpoint).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_whose_job_was_lost_is_started_by_the_sweep(staff):
+    endpoint = webhooks.webhook_endpoint_create(
+        url="http://127.0.0.1:9/x", event_types=["ride.opened"], actor=staff
+    )
+    room = room_create(creator=RiderFactory(), name="Lost job")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_jobs")
+    assert webhooks.webhook_start_forgotten() == 0  # too fresh to call lost
+    later = timezone.now() + timedelta(seconds=webhooks.FORGOTTEN_AFTER_SECONDS + 1)
+    assert webhooks.webhook_start_forgotten(now=later) == 1
+    assert _jobs() == [("rooms.deliver_webhooks", f"webhook:{endpoint.pk}:{room.pk}", None)]
+    # A delivery waiting for its scheduled retry is not lost.
+    WebhookDelivery.objects.update(next_attempt_at=later + timedelta(minutes=5))
+    assert webhooks.webhook_start_forgotten(now=later) == 0
