@@ -3,7 +3,8 @@
 Support answers riders ("I can't hear my group"): it reads riders, rides, participants,
 connection logs and the audit trail, ends rides and removes riders from rides. Moderator is
 Support plus deactivating riders and deleting their accounts (Django's own delete_rider
-permission, which only the console's deletion action uses). Nobody's role lets them edit logs
+permission, which only the console's deletion action uses) and managing operators' webhook
+endpoints, which Support only sees. Nobody's role lets them edit logs
 or the audit trail.
 """
 
@@ -21,10 +22,20 @@ SUPPORT_PERMISSIONS = (
     ("rooms", "deactivate_room"),
     ("rooms", "remove_participant"),
     ("telemetry", "view_connectionlog"),
+    ("rooms", "view_webhookendpoint"),
+    ("rooms", "view_webhookdelivery"),
+    ("rooms", "view_webhookattempt"),
 )
 ROLE_PERMISSIONS = {
     SUPPORT: SUPPORT_PERMISSIONS,
-    MODERATOR: (*SUPPORT_PERMISSIONS, ("riders", "deactivate_rider"), ("riders", "delete_rider")),
+    MODERATOR: (
+        *SUPPORT_PERMISSIONS,
+        ("riders", "deactivate_rider"),
+        ("riders", "delete_rider"),
+        # Registering operators' receivers, resuming a paused one, redelivering an event.
+        ("rooms", "add_webhookendpoint"),
+        ("rooms", "change_webhookendpoint"),
+    ),
 }
 # The command-line spelling of each role.
 ROLE_NAMES = {"support": SUPPORT, "moderator": MODERATOR}

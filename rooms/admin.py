@@ -279,3 +279,7 @@ class RoomParticipantAdmin(ConsoleModelAdmin):
             describe=lambda p: f"{p.user} in {p.room}",
             succeeded="Removed {count} rider(s); their phones were disconnected from the ride.",
         )
+
+
+# The webhook pages live in a module of their own.
+from rooms import admin_webhooks  # noqa: E402, F401
