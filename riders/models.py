@@ -217,6 +217,7 @@ class AuditAction(models.TextChoices):
     WEBHOOK_CREATED = "webhook_created", "Webhook endpoint registered"
     WEBHOOK_RESUMED = "webhook_resumed", "Paused webhook endpoint resumed"
     WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook event redelivered"
+    WEBHOOK_DEACTIVATED = "webhook_deactivated", "Webhook endpoint stopped"
 
 
 class AuditEntry(models.Model):

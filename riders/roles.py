@@ -50,8 +50,15 @@ def staff_roles_sync(*, apps=global_apps) -> None:
     Permission = apps.get_model("auth", "Permission")
     for name, wanted in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
-        permissions = [
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            for app_label, codename in wanted
-        ]
-        group.permissions.set(permissions)
+        found = {
+            (permission.content_type.app_label, permission.codename): permission
+            for permission in Permission.objects.filter(
+                codename__in=[codename for _, codename in wanted]
+            ).select_related("content_type")
+        }
+        missing = [pair for pair in wanted if pair not in found]
+        if missing and apps is global_apps:
+            raise LookupError(f"The {name} role's permissions do not exist: {missing}")
+        # A data migration runs before the models added after it (and their permissions)
+        # exist: it grants what exists, and post_migrate, after the whole run, the rest.
+        group.permissions.set([found[pair] for pair in wanted if pair in found])

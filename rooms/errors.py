@@ -72,3 +72,18 @@ class RemovedFromRide(DomainError):
 class NotRemoved(Conflict):
     code = "not_removed"
     default_message = "That rider has not been removed from this ride."
+
+
+class InvalidWebhookEndpoint(ValidationFailed):
+    code = "invalid_webhook_endpoint"
+    default_message = "The webhook endpoint is not valid."
+
+
+class WebhookEndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+    default_message = "No webhook endpoint has that id."
+
+
+class WebhookEndpointNotPaused(Conflict):
+    code = "webhook_endpoint_not_paused"
+    default_message = "This endpoint is not paused: its deliveries are going out."

@@ -10,8 +10,16 @@ from rooms.errors import (
     NotRoomMember,
     RoomInactive,
     RoomNotFound,
+    WebhookEndpointNotFound,
 )
-from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH, Room, RoomParticipant
+from rooms.models import (
+    ROOM_CODE_ALPHABET,
+    ROOM_CODE_LENGTH,
+    Room,
+    RoomParticipant,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 def normalize_room_code(code: object) -> str:
@@ -147,3 +155,24 @@ def room_list_for_support() -> QuerySet[Room]:
         .annotate(active_participants=Coalesce(Subquery(active_count), 0))
         .order_by("-created_at", "id")
     )
+
+
+def webhook_endpoints() -> QuerySet[WebhookEndpoint]:
+    """Every endpoint, the newest first (inactive ones too: their history stays)."""
+    return WebhookEndpoint.objects.order_by("-created_at", "id")
+
+
+def webhook_endpoint_get(*, endpoint_id: uuid.UUID) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise WebhookEndpointNotFound()
+    return endpoint
+
+
+def webhook_deliveries(
+    *, endpoint: WebhookEndpoint, status: str | None = None
+) -> QuerySet[WebhookDelivery]:
+    deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event")
+    if status is not None:
+        deliveries = deliveries.filter(status=status)
+    return deliveries.order_by("-id")

@@ -39,9 +39,9 @@ from django.db import models, transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from config.errors import NotFound, ValidationFailed
 from riders.audit import audit_record
 from riders.models import AuditAction, Rider
+from rooms.errors import InvalidWebhookEndpoint, WebhookEndpointNotPaused
 from rooms.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from rooms.outbox import EVENT_TYPES, defer_drain
 
@@ -52,16 +52,6 @@ RESPONSE_EXCERPT_CHARS = 500
 RETRY_BASE_SECONDS = 5
 RETRY_CAP_SECONDS = 3600
 USER_AGENT = "Convoy-Webhooks/1"
-
-
-class InvalidWebhookEndpoint(ValidationFailed):
-    code = "invalid_webhook_endpoint"
-    default_message = "The webhook endpoint is not valid."
-
-
-class WebhookEndpointNotFound(NotFound):
-    code = "webhook_endpoint_not_found"
-    default_message = "No webhook endpoint has that id."
 
 
 # --- Endpoints -------------------------------------------------------------------------------
@@ -95,6 +85,8 @@ def webhook_endpoint_resume(*, endpoint: WebhookEndpoint, actor: Rider) -> int:
     something pending for it drains again, oldest first. Returns how many rides."""
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        if locked.paused_at is None:
+            raise WebhookEndpointNotPaused()
         locked.paused_at = None
         locked.pause_reason = ""
         locked.failing_since = None
@@ -117,6 +109,22 @@ def webhook_endpoint_resume(*, endpoint: WebhookEndpoint, actor: Rider) -> int:
         for room_id in rooms:
             defer_drain(endpoint_id=locked.pk, room_id=room_id)
     return len(rooms)
+
+
+def webhook_endpoint_deactivate(*, endpoint: WebhookEndpoint, actor: Rider) -> None:
+    """Stop delivering to an endpoint for good: nothing new is queued for it and what was
+    pending is not sent. Its deliveries and attempts stay on record. Safe to repeat."""
+    with transaction.atomic():
+        changed = WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True).update(
+            is_active=False
+        )
+        if changed:
+            audit_record(
+                action=AuditAction.WEBHOOK_DEACTIVATED,
+                actor=actor,
+                target=endpoint,
+                details={"url": endpoint.url},
+            )
 
 
 def webhook_redeliver(*, delivery: WebhookDelivery, actor: Rider) -> WebhookDelivery:

@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 
 from riders.models import AuditAction, AuditEntry
 from rooms import webhooks
-from rooms.errors import RoomFull
+from rooms.errors import InvalidWebhookEndpoint, RoomFull
 from rooms.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from rooms.outbox import EVENT_TYPES
 from rooms.services import (
@@ -64,7 +64,7 @@ def endpoint_for(receiver, staff, event_types=EVENT_TYPES) -> WebhookEndpoint:
     ],
 )
 def test_a_malformed_url_is_refused_and_nothing_is_stored(staff, url, message):
-    with pytest.raises(webhooks.InvalidWebhookEndpoint, match=message) as raised:
+    with pytest.raises(InvalidWebhookEndpoint, match=message) as raised:
         webhooks.webhook_endpoint_create(url=url, event_types=["ride.ended"], actor=staff)
     assert raised.value.status == 422
     assert raised.value.fields == {"url": [raised.value.message]}
@@ -84,14 +84,14 @@ def test_a_malformed_url_is_refused_and_nothing_is_stored(staff, url, message):
     ],
 )
 def test_in_production_internal_addresses_are_refused(staff, url):
-    with pytest.raises(webhooks.InvalidWebhookEndpoint, match=r"internal address|not resolve"):
+    with pytest.raises(InvalidWebhookEndpoint, match=r"internal address|not resolve"):
         webhooks.webhook_endpoint_create(url=url, event_types=["ride.ended"], actor=staff)
     assert not WebhookEndpoint.objects.exists()
 
 
 @pytest.mark.parametrize("event_types", [[], ["ride.exploded"], "ride.ended", None])
 def test_event_types_must_be_known(staff, event_types):
-    with pytest.raises(webhooks.InvalidWebhookEndpoint) as raised:
+    with pytest.raises(InvalidWebhookEndpoint) as raised:
         webhooks.webhook_endpoint_create(
             url="http://127.0.0.1:9/x", event_types=event_types, actor=staff
         )
