@@ -16,7 +16,7 @@ import contextlib
 import uuid
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from procrastinate.contrib.django import app as procrastinate_app
 from procrastinate.exceptions import AlreadyEnqueued
@@ -74,19 +74,43 @@ def outbox_deliveries_start(endpoints: list[tuple[uuid.UUID, uuid.UUID]]) -> Non
         defer_drain(endpoint_id=endpoint_id, room_id=room_id)
 
 
+# How many of one endpoint's rides drain at once: a slow receiver holds at most this many of
+# the workers' slots, and the other endpoints keep theirs.
+DRAINS_PER_ENDPOINT = 4
+
+
+def drain_lock(endpoint_id: uuid.UUID | str, room_id: uuid.UUID | str) -> str:
+    """The job lock of a ride's queue for an endpoint: a ride always maps to the same one
+    of the endpoint's DRAINS_PER_ENDPOINT locks, so its events keep their order, and no more
+    than that many of the endpoint's jobs run at once."""
+    shard = uuid.UUID(str(room_id)).int % DRAINS_PER_ENDPOINT
+    return f"webhook:{endpoint_id}:{shard}"
+
+
 def defer_drain(
-    *, endpoint_id: uuid.UUID | str, room_id: uuid.UUID | str, at: datetime | None = None
+    *,
+    endpoint_id: uuid.UUID | str,
+    room_id: uuid.UUID | str,
+    at: datetime | None = None,
+    force: bool = False,
 ) -> None:
-    """A job draining (endpoint, ride), now or at ``at`` (a retry). Jobs of one pair share
-    a lock, so they run one at a time; one scheduled retry per pair is enough, and a second
-    is refused by its queueing lock."""
-    lock = f"webhook:{endpoint_id}:{room_id}"
-    options: dict = {"lock": lock}
+    """A job draining (endpoint, ride), now or at ``at`` (a retry).
+
+    At most one such job waits per pair (its queueing lock): an event committed while one
+    waits is drained by it, so a busy ride costs one job, not one per event. A job already
+    running does not count: the next one waits behind it on the pair's lock (drain_lock).
+    ``force`` adds one even if another waits (staff resuming an endpoint: its waiting job may
+    be a retry scheduled an hour away). Deferred in a savepoint, so the refusal of a second
+    waiting job leaves the caller's transaction intact.
+    """
+    options: dict = {"lock": drain_lock(endpoint_id, room_id)}
+    if not force:
+        options["queueing_lock"] = f"drain:{endpoint_id}:{room_id}"
     if at is not None:
-        options |= {"schedule_at": at, "queueing_lock": f"retry:{lock}"}
+        options["schedule_at"] = at
     # By name: rooms.tasks imports the modules that defer its jobs.
     deferrer = procrastinate_app.configure_task(DELIVER_TASK, **options)
-    with contextlib.suppress(AlreadyEnqueued):
+    with contextlib.suppress(AlreadyEnqueued), transaction.atomic():
         deferrer.defer(endpoint_id=str(endpoint_id), room_id=str(room_id))
 
 

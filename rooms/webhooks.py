@@ -107,7 +107,7 @@ def webhook_endpoint_resume(*, endpoint: WebhookEndpoint, actor: Rider) -> int:
             details={"rides_pending": len(rooms)},
         )
         for room_id in rooms:
-            defer_drain(endpoint_id=locked.pk, room_id=room_id)
+            defer_drain(endpoint_id=locked.pk, room_id=room_id, force=True)
     return len(rooms)
 
 
@@ -145,7 +145,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, actor: Rider) -> WebhookDeli
             target=locked.endpoint,
             details={"event_id": str(locked.event.event_id), "type": locked.event.type},
         )
-        defer_drain(endpoint_id=locked.endpoint_id, room_id=locked.room_id)
+        defer_drain(endpoint_id=locked.endpoint_id, room_id=locked.room_id, force=True)
     return locked
 
 

@@ -18,7 +18,7 @@ from riders.models import AuditAction, AuditEntry
 from rooms import webhooks
 from rooms.errors import InvalidWebhookEndpoint, RoomFull
 from rooms.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from rooms.outbox import EVENT_TYPES
+from rooms.outbox import EVENT_TYPES, drain_lock
 from rooms.services import (
     participant_join,
     participant_leave,
@@ -401,24 +401,31 @@ def _jobs() -> list[tuple[str, str, str | None]]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_committed_change_defers_one_job_per_endpoint_and_a_rolled_back_one_none(staff):
+def test_a_committed_change_defers_a_job_per_endpoint_and_one_waits_per_ride(staff):
     endpoint = webhooks.webhook_endpoint_create(
         url="http://127.0.0.1:9/x", event_types=["rider.joined", "rider.left"], actor=staff
     )
     room = room_create(creator=RiderFactory(), name="Jobs")
-    lock = f"webhook:{endpoint.pk}:{room.pk}"
-    assert _jobs() == [("rooms.deliver_webhooks", lock, None)]
+    job = (
+        "rooms.deliver_webhooks",
+        drain_lock(endpoint.pk, room.pk),
+        f"drain:{endpoint.pk}:{room.pk}",
+    )
+    assert _jobs() == [job]
     with pytest.raises(RuntimeError, match="after the join"):
         _join_then_fail(room.code)
-    assert len(_jobs()) == 1
     rider = RiderFactory()
     participant_join(rider=rider, code=room.code)
-    # The leave is one statement in autocommit: its event, its delivery and then its job.
+    # The leave is one statement in autocommit: its event and delivery, then its job.
     participant_leave(rider=rider, code=room.code)
-    assert [job[1] for job in _jobs()] == [lock, lock, lock]
+    # One job waits for the ride, and drains all three events when it runs.
+    assert _jobs() == [job]
+    assert WebhookDelivery.objects.filter(endpoint=endpoint, room=room).count() == 3
     left = OutboxEvent.objects.get(type="rider.left")
     assert left.payload["data"]["ride"] == {"id": str(room.pk), "code": room.code}
-    assert WebhookDelivery.objects.filter(event=left, endpoint=endpoint).exists()
+    other = room_create(creator=RiderFactory(), name="Another ride")
+    assert len(_jobs()) == 2
+    assert _jobs()[1][2] == f"drain:{endpoint.pk}:{other.pk}"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -432,7 +439,7 @@ def test_a_delivery_whose_job_was_lost_is_started_by_the_sweep(staff):
     assert webhooks.webhook_start_forgotten() == 0  # too fresh to call lost
     later = timezone.now() + timedelta(seconds=webhooks.FORGOTTEN_AFTER_SECONDS + 1)
     assert webhooks.webhook_start_forgotten(now=later) == 1
-    assert _jobs() == [("rooms.deliver_webhooks", f"webhook:{endpoint.pk}:{room.pk}", None)]
+    assert [job[1] for job in _jobs()] == [drain_lock(endpoint.pk, room.pk)]
     # A delivery waiting for its scheduled retry is not lost.
     WebhookDelivery.objects.update(next_attempt_at=later + timedelta(minutes=5))
     assert webhooks.webhook_start_forgotten(now=later) == 0
