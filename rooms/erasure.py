@@ -15,6 +15,7 @@ from riders.erasure import Erasure
 from riders.models import AuditAction, AuditEntry, Rider
 from rooms.events import RiderRemovedFromRide
 from rooms.models import RideAlert, Room, RoomParticipant
+from rooms.outbox import RIDER_LEFT, outbox_record
 
 # What a leader does in a ride they opened, recorded with the ride's id as target or detail.
 _LEADER_ACTIONS_ON_RIDES = (AuditAction.ROOM_CREATED, AuditAction.ROOM_DEACTIVATED)
@@ -87,5 +88,16 @@ def _leave_current_ride(rider: Rider, *, now: datetime) -> bool:
     )
     if not ended:
         return False
+    # The rider's name is about to be erased: the event names them by id only.
+    outbox_record(
+        type=RIDER_LEFT,
+        room_id=room_id,
+        data={
+            "ride": {"id": str(room_id)},
+            "rider": {"id": str(rider.pk)},
+            "reason": "account_deleted",
+        },
+        at=now,
+    )
     announce(RiderRemovedFromRide(room_id=room_id, rider_id=rider.pk, reason="account_deleted"))
     return True

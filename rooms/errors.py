@@ -106,3 +106,18 @@ class OwnAlert(DomainError):
 class NoSosToCancel(Conflict):
     code = "no_sos"
     default_message = "You have no SOS in this ride to cancel."
+
+
+class InvalidWebhookEndpoint(ValidationFailed):
+    code = "invalid_webhook_endpoint"
+    default_message = "The webhook endpoint is not valid."
+
+
+class WebhookEndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+    default_message = "No webhook endpoint has that id."
+
+
+class WebhookEndpointNotPaused(Conflict):
+    code = "webhook_endpoint_not_paused"
+    default_message = "This endpoint is not paused: its deliveries are going out."

@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -372,3 +373,141 @@ class AlertContactNotice(models.Model):
 
     def __str__(self) -> str:
         return f"notice of {self.alert_id} for {self.contact_id} ({self.status})"
+
+
+class OutboxEvent(models.Model):
+    """Something that happened to a ride, written in the transaction of the change itself:
+    what is here committed, and what committed is here. Webhook deliveries are made from
+    these rows, never from memory.
+
+    ``id`` orders a ride's events: every change to a ride holds its room's row lock, so its
+    events are numbered in the order they commit. ``event_id`` is the stable id a receiver
+    sees (``webhook-id``), the same for every attempt and every endpoint.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    type = models.CharField(max_length=40)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="outbox_events")
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["room", "id"], name="outbox_room_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class WebhookEndpoint(models.Model):
+    """An operator's receiver: the URL, the event types it wants and the secret its
+    deliveries are signed with (Standard Webhooks). Paused after failing for too long."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    event_types = ArrayField(models.CharField(max_length=40))
+    secret = models.CharField(max_length=100, editable=False)
+    is_active = models.BooleanField(default=True)
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    pause_reason = models.CharField(max_length=300, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The fan-out of every event reads the active endpoints only.
+            models.Index(
+                fields=["created_at"], condition=models.Q(is_active=True), name="webhook_active_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: pending until a receiver answered 2xx."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    STATUSES = [(PENDING, "Pending"), (DELIVERED, "Delivered")]
+
+    id = models.BigAutoField(primary_key=True)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event"], name="webhook_delivery_once"),
+        ]
+        indexes = [
+            # A drain reads the head of one (endpoint, ride) queue, in event order.
+            models.Index(
+                fields=["endpoint", "room", "event"],
+                condition=models.Q(status="pending"),
+                name="webhook_pending_queue_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint}"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery, as the receiver answered it (or did not)."""
+
+    DELIVERED = "delivered"
+    HTTP_ERROR = "http_error"
+    REDIRECT_REFUSED = "redirect_refused"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    ADDRESS_REFUSED = "address_refused"
+    RESPONSE_TOO_LARGE = "response_too_large"
+    OUTCOMES = [
+        (DELIVERED, "Delivered"),
+        (HTTP_ERROR, "Receiver answered with an error"),
+        (REDIRECT_REFUSED, "Redirect refused"),
+        (TIMEOUT, "Timed out"),
+        (CONNECTION_ERROR, "Could not connect"),
+        (ADDRESS_REFUSED, "Address refused (private or loopback)"),
+        (RESPONSE_TOO_LARGE, "Response too large"),
+    ]
+
+    id = models.BigAutoField(primary_key=True)
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="tries")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=OUTCOMES)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"

@@ -10,6 +10,7 @@ from rooms.errors import (
     NotRoomMember,
     RoomInactive,
     RoomNotFound,
+    WebhookEndpointNotFound,
 )
 from rooms.models import (
     ROOM_CODE_ALPHABET,
@@ -18,6 +19,8 @@ from rooms.models import (
     RideAlert,
     Room,
     RoomParticipant,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -192,3 +195,24 @@ def room_alert_get(*, room: Room, alert_id: uuid.UUID) -> RideAlert:
     return RideAlert.objects.select_related("rider", "acknowledged_by", "resolved_by").get(
         pk=alert_id, room=room
     )
+
+
+def webhook_endpoints() -> QuerySet[WebhookEndpoint]:
+    """Every endpoint, the newest first (inactive ones too: their history stays)."""
+    return WebhookEndpoint.objects.order_by("-created_at", "id")
+
+
+def webhook_endpoint_get(*, endpoint_id: uuid.UUID) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise WebhookEndpointNotFound()
+    return endpoint
+
+
+def webhook_deliveries(
+    *, endpoint: WebhookEndpoint, status: str | None = None
+) -> QuerySet[WebhookDelivery]:
+    deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event")
+    if status is not None:
+        deliveries = deliveries.filter(status=status)
+    return deliveries.order_by("-id")

@@ -37,6 +37,19 @@ from rooms.models import (
     Room,
     RoomParticipant,
 )
+from rooms.outbox import (
+    OUTBOX_CTES,
+    RIDE_ENDED,
+    RIDE_OPENED,
+    RIDER_JOINED,
+    RIDER_LEFT,
+    RIDER_REMOVED,
+    outbox_deliveries_start,
+    outbox_params,
+    outbox_record,
+    ride_data,
+    rider_data,
+)
 from rooms.selectors import normalize_room_code, room_get_by_code, room_require_leader_or_staff
 
 CODE_ATTEMPTS = 10
@@ -112,12 +125,21 @@ _REACTIVATE_PARTICIPANT_SQL = """
     WHERE id = %s
 """
 
-_LEAVE_SQL = """
-    UPDATE rooms_roomparticipant p SET is_active = false, left_at = %(left_at)s
-    FROM rooms_room r
-    WHERE r.code = %(code)s AND p.room_id = r.id AND p.user_id = %(rider)s AND p.is_active
-    RETURNING p.id, p.room_id, p.joined_at
+# The leave and its outbox event in one statement, so it needs no transaction around it.
+_LEAVE_SQL = (
+    """
+    WITH changed AS (
+        UPDATE rooms_roomparticipant p SET is_active = false, left_at = %(left_at)s
+        FROM rooms_room r
+        WHERE r.code = %(code)s AND p.room_id = r.id AND p.user_id = %(rider)s AND p.is_active
+        RETURNING p.id, p.room_id, p.joined_at
+    ),"""
+    + OUTBOX_CTES
+    + """
+    SELECT c.id, c.room_id, c.joined_at, ARRAY(SELECT endpoint_id FROM deliveries)
+    FROM changed c
 """
+)
 
 
 def generate_room_code() -> str:
@@ -134,6 +156,11 @@ def room_create(
         _lock_rider(creator)
         room = _insert_with_unique_code(creator=creator, name=clean_name, capacity=max_participants)
         state = _membership_state(rider=creator, room=room)
+        outbox_record(
+            type=RIDE_OPENED,
+            room_id=room.pk,
+            data={"ride": ride_data(room), "leader": rider_data(creator)},
+        )
         outcome = _activate_membership(rider=creator, room=room, state=state)
         audit_record(
             action=AuditAction.ROOM_CREATED,
@@ -163,6 +190,12 @@ def room_deactivate(*, room: Room, actor: Rider) -> Room:
             actor=actor,
             target=locked,
             details={"code": locked.code, "participants_disconnected": ended},
+        )
+        outbox_record(
+            type=RIDE_ENDED,
+            room_id=locked.pk,
+            data={"ride": ride_data(locked), "riders_disconnected": ended},
+            at=now,
         )
         announce(RideEnded(room_id=locked.pk))
     return locked
@@ -204,7 +237,8 @@ def participant_rejoin(*, rider: Rider, room: Room) -> JoinOutcome:
 
 
 def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
-    """Leave a ride by code: one UPDATE, atomic on its own, so no transaction around it.
+    """Leave a ride by code: one statement (the UPDATE and its outbox event), atomic on its
+    own, so no transaction around it.
 
     It needs no rider or room lock: two leaves of one membership queue on its row, and the
     second finds it ended. Only when it changes nothing does a second query tell an unknown
@@ -213,13 +247,19 @@ def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
     """
     normalized = normalize_room_code(code)
     now = timezone.now()
+    event = outbox_params(
+        type=RIDER_LEFT,
+        data={"ride": {"code": normalized}, "rider": rider_data(rider), "reason": "left"},
+        at=now,
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_LEAVE_SQL, {"left_at": now, "code": normalized, "rider": rider.pk})
+        cursor.execute(_LEAVE_SQL, {"left_at": now, "code": normalized, "rider": rider.pk, **event})
         row = cursor.fetchone()
     if row is None:
         room_get_by_code(code=normalized)  # RoomNotFound for an unknown code
         raise NotInRoom()
-    participant_id, room_id, joined_at = row
+    participant_id, room_id, joined_at, endpoints = row
+    outbox_deliveries_start([(endpoint_id, room_id) for endpoint_id in endpoints])
     participant = model_from_values(
         RoomParticipant,
         id=participant_id,
@@ -248,7 +288,7 @@ def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomPartici
         )
         if participant is None:
             raise NotInRoom("That rider is not in this ride.")
-        _end_membership(participant)
+        _end_membership(participant, room=locked)
         audit_record(
             action=AuditAction.PARTICIPANT_REMOVED,
             actor=actor,
@@ -351,6 +391,12 @@ def _activate_membership(*, rider: Rider, room: Room, state: _MembershipState) -
             cursor.execute(_INSERT_PARTICIPANT_SQL, [participant.pk, room.pk, rider.pk, now])
         else:
             cursor.execute(_REACTIVATE_PARTICIPANT_SQL, [now, participant.pk])
+    outbox_record(
+        type=RIDER_JOINED,
+        room_id=room.pk,
+        data={"ride": ride_data(room), "rider": rider_data(rider)},
+        at=now,
+    )
     participant.user = rider
     participant.room = room
     room.active_participants = state.active_count + 1  # type: ignore[attr-defined]  # what the selectors annotate
@@ -372,18 +418,38 @@ def _leave_other_room(*, rider: Rider, state: _MembershipState, now: datetime) -
         cursor.execute(_END_PARTICIPANT_SQL, [now, state.elsewhere_id])
         if cursor.rowcount == 0:
             return None
+    outbox_record(
+        type=RIDER_LEFT,
+        room_id=state.elsewhere_room_id,
+        data={
+            "ride": {"id": str(state.elsewhere_room_id), "code": state.elsewhere_code},
+            "rider": rider_data(rider),
+            "reason": "joined_another_ride",
+        },
+        at=now,
+    )
     announce(
         RiderRemovedFromRide(room_id=state.elsewhere_room_id, rider_id=rider.pk, reason="left")
     )
     return model_from_values(Room, id=state.elsewhere_room_id, code=state.elsewhere_code)
 
 
-def _end_membership(participant: RoomParticipant) -> None:
+def _end_membership(participant: RoomParticipant, *, room: Room) -> None:
     """End one membership by a removal, which bars the rider from the ride; once that is
     committed, the rider's socket in the ride closes and the others see them kicked."""
     participant.is_active = False
     participant.left_at = participant.removed_at = timezone.now()
     participant.save(update_fields=["is_active", "left_at", "removed_at"])
+    outbox_record(
+        type=RIDER_REMOVED,
+        room_id=participant.room_id,
+        data={
+            "ride": ride_data(room),
+            "rider": {"id": str(participant.user_id)},
+            "reason": "kicked",
+        },
+        at=participant.left_at,
+    )
     announce(
         RiderRemovedFromRide(
             room_id=participant.room_id, rider_id=participant.user_id, reason="kicked"

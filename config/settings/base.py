@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "rooms",
     "telemetry",
     "sessions_rt",
+    "procrastinate.contrib.django",
 ]
 
 MIDDLEWARE = [
@@ -121,6 +122,24 @@ EMAIL_REQUEST_WAIT_MS = env_int("EMAIL_REQUEST_WAIT_MS", 2000, minimum=0, maximu
 # Delivered, abandoned and expired mail rows are deleted this long after they were written.
 MAIL_RETENTION_DAYS = env_int("MAIL_RETENTION_DAYS", 30, minimum=1, maximum=3650)
 CONVOY_PUBLIC_URL = email_config.public_url_from_env(require_https=False)
+
+# --- Webhooks for operators (rooms/webhooks.py) -------------------------------------------
+# One attempt's whole time: connecting, sending and reading the answer.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=60)
+# An endpoint failing this long is paused (staff resume it in the console).
+WEBHOOK_RETRY_FOR_SECONDS = env_int("WEBHOOK_RETRY_FOR_SECONDS", 86400, minimum=60, maximum=604800)
+# Receivers on loopback or private networks: refused in production, allowed in development and
+# tests, whose receivers run on this machine.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+# A delivery worker that sent no heartbeat for this long is taken for dead, and the jobs it
+# held run again (a worker heartbeats every 5 s).
+DELIVERY_STALLED_JOB_SECONDS = env_int("DELIVERY_STALLED_JOB_SECONDS", 30, minimum=15, maximum=3600)
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "queues": ["deliveries"],
+    "concurrency": env_int("DELIVERY_WORKER_CONCURRENCY", 8, minimum=1, maximum=100),
+    "update_heartbeat_interval": 5,
+    "stalled_worker_timeout": DELIVERY_STALLED_JOB_SECONDS,
+}
 
 # --- Telemetry ----------------------------------------------------------------------------
 TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 30, minimum=1, maximum=3650)

@@ -17,3 +17,4 @@ CHANNEL_LAYERS = redis_config.channel_layer_settings(  # noqa: F405
 # Static files straight from the apps: the suite never runs collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", True)  # noqa: F405

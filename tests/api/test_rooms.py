@@ -439,44 +439,46 @@ def _fresh(room: Room, rider) -> tuple[dict, dict]:
     return room_data, ParticipantSerializer(participant).data
 
 
-def test_join_runs_six_queries(auth_client, rider, exact_queries):
+def test_join_runs_seven_queries(auth_client, rider, exact_queries):
     room = RoomFactory()
     _member(room, RiderFactory())
     client = auth_client(rider)
     _warm(client)
 
     # token; begin; lock rider and room, read room and creator; count, own row, row elsewhere;
-    # insert; commit. The response reads nothing more.
-    with exact_queries(6):
+    # insert; the outbox event (with its deliveries, in one statement); commit. The response
+    # reads nothing more.
+    with exact_queries(7):
         response = client.post(_room(room.code, "join"))
 
     assert response.status_code == 200, response.content
     assert response.json()["room"]["active_participants"] == 2
 
 
-def test_join_moving_from_another_room_runs_seven_queries(auth_client, rider, exact_queries):
+def test_join_moving_from_another_room_runs_nine_queries(auth_client, rider, exact_queries):
     first, second = RoomFactory(), RoomFactory()
     _member(first, rider)
     _member(second, rider, active=False)
     client = auth_client(rider)
     _warm(client)
 
-    # As a plain join, with the other membership ended before this one is reactivated.
-    with exact_queries(7):
+    # As a plain join, with the other membership ended (and its outbox event) before this one
+    # is reactivated.
+    with exact_queries(9):
         response = client.post(_room(second.code, "join"))
 
     assert response.status_code == 200, response.content
     assert response.json()["left_room_code"] == first.code
 
 
-def test_rejoin_runs_seven_queries(auth_client, rider, exact_queries):
+def test_rejoin_runs_eight_queries(auth_client, rider, exact_queries):
     room = RoomFactory()
     _member(room, rider, active=False)
     client = auth_client(rider)
     _warm(client)
 
-    # token; the room by code; then the join's five.
-    with exact_queries(7):
+    # token; the room by code; then the join's six.
+    with exact_queries(8):
         response = client.post(_room(room.code, "rejoin"))
 
     assert response.status_code == 200, response.content
@@ -488,7 +490,8 @@ def test_leave_runs_two_queries(auth_client, rider, exact_queries):
     client = auth_client(rider)
     _warm(client)
 
-    # token; one UPDATE that finds the room by code, ends the membership and returns it.
+    # token; one statement that finds the room by code, ends the membership, records its
+    # outbox event and returns it.
     with exact_queries(2):
         response = client.post(_room(room.code, "leave"))
 
