@@ -49,6 +49,7 @@ from rooms.models import (
     Room,
     RoomParticipant,
 )
+from rooms.outbox import ALERT_ACKNOWLEDGED, ALERT_RAISED, ALERT_RESOLVED, outbox_record
 from rooms.selectors import room_require_active_member
 
 MAX_COUNTDOWN_SECONDS = 120
@@ -123,7 +124,7 @@ def alert_raise(
                     raise
                 continue
             if alert.status == AlertStatus.OPEN:
-                announce(_raised_event(alert, opened_at=alert.raised_at))
+                _tell(_raised_event(alert, opened_at=alert.raised_at))
             return alert, True
     raise Conflict("This alert changed several times at once; try again.")
 
@@ -147,7 +148,7 @@ def alert_acknowledge(*, alert_id: uuid.UUID | str, room: Room, by: Rider) -> Ri
         alert.acknowledged_at = timezone.now()
         alert.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
         _audit(alert, room=room, action=AuditAction.ALERT_ACKNOWLEDGED, actor=by)
-        announce(
+        _tell(
             AlertAcknowledged(
                 alert_id=alert.pk,
                 room_id=alert.room_id,
@@ -230,7 +231,7 @@ def alerts_raise_due(*, now: datetime | None = None) -> list[RideAlert]:
             )
         for alert in due:
             alert.status = AlertStatus.OPEN
-            announce(_raised_event(alert, opened_at=moment))
+            _tell(_raised_event(alert, opened_at=moment))
     return due
 
 
@@ -269,7 +270,7 @@ def _audit(alert: RideAlert, *, room: Room, action: AuditAction, actor: Rider) -
 def _open(alert: RideAlert, *, now: datetime) -> None:
     alert.status = AlertStatus.OPEN
     alert.save(update_fields=["status"])
-    announce(_raised_event(alert, opened_at=now))
+    _tell(_raised_event(alert, opened_at=now))
 
 
 def _resolve(alert: RideAlert, *, resolution: str, by: Rider | None) -> None:
@@ -280,7 +281,7 @@ def _resolve(alert: RideAlert, *, resolution: str, by: Rider | None) -> None:
     alert.resolved_at = timezone.now()
     alert.save(update_fields=["status", "resolution", "resolved_by", "resolved_at"])
     if was_announced:
-        announce(
+        _tell(
             AlertResolved(
                 alert_id=alert.pk,
                 room_id=alert.room_id,
@@ -352,6 +353,37 @@ def _new_alert(
         alert.speed_kmh, alert.heading_deg = point["speed_kmh"], point["heading_deg"]
         alert.position_at = None if point["at"] is None else datetime.fromisoformat(point["at"])
     return alert
+
+
+_OUTBOX_TYPES = {
+    AlertRaised: ALERT_RAISED,
+    AlertAcknowledged: ALERT_ACKNOWLEDGED,
+    AlertResolved: ALERT_RESOLVED,
+}
+
+
+def _tell(event: AlertRaised | AlertAcknowledged | AlertResolved) -> None:
+    """The ride hears of it after commit (the live layer); operators' receivers through the
+    outbox, written in this same transaction."""
+    announce(event)
+    fields = {
+        name: _json_value(getattr(event, name))
+        for name in event.__dataclass_fields__
+        if name not in ("room_id", "rider_id")
+    }
+    outbox_record(
+        type=_OUTBOX_TYPES[type(event)],
+        room_id=event.room_id,
+        data={"rider": {"id": str(event.rider_id)}, "alert": fields},
+    )
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return _iso(value)
+    return value
 
 
 def _raised_event(alert: RideAlert, *, opened_at: datetime) -> AlertRaised:

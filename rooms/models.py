@@ -332,6 +332,8 @@ class RideAlert(models.Model):
 class NoticeStatus(models.TextChoices):
     # Written here; the delivery work (mail, SMS) takes it from there.
     PENDING = "pending", "To be delivered"
+    # Handed over: a mail in the mail outbox, an alert.contact_notice webhook event.
+    QUEUED = "queued", "Mail and SMS event queued"
 
 
 class AlertContactNotice(models.Model):

@@ -30,7 +30,23 @@ RIDE_ENDED = "ride.ended"
 RIDER_JOINED = "rider.joined"
 RIDER_LEFT = "rider.left"
 RIDER_REMOVED = "rider.removed"
-EVENT_TYPES = (RIDE_OPENED, RIDE_ENDED, RIDER_JOINED, RIDER_LEFT, RIDER_REMOVED)
+ALERT_RAISED = "alert.raised"
+ALERT_ACKNOWLEDGED = "alert.acknowledged"
+ALERT_RESOLVED = "alert.resolved"
+# An SOS or a silent rider nobody in the ride answered: one per emergency contact, carrying
+# what an operator's SMS gateway needs to text them.
+CONTACT_NOTICE = "alert.contact_notice"
+EVENT_TYPES = (
+    RIDE_OPENED,
+    RIDE_ENDED,
+    RIDER_JOINED,
+    RIDER_LEFT,
+    RIDER_REMOVED,
+    ALERT_RAISED,
+    ALERT_ACKNOWLEDGED,
+    ALERT_RESOLVED,
+    CONTACT_NOTICE,
+)
 
 # The delivery worker's queue and the job that drains one (endpoint, ride) (rooms/tasks.py).
 QUEUE = "deliveries"

@@ -49,3 +49,13 @@ def start_forgotten_deliveries(timestamp: int) -> int:
         return webhooks.webhook_start_forgotten()
     finally:
         connections.close_all()
+
+
+@app.periodic(cron="17 * * * *", periodic_id="prune_outbox")
+@app.task(queue=QUEUE, name="rooms.prune_outbox", queueing_lock="prune_outbox")
+def prune_outbox(timestamp: int) -> int:
+    """Every hour: events past OUTBOX_RETENTION_DAYS that were delivered everywhere go."""
+    try:
+        return webhooks.webhook_outbox_prune()
+    finally:
+        connections.close_all()

@@ -304,6 +304,18 @@ def webhook_start_forgotten(*, now: datetime | None = None) -> int:
     return len(pairs)
 
 
+def webhook_outbox_prune(*, now: datetime | None = None) -> int:
+    """Forget events older than OUTBOX_RETENTION_DAYS that nothing still waits to deliver,
+    with their deliveries and attempts. Returns how many events went."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.OUTBOX_RETENTION_DAYS)
+    waiting = WebhookDelivery.objects.filter(
+        event=models.OuterRef("pk"), status=WebhookDelivery.PENDING
+    )
+    old = OutboxEvent.objects.filter(created_at__lt=cutoff).exclude(models.Exists(waiting))
+    _, by_model = old.delete()
+    return by_model.get(OutboxEvent._meta.label, 0)
+
+
 def retry_delay_seconds(attempts: int) -> float:
     """Exponential backoff with jitter: 5 s, 10 s, 20 s... capped at an hour, each drawn
     between half and all of it, so endpoints that failed together don't retry together."""

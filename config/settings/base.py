@@ -131,6 +131,8 @@ WEBHOOK_RETRY_FOR_SECONDS = env_int("WEBHOOK_RETRY_FOR_SECONDS", 86400, minimum=
 # Receivers on loopback or private networks: refused in production, allowed in development and
 # tests, whose receivers run on this machine.
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+# Delivered webhook events (and their attempts) are forgotten this long after they happened.
+OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7, minimum=1, maximum=365)
 # A delivery worker that sent no heartbeat for this long is taken for dead, and the jobs it
 # held run again (a worker heartbeats every 5 s).
 DELIVERY_STALLED_JOB_SECONDS = env_int("DELIVERY_STALLED_JOB_SECONDS", 30, minimum=15, maximum=3600)

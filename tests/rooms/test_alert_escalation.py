@@ -56,7 +56,7 @@ def test_an_unanswered_alert_is_marked_for_each_contact_once(kind):
 
     notices = AlertContactNotice.objects.order_by("contact__created_at")
     assert [(n.alert_id, n.contact_id, n.status) for n in notices] == [
-        (alert.pk, contact.pk, NoticeStatus.PENDING) for contact in contacts
+        (alert.pk, contact.pk, NoticeStatus.QUEUED) for contact in contacts
     ]
 
 
@@ -133,3 +133,58 @@ def test_the_command_opens_due_countdowns_and_escalates(settings):
         "alerts open over 30 s",
     ]
     assert AlertContactNotice.objects.filter(alert=alert).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_contact_is_mailed_and_operators_get_an_sms_event(mail_server, staff):
+    from riders.mail import mail_deliver_due
+    from rooms.models import OutboxEvent, WebhookDelivery
+    from rooms.webhooks import webhook_endpoint_create
+
+    sms_gateway = webhook_endpoint_create(
+        url="http://127.0.0.1:9/sms", event_types=["alert.contact_notice"], actor=staff
+    )
+    leader, lost = RiderFactory(), RiderFactory(display_name="Anna K")
+    room = room_create(creator=leader, name="Pass ride")
+    participant_join(rider=lost, code=room.code)
+    emergency_contact_create(
+        rider=lost, name="Mia", email="mia@example.com", phone="+41 79 123 45 67", consent=True
+    )
+    emergency_contact_create(rider=lost, name="Ben", phone="+4915112345678", consent=True)
+    position = {"lat": 46.5613, "lon": 8.5622, "speed_kmh": 64.0, "heading_deg": 180.0}
+    alert = _raise(room, lost, "silent", position=position)
+
+    assert alerts_escalate_due(now=_later(alert, AFTER)) == 2
+    mail_deliver_due()
+    (mail,) = mail_server.wait_for(1)
+    assert mail.recipients == ["mia@example.com"]
+    assert "Anna K's phone went silent at speed" in mail.message["Subject"]
+    assert "46.56130, 8.56220" in mail.text
+    events = OutboxEvent.objects.filter(type="alert.contact_notice").order_by("id")
+    assert sorted(e.payload["data"]["contact"]["phone"] for e in events) == [
+        "+41791234567",
+        "+4915112345678",
+    ]
+    assert all("Anna K" in e.payload["data"]["text"] for e in events)
+    assert WebhookDelivery.objects.filter(endpoint=sms_gateway).count() == 2
+    assert set(AlertContactNotice.objects.values_list("status", flat=True)) == {"queued"}
+    # Nothing twice: a second run finds every notice written.
+    assert alerts_escalate_due(now=_later(alert, AFTER + 60)) == 0
+    assert OutboxEvent.objects.filter(type="alert.contact_notice").count() == 2
+
+
+@pytest.mark.django_db
+def test_every_alert_change_is_in_the_outbox_for_operators():
+    from rooms.models import OutboxEvent
+
+    room, leader, lost, _ = _ride_with_contacts(0)
+    alert = _raise(room, lost, "stopped", position={"lat": 46.0, "lon": 8.0})
+    alert_acknowledge(alert_id=alert.pk, room=room, by=leader)
+    alert_resolve(alert_id=alert.pk, room=room, by=leader, resolution="handled")
+    events = OutboxEvent.objects.filter(room=room, type__startswith="alert.").order_by("id")
+    assert [e.type for e in events] == ["alert.raised", "alert.acknowledged", "alert.resolved"]
+    raised = events[0].payload["data"]
+    assert raised["rider"] == {"id": str(lost.pk)}
+    assert raised["alert"]["kind"] == "stopped"
+    assert raised["alert"]["alert_id"] == str(alert.pk)
+    assert events[2].payload["data"]["alert"]["resolution"] == "handled"

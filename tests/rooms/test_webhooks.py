@@ -443,3 +443,19 @@ def test_a_delivery_whose_job_was_lost_is_started_by_the_sweep(staff):
     # A delivery waiting for its scheduled retry is not lost.
     WebhookDelivery.objects.update(next_attempt_at=later + timedelta(minutes=5))
     assert webhooks.webhook_start_forgotten(now=later) == 0
+
+
+@override_settings(OUTBOX_RETENTION_DAYS=7)
+def test_delivered_events_are_forgotten_after_the_retention_and_waiting_ones_kept(staff):
+    webhooks.webhook_endpoint_create(
+        url="http://127.0.0.1:9/x", event_types=["ride.opened"], actor=staff
+    )
+    room = room_create(creator=RiderFactory(), name="Old ride")  # ride.opened (waiting), joined
+    later = timezone.now() + timedelta(days=8)
+    assert webhooks.webhook_outbox_prune(now=later) == 1  # rider.joined: nobody wanted it
+    assert list(OutboxEvent.objects.values_list("type", flat=True)) == ["ride.opened"]
+    WebhookDelivery.objects.update(status="delivered")
+    assert webhooks.webhook_outbox_prune(now=timezone.now()) == 0  # not old enough
+    assert webhooks.webhook_outbox_prune(now=later) == 1
+    assert not OutboxEvent.objects.filter(room=room).exists()
+    assert not WebhookDelivery.objects.exists()
