@@ -97,7 +97,7 @@ def _hand_over(notice: AlertContactNotice, *, at: datetime) -> None:
     )
 
 
-_WHAT = {
+_WHAT: dict[str, str] = {
     AlertKind.SOS: "{who} sent an SOS",
     AlertKind.SILENT: "{who}'s phone went silent at speed",
 }
