@@ -40,7 +40,7 @@ class RideAlertViewSet(ConvoyViewSet):
         responses={200: RideAlertSerializer(many=True), **error_responses(400, 401, 403, 404)},
     )
     @action(detail=False, methods=["get"], url_path=r"(?P<code>[^/]+)/alerts")
-    def list_alerts(self, request, code=None):
+    def alerts(self, request, code=None):
         """Open alerts first, then acknowledged, then resolved, each newest first."""
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(RideAlertSerializer(page, many=True).data)

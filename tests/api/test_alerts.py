@@ -238,8 +238,8 @@ def test_an_acknowledgment_runs_a_fixed_number_of_queries(ride, auth_client, exa
     assert client.get(_url(room)).status_code == 200  # warm-up
 
     # token, room, membership (permission); savepoint, membership, alert locked, update,
-    # audit entry, release; the answer's alert with its riders
-    with exact_queries(10):
+    # audit entry, outbox event, release; the answer's alert with its riders
+    with exact_queries(11):
         answered = client.post(_url(room, alert.pk, "acknowledge"))
 
     assert answered.status_code == 200

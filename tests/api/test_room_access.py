@@ -15,7 +15,7 @@ from tests.rooms.factories import RoomFactory
 
 pytestmark = pytest.mark.django_db
 
-INSIDE = ["presence", "participants", "stats"]
+INSIDE = ["presence", "participants", "stats", "alerts"]
 
 # Ride-scoped routes meant for riders who are not (or no longer) in the ride, and why.
 OPEN_TO_NON_MEMBERS = {
