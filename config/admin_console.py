@@ -1,12 +1,16 @@
 """Plumbing every admin page of the console shares: guarded search, read-only pages, a
 paginator that never counts a huge table, JSON shown as a table, and actions that call a
-service per object (from a list, or from an object's page after a confirmation) and report
-the outcome in the admin's messages."""
+service per object (from a list, or from an object's page), each only after a confirmation
+page that names what it acts on and asks for the reason the audit trail keeps, reporting the
+outcome in the admin's messages."""
 
 import json
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Page, Paginator
@@ -18,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from config.errors import DomainError
-from config.text import has_forbidden_characters
+from config.text import REASON_MAX_CHARS, has_forbidden_characters
 
 SEARCH_MAX_CHARS = 100
 
@@ -145,7 +149,34 @@ def _scalar(value: object) -> str:
     return Truncator(json.dumps(value, ensure_ascii=False, default=str)).chars(120)
 
 
-def apply_to_each(model_admin, request, objects, call, *, describe, succeeded: str) -> None:
+class ReasonForm(forms.Form):
+    """The reason a staff member gives before a destructive action; the audit trail keeps it."""
+
+    reason = forms.CharField(
+        max_length=REASON_MAX_CHARS,
+        strip=True,
+        widget=forms.TextInput(attrs={"size": 80, "autocomplete": "off"}),
+        help_text=f"Kept in the audit trail. At most {REASON_MAX_CHARS} characters.",
+        error_messages={"required": "Say why: the reason is kept in the audit trail."},
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"]
+        if has_forbidden_characters(reason):
+            raise forms.ValidationError("The reason may not contain control characters.")
+        return reason
+
+
+# How many names a bulk confirmation lists before "and N more": the page stays short and
+# reads one page of rows whatever was selected ("select all 4,037" included).
+CONFIRM_NAMES_SHOWN = 20
+# Rows a bulk action reads at a time while it runs, so thousands are never held at once.
+BULK_CHUNK = 200
+
+
+def apply_to_each(
+    model_admin, request, objects: Iterable, call, *, describe, succeeded: str
+) -> None:
     """Run a service once per selected object, then say what happened in the admin's messages:
     how many succeeded, and each refusal in the service's own words."""
     done = 0
@@ -160,6 +191,68 @@ def apply_to_each(model_admin, request, objects, call, *, describe, succeeded: s
         model_admin.message_user(request, succeeded.format(count=done), messages.SUCCESS)
 
 
+def confirmed_bulk_action(
+    model_admin,
+    request,
+    queryset,
+    call: Callable[[object, str], object],
+    *,
+    describe: Callable[[object], str],
+    succeeded: str,
+    title: str,
+    question: str,
+    consequence: str,
+    confirm_label: str,
+    skipped: str = "",
+):
+    """A list action that asks first: the first POST (from the list) shows what it will act
+    on, by count and names, and asks for a reason; only the confirmation's POST, with a
+    reason, calls ``call(obj, reason)`` per object. The confirmation posts back to the same
+    address with the same selection (select-across included), so the list's filters hold.
+
+    ``question`` may use {count}; ``skipped`` is shown when the caller excluded rows (a
+    moderator's own account)."""
+    form = ReasonForm(request.POST if "confirm" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        apply_to_each(
+            model_admin,
+            request,
+            queryset.iterator(chunk_size=BULK_CHUNK),
+            lambda obj: call(obj, form.cleaned_data["reason"]),
+            describe=describe,
+            succeeded=succeeded,
+        )
+        return None
+    count = queryset.count()
+    if count == 0:
+        model_admin.message_user(request, "Nothing selected could be acted on.", messages.WARNING)
+        return None
+    names = [describe(obj) for obj in queryset[:CONFIRM_NAMES_SHOWN]]
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+        "question": question.format(count=count),
+        "consequence": consequence,
+        "confirm_label": confirm_label.format(count=count),
+        "count": count,
+        "names": names,
+        "more": count - len(names),
+        "skipped": skipped,
+        "form": form,
+        "action": request.POST.get("action", ""),
+        "select_across": request.POST.get("select_across", "0"),
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(
+        request,
+        "admin/console_confirm_bulk.html",
+        context,
+        status=400 if form.is_bound else 200,
+    )
+
+
 # What the mixin uses of the ModelAdmin it is mixed into.
 if TYPE_CHECKING:
     _ModelAdminBase = admin.ModelAdmin
@@ -168,8 +261,9 @@ else:
 
 
 class ConfirmedActionsMixin(_ModelAdminBase):
-    """Buttons on an object's page that ask first (GET), then call a service (POST) and come
-    back to the page with a message saying what happened."""
+    """Buttons on an object's page that ask first (GET: what happens, and the reason), then
+    call a service (POST with a reason) and come back to the page with a message saying what
+    happened."""
 
     def object_for_action(self, request, object_id):
         obj = self.get_object(request, unquote(object_id))
@@ -179,20 +273,46 @@ class ConfirmedActionsMixin(_ModelAdminBase):
             raise PermissionDenied
         return obj
 
-    def confirmed_action(self, request, obj, call, *, done: str, **texts):
-        """``texts``: title, question, consequence and confirm_label of the confirmation."""
-        if request.method != "POST":
+    def refused(self, request, *, permission: str, doing: str, back_to=None):
+        """A 403 page in the console's style: which role may do this, and the way back."""
+        return self.admin_site.refused(  # type: ignore[attr-defined]
+            request, permission=permission, doing=doing, back_to=back_to
+        )
+
+    def confirmed_action(self, request, obj, call: Callable[[str], object], *, done: str, **texts):
+        """``call(reason)`` runs on the confirming POST only. ``texts``: title, question,
+        consequence and confirm_label of the confirmation page."""
+        form = ReasonForm(request.POST if request.method == "POST" else None)
+        if not form.is_bound or not form.is_valid():
             context = {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
                 "object": obj,
+                "form": form,
                 **texts,
             }
-            return TemplateResponse(request, "admin/console_confirm.html", context)
+            return TemplateResponse(
+                request,
+                "admin/console_confirm.html",
+                context,
+                status=400 if form.is_bound else 200,
+            )
         try:
-            call()
+            call(form.cleaned_data["reason"])
         except DomainError as exc:
             self.message_user(request, exc.message, messages.WARNING)
         else:
             self.message_user(request, done, messages.SUCCESS)
         return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", obj.pk)
+
+    def already_done(self, request, obj, *, title: str, message: str):
+        """The confirmation page of something already done (a ride that has ended): it says
+        so and offers no button."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "object": obj,
+            "title": title,
+            "already_done": message,
+        }
+        return TemplateResponse(request, "admin/console_confirm.html", context)

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from riders.api.throttles import credential_attempt_wait
 from riders.errors import PasswordAttemptsLimited, WrongPassword
+from riders.roles import ROLE_PERMISSIONS, roles_with_permission
 from riders.services import rider_change_password, rider_check_current_password
 
 
@@ -55,6 +56,21 @@ class ConsoleAdminSite(admin.AdminSite):
             extra_context={**self.each_context(request), **(extra_context or {})},
             template_name=self.password_change_template or "registration/password_change_form.html",
         )(request)
+
+    def refused(self, request, *, permission: str, doing: str, back_to=None):
+        """A 403 that says which role may do this and links back, in the console's style."""
+        needed = roles_with_permission(permission)
+        own = [group.name for group in request.user.groups.all() if group.name in ROLE_PERMISSIONS]
+        context = {
+            **self.each_context(request),
+            "title": "Not allowed",
+            "doing": doing,
+            "needed": " or ".join(f"the {name} role" for name in needed) or "a superuser",
+            "needed_short": " or ".join(needed) or "superuser",
+            "own_roles": own,
+            "back_to": back_to or reverse("admin:index", current_app=self.name),
+        }
+        return TemplateResponse(request, "admin/console_refused.html", context, status=403)
 
     def login(self, request, extra_context=None):
         # Each posted attempt counts in the same windows (per address, per account) as the

@@ -13,8 +13,10 @@ from riders.audit import audit_record
 from riders.email_tokens import email_tokens_revoke
 from riders.errors import (
     CannotDeactivateSelf,
+    CannotReactivateClosedAccount,
     EmailTaken,
     InvalidRiderData,
+    RiderAlreadyActive,
     RiderAlreadyInactive,
     SuperuserProtected,
     UnknownStaffRole,
@@ -160,6 +162,28 @@ def rider_lock_out(*, rider: Rider, actor: Rider) -> tuple[Rider, int]:
     locked.save(update_fields=["is_active", "updated_at"])
     tokens_revoked, _ = AuthToken.objects.filter(user=locked).delete()
     return locked, tokens_revoked
+
+
+def rider_reactivate(*, rider: Rider, actor: Rider, reason: str = "") -> Rider:
+    """Undo a deactivation: the rider may log in again (on every device, with a new log-in:
+    the tokens revoked at the deactivation stay revoked) and join rides again. A ride they
+    were removed from by the deactivation still needs its leader or support to let them back.
+    ``reason``: the staff member's, for the audit trail."""
+    with transaction.atomic():
+        locked = Rider.objects.select_for_update(no_key=True).get(pk=rider.pk)
+        if locked.deleted_at is not None or locked.is_stand_in:
+            raise CannotReactivateClosedAccount()
+        if locked.is_active:
+            raise RiderAlreadyActive()
+        if locked.is_superuser and not actor.is_superuser:
+            raise SuperuserProtected("Only a superuser can reactivate a superuser.")
+        locked.is_active = True
+        locked.save(update_fields=["is_active", "updated_at"])
+        audit_record(
+            action=AuditAction.RIDER_REACTIVATED, actor=actor, target=locked, reason=reason
+        )
+    rider.is_active = True
+    return locked
 
 
 def rider_set_staff_role(*, rider: Rider, role: str | None, actor: Rider | None) -> Rider:

@@ -1,12 +1,11 @@
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from config.admin_console import ConfirmedActionsMixin, ConsoleModelAdmin, apply_to_each
+from config.admin_console import ConfirmedActionsMixin, ConsoleModelAdmin, confirmed_bulk_action
 from riders.models import Rider
 from rooms.models import Room, RoomParticipant
 from rooms.selectors import room_list_for_support
@@ -159,14 +158,33 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
             context["can_end_ride"] = self.has_deactivate_permission(request)
         return super().change_view(request, object_id, form_url, extra_context=context)
 
+    def _refused(self, request, room, *, permission: str, doing: str):
+        return self.refused(
+            request,
+            permission=permission,
+            doing=doing,
+            back_to=reverse("admin:rooms_room_change", args=[room.pk]),
+        )
+
     def end_ride_view(self, request, object_id):
         room = self.object_for_action(request, object_id)
         if not self.has_deactivate_permission(request):
-            raise PermissionDenied
+            return self._refused(
+                request, room, permission="rooms.deactivate_room", doing="end rides"
+            )
+        if request.method != "POST" and not room.is_active:
+            ended = room.deactivated_at
+            return self.already_done(
+                request,
+                room,
+                title="End this ride",
+                message=f"The ride {room} has already ended"
+                + (f" (at {ended:%Y-%m-%d %H:%M:%S} UTC)." if ended else "."),
+            )
         return self.confirmed_action(
             request,
             room,
-            lambda: room_deactivate(room=room, actor=request.user),
+            lambda reason: room_deactivate(room=room, actor=request.user, reason=reason),
             done=f"Ended the ride {room}; its riders were disconnected.",
             title="End this ride",
             question=f"End the ride {room}?",
@@ -177,14 +195,18 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     def remove_rider_view(self, request, object_id, rider_id):
         room = self.object_for_action(request, object_id)
         if not request.user.has_perm("rooms.remove_participant"):
-            raise PermissionDenied
+            return self._refused(
+                request, room, permission="rooms.remove_participant", doing="remove riders"
+            )
         rider = Rider.objects.filter(pk=rider_id).first()
         if rider is None:
             raise Http404("No such rider.")
         return self.confirmed_action(
             request,
             room,
-            lambda: participant_remove(room=room, rider=rider, actor=request.user),
+            lambda reason: participant_remove(
+                room=room, rider=rider, actor=request.user, reason=reason
+            ),
             done=f"Removed {rider} from {room}; their phone was disconnected from the ride.",
             title="Remove a rider",
             question=f"Remove {rider} from the ride {room}?",
@@ -196,14 +218,21 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     def readmit_rider_view(self, request, object_id, rider_id):
         room = self.object_for_action(request, object_id)
         if not request.user.has_perm("rooms.remove_participant"):
-            raise PermissionDenied
+            return self._refused(
+                request,
+                room,
+                permission="rooms.remove_participant",
+                doing="let removed riders back in",
+            )
         rider = Rider.objects.filter(pk=rider_id).first()
         if rider is None:
             raise Http404("No such rider.")
         return self.confirmed_action(
             request,
             room,
-            lambda: participant_readmit(room=room, rider=rider, actor=request.user),
+            lambda reason: participant_readmit(
+                room=room, rider=rider, actor=request.user, reason=reason
+            ),
             done=f"{rider} may join {room} again.",
             title="Let a removed rider back in",
             question=f"Let {rider} join the ride {room} again?",
@@ -230,13 +259,18 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
 
     @admin.action(permissions=["deactivate"], description="End selected rides")
     def deactivate_rooms(self, request, queryset):
-        apply_to_each(
+        return confirmed_bulk_action(
             self,
             request,
             queryset,
-            lambda room: room_deactivate(room=room, actor=request.user),
+            lambda room, reason: room_deactivate(room=room, actor=request.user, reason=reason),
             describe=str,
             succeeded="Ended {count} ride(s); their riders were disconnected.",
+            title="End selected rides",
+            question="End {count} ride(s)?",
+            consequence="Every rider in them is disconnected at once and nobody can join them "
+            "again.",
+            confirm_label="Yes, end {count} ride(s)",
         )
 
 
@@ -271,11 +305,18 @@ class RoomParticipantAdmin(ConsoleModelAdmin):
 
     @admin.action(permissions=["remove"], description="Remove selected riders from their ride")
     def remove_participants(self, request, queryset):
-        apply_to_each(
+        return confirmed_bulk_action(
             self,
             request,
             queryset.select_related("room", "user"),
-            lambda p: participant_remove(room=p.room, rider=p.user, actor=request.user),
+            lambda p, reason: participant_remove(
+                room=p.room, rider=p.user, actor=request.user, reason=reason
+            ),
             describe=lambda p: f"{p.user} in {p.room}",
             succeeded="Removed {count} rider(s); their phones were disconnected from the ride.",
+            title="Remove selected riders from their ride",
+            question="Remove {count} rider(s) from their ride?",
+            consequence="Each phone is disconnected from its ride at once, and none can join "
+            "that ride again until its leader or support lets them back in.",
+            confirm_label="Yes, remove {count} rider(s)",
         )

@@ -2,6 +2,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -40,6 +41,9 @@ from rooms.models import (
 from rooms.selectors import normalize_room_code, room_get_by_code, room_require_leader_or_staff
 
 CODE_ATTEMPTS = 10
+
+# How a removal by the leader or staff reaches the phone (RiderRemovedFromRide.reason).
+RemovalEnding = Literal["kicked", "deactivated"]
 
 
 @dataclass(frozen=True)
@@ -144,8 +148,9 @@ def room_create(
     return outcome.participant.room
 
 
-def room_deactivate(*, room: Room, actor: Rider) -> Room:
-    """End a ride: the room closes and every active participation ends with it."""
+def room_deactivate(*, room: Room, actor: Rider, reason: str = "") -> Room:
+    """End a ride: the room closes and every active participation ends with it. ``reason``:
+    the staff member's, for the audit trail."""
     with transaction.atomic():
         locked = _lock_room(room.pk)
         room_require_leader_or_staff(room=locked, viewer=actor)
@@ -163,6 +168,7 @@ def room_deactivate(*, room: Room, actor: Rider) -> Room:
             actor=actor,
             target=locked,
             details={"code": locked.code, "participants_disconnected": ended},
+            reason=reason,
         )
         announce(RideEnded(room_id=locked.pk))
     return locked
@@ -235,9 +241,18 @@ def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
     return participant
 
 
-def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomParticipant:
+def participant_remove(
+    *, room: Room, rider: Rider, actor: Rider, reason: str = ""
+) -> RoomParticipant:
     """The ride's leader (or staff) removes a rider from the ride; the rider cannot join it
-    again until one of them readmits the rider (participant_readmit)."""
+    again until one of them readmits the rider (participant_readmit). ``reason``: the staff
+    member's, for the audit trail."""
+    return _participant_remove(room=room, rider=rider, actor=actor, reason=reason, ending="kicked")
+
+
+def _participant_remove(
+    *, room: Room, rider: Rider, actor: Rider, reason: str, ending: RemovalEnding
+) -> RoomParticipant:
     with transaction.atomic():
         locked = _lock_room(room.pk)
         room_require_leader_or_staff(room=locked, viewer=actor)
@@ -248,7 +263,7 @@ def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomPartici
         )
         if participant is None:
             raise NotInRoom("That rider is not in this ride.")
-        _end_membership(participant)
+        _end_membership(participant, ending=ending)
         audit_record(
             action=AuditAction.PARTICIPANT_REMOVED,
             actor=actor,
@@ -260,13 +275,17 @@ def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomPartici
                 "rider_id": str(rider.pk),
                 "username": rider.username,
             },
+            reason=reason,
         )
     return participant
 
 
-def participant_readmit(*, room: Room, rider: Rider, actor: Rider) -> RoomParticipant:
+def participant_readmit(
+    *, room: Room, rider: Rider, actor: Rider, reason: str = ""
+) -> RoomParticipant:
     """The ride's leader (or staff) lets a removed rider back: the bar is lifted, and the
-    rider may join again with the code (they are not put back in the ride)."""
+    rider may join again with the code (they are not put back in the ride). ``reason``: the
+    staff member's, for the audit trail."""
     with transaction.atomic():
         locked = _lock_room(room.pk)
         room_require_leader_or_staff(room=locked, viewer=actor)
@@ -292,19 +311,27 @@ def participant_readmit(*, room: Room, rider: Rider, actor: Rider) -> RoomPartic
                 "username": rider.username,
                 "removed_at": removed_at.isoformat(),
             },
+            reason=reason,
         )
     return participant
 
 
-def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
+def rider_deactivate(*, rider: Rider, actor: Rider, reason: str = "") -> Rider:
     """Lock a rider out: the account is deactivated, every device signed out, and the ride
-    they are in ends for them (their socket closes once this commits)."""
+    they are in ends for them (their socket is told "deactivated" and closes once this
+    commits). ``reason``: the staff member's, for the audit trail."""
     with transaction.atomic():
         locked, tokens_revoked = rider_lock_out(rider=rider, actor=actor)
         current = locked.participations.filter(is_active=True).select_related("room").first()
         if current is not None:
             try:
-                participant_remove(room=current.room, rider=locked, actor=actor)
+                _participant_remove(
+                    room=current.room,
+                    rider=locked,
+                    actor=actor,
+                    reason=reason,
+                    ending="deactivated",
+                )
             except NotInRoom:
                 # They left (or the ride ended) since the read above: nothing left to end.
                 current = None
@@ -316,6 +343,7 @@ def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
                 "tokens_revoked": tokens_revoked,
                 "removed_from_room": current.room.code if current is not None else None,
             },
+            reason=reason,
         )
     rider.is_active = False
     return locked
@@ -375,15 +403,16 @@ def _leave_other_room(*, rider: Rider, state: _MembershipState, now: datetime) -
     return model_from_values(Room, id=state.elsewhere_room_id, code=state.elsewhere_code)
 
 
-def _end_membership(participant: RoomParticipant) -> None:
+def _end_membership(participant: RoomParticipant, *, ending: RemovalEnding) -> None:
     """End one membership by a removal, which bars the rider from the ride; once that is
-    committed, the rider's socket in the ride closes and the others see them kicked."""
+    committed, the rider's socket in the ride closes and the others see them kicked (or
+    deactivated)."""
     participant.is_active = False
     participant.left_at = participant.removed_at = timezone.now()
     participant.save(update_fields=["is_active", "left_at", "removed_at"])
     announce(
         RiderRemovedFromRide(
-            room_id=participant.room_id, rider_id=participant.user_id, reason="kicked"
+            room_id=participant.room_id, rider_id=participant.user_id, reason=ending
         )
     )
 

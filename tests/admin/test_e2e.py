@@ -110,16 +110,24 @@ def test_a_support_agent_finds_a_ride_by_code_checks_it_and_ends_it(live_server,
         page.check("input[name=_selected_action]")
         page.select_option("select[name=action]", "deactivate_rooms")
         page.click("button[name=index]")
+        seen["confirm"] = page.locator("#content").inner_text()
+        page.fill("input[name=reason]", "Leader asked us to close it (ticket 812)")
+        page.get_by_role("button", name="Yes, end 1 ride(s)").click()
         seen["message"] = page.locator(".messagelist").inner_text()
 
     in_browser(script)
 
     assert all(r.username in seen["participants"] for r in [ride.leader, *ride.riders])
     assert "leader-lena" in seen["online"]
+    assert "End 1 ride(s)?" in seen["confirm"]
+    assert str(ride.room) in seen["confirm"]
     assert "Ended 1 ride(s)" in seen["message"]
     assert not Room.objects.get(pk=ride.room.pk).is_active
     entry = AuditEntry.objects.get(action=AuditAction.ROOM_DEACTIVATED)
-    assert entry.actor == agent
+    assert (entry.actor, entry.details["reason"]) == (
+        agent,
+        "Leader asked us to close it (ticket 812)",
+    )
     assert (ARTIFACTS / "room-page.png").stat().st_size > 10_000
 
 
@@ -133,6 +141,7 @@ def test_a_moderator_removes_a_rider_from_a_ride(live_server, ride):
         page.goto(f"{live_server.url}/admin/rooms/room/{ride.room.pk}/change/")
         row = page.locator(".inline-group tbody tr", has_text=marco.username)
         row.get_by_role("link", name="Remove from ride").click()
+        page.fill("input[name=reason]", "Riding dangerously, reported by the leader")
         page.get_by_role("button", name=f"Yes, remove {marco.username}").click()
         seen["message"] = page.locator(".messagelist").inner_text()
         seen["remove_links"] = page.locator("a.remove-rider").count()
