@@ -5,18 +5,23 @@ page that names what it acts on and asks for the reason the audit trail keeps, r
 outcome in the admin's messages."""
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Page, Paginator
+from django.db import models
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
@@ -66,11 +71,130 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ConsoleModelAdmin(GuardedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def console_time(value: datetime | None) -> str:
+    """Every time the console shows, in one format: to the second, in the staff member's own
+    time zone (the one their request activated), with UTC beside it, e.g.
+    ``2026-12-07 15:05:52 CET (14:05:52 UTC)``; the UTC date is added when it differs."""
+    if value is None:
+        return "—"
+    utc = value.astimezone(UTC)
+    local = timezone.localtime(value)
+    iso = utc.isoformat(timespec="seconds")
+    if timezone.get_current_timezone_name() == "UTC":
+        return format_html('<time datetime="{}">{} UTC</time>', iso, utc.strftime(TIME_FORMAT))
+    beside = utc.strftime("%H:%M:%S" if utc.date() == local.date() else TIME_FORMAT)
+    return format_html(
+        '<time datetime="{}">{} {}</time> <span class="convoy-utc">({} UTC)</span>',
+        iso,
+        local.strftime(TIME_FORMAT),
+        local.tzname() or "",
+        beside,
+    )
+
+
+class ConsoleTimesMixin:
+    """Date-time columns and fields of a console page shown with :func:`console_time` instead of
+    Django's locale format (minutes only, one zone): each ``<name>`` that is a DateTimeField
+    of the model is shown through a ``<name>__shown`` display of the same label and ordering."""
+
+    model: type[models.Model]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.time_fields = {
+            field.name: field
+            for field in self.model._meta.get_fields()
+            if isinstance(field, models.DateTimeField)
+        }
+        for name, field in self.time_fields.items():
+            setattr(self, f"{name}__shown", _time_display(name, str(field.verbose_name)))
+
+    def times_shown(self, names: Sequence) -> tuple:
+        return tuple(
+            f"{name}__shown" if isinstance(name, str) and name in self.time_fields else name
+            for name in names
+        )
+
+    def get_list_display(self, request):
+        return self.times_shown(super().get_list_display(request))
+
+    def get_fields(self, request, obj=None):
+        return self.times_shown(super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.times_shown(super().get_readonly_fields(request, obj))
+
+
+def _time_display(name: str, label: str):
+    @admin.display(description=label, ordering=name)
+    def shown(obj):
+        return console_time(getattr(obj, name))
+
+    return shown
+
+
+class ClampedChangeList(ChangeList):
+    """A page number past the end shows the last page, with a message and every filter kept
+    (Django's own answer drops them all and lands on page 1 with "?e=1")."""
+
+    def get_results(self, request):
+        try:
+            return super().get_results(request)
+        except IncorrectLookupParameters:
+            if self.page_num <= 1:
+                raise
+            last = self.model_admin.last_page_number(request, self.queryset, self.list_per_page)
+            if last >= self.page_num:
+                raise
+            messages.info(
+                request,
+                f"There is no page {self.page_num} with these filters; this is the last one, "
+                f"page {last}.",
+            )
+            self.page_num = last
+            # The paginator reads the page from the request, as on any other page.
+            request.GET = request.GET.copy()
+            request.GET[PAGE_VAR] = str(last)
+            return super().get_results(request)
+
+
+class ConsoleModelAdmin(
+    ConsoleTimesMixin, GuardedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     """A read-only console page; changes happen only through actions that call services."""
 
     # One count per page (of what the filters match), not a second one of the whole table.
     show_full_result_count = False
+
+    def get_changelist(self, request, **kwargs):
+        return ClampedChangeList
+
+    def history_view(self, request, object_id, extra_context=None):
+        """History from the audit trail, where every change is written (the console changes
+        nothing through Django's own forms, so Django's admin log stays empty)."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No such {self.opts.verbose_name}.")
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History: {obj}",
+            "opts": self.opts,
+            "object": obj,
+            "entries": [
+                {"when": console_time(entry.created_at), "entry": entry}
+                for entry in self.admin_site.audit_history(obj)
+            ],
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/console_history.html", context)
+
+    def last_page_number(self, request, queryset, per_page: int) -> int:
+        return max(Paginator(queryset, per_page).num_pages, 1)
 
 
 class UncountedPaginator(Paginator):
@@ -111,6 +235,15 @@ class UncountedPaginationMixin:
     show_full_result_count = False
     list_max_show_all = 0
     show_facets = admin.ShowFacets.NEVER
+
+    def last_page_number(self, request, queryset, per_page: int) -> int:
+        # Counts no further than the page asked for (at most MAX_PAGES pages of rows).
+        try:
+            asked = min(int(request.GET.get(PAGE_VAR, 1)), UncountedPaginator.MAX_PAGES + 1)
+        except ValueError:
+            asked = 1
+        rows = queryset[: (asked - 1) * per_page].count()
+        return max(-(-rows // per_page), 1)
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         try:

@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from config.admin_console import (
     ConfirmedActionsMixin,
     ConsoleModelAdmin,
+    ConsoleTimesMixin,
     confirmed_bulk_action,
+    console_time,
     json_table,
 )
 from riders.models import AuditEntry, AuthToken, Rider
@@ -14,10 +17,11 @@ from riders.services import rider_reactivate
 from rooms.models import RoomParticipant
 from rooms.services import rider_deactivate
 from telemetry.account_deletion import account_delete_by_staff
+from telemetry.figures import figures_summary
 from telemetry.selectors import connection_problems_for_rider
 
 
-class RiderRoomsInline(admin.TabularInline):
+class RiderRoomsInline(ConsoleTimesMixin, admin.TabularInline):
     """The rides the rider has been in, most recent first."""
 
     model = RoomParticipant
@@ -45,7 +49,7 @@ class RiderRoomsInline(admin.TabularInline):
         return format_html('<a href="{}">{}</a>', url, participant.room)
 
 
-class RiderDevicesInline(admin.TabularInline):
+class RiderDevicesInline(ConsoleTimesMixin, admin.TabularInline):
     """The phones signed in to the account (never the token itself: only its first characters)."""
 
     model = AuthToken
@@ -99,6 +103,7 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         "last_login",
         "deleted_at",
         "is_stand_in",
+        "activity",
         "recent_connection_problems",
         "password",
     )
@@ -108,7 +113,7 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         # Superusers aside, nobody sees even the hash of a password.
         if request.user.is_superuser:
             fields.append("password")
-        return fields
+        return self.times_shown(fields)
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
@@ -118,6 +123,21 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         names = [group.name for group in rider.groups.all()]
         return ", ".join(names) or "—"
 
+    @admin.display(description="activity")
+    def activity(self, rider):
+        logs = reverse("admin:telemetry_connectionlog_changelist")
+        rides = reverse("admin:rooms_roomparticipant_changelist")
+        return format_html(
+            '<a href="{}?{}" id="rider-logs">Connection logs of {}</a> · '
+            '<a href="{}?user__id__exact={}" id="rider-rides">Rides of {}</a>',
+            logs,
+            urlencode({"rider": rider.email or rider.username}),
+            rider,
+            rides,
+            rider.pk,
+            rider,
+        )
+
     @admin.display(description="recent connection problems")
     def recent_connection_problems(self, rider):
         problems = connection_problems_for_rider(rider=rider)
@@ -125,19 +145,27 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
             return "None reported."
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            '<tr class="convoy-problem"><td><a href="{}">{}</a></td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>",
             (
                 (
-                    f"{log.occurred_at:%Y-%m-%d %H:%M:%S}",
+                    reverse("admin:telemetry_connectionlog_change", args=[log.pk]),
+                    console_time(log.occurred_at),
                     log.get_event_type_display(),
-                    log.room.code if log.room else "—",
-                    json_table(log.metrics),
+                    format_html(
+                        '<a href="{}">{}</a>',
+                        reverse("admin:rooms_room_change", args=[log.room_id]),
+                        log.room.code,
+                    )
+                    if log.room
+                    else "—",
+                    figures_summary(log.metrics),
                 )
                 for log in problems
             ),
         )
         return format_html(
-            '<table class="convoy-problems"><thead><tr><th>when (UTC)</th><th>event</th>'
+            '<table class="convoy-problems"><thead><tr><th>when</th><th>event</th>'
             "<th>ride</th><th>figures</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )

@@ -1,4 +1,6 @@
+import zoneinfo
 from contextlib import contextmanager
+from functools import cache
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
@@ -184,6 +186,27 @@ def rider_reactivate(*, rider: Rider, actor: Rider, reason: str = "") -> Rider:
         )
     rider.is_active = True
     return locked
+
+
+def rider_set_staff_time_zone(*, rider: Rider, time_zone: str) -> Rider:
+    """The IANA zone the console shows this staff member's times in; "" for UTC."""
+    if time_zone and time_zone not in staff_time_zones():
+        raise InvalidRiderData(
+            fields={"staff_time_zone": ["Not a time zone name (e.g. Europe/Rome), or empty."]}
+        )
+    Rider.objects.filter(pk=rider.pk).update(staff_time_zone=time_zone)
+    rider.staff_time_zone = time_zone
+    return rider
+
+
+def staff_time_zones() -> frozenset[str]:
+    """Every zone name of the installed zone database (tzdata on machines without one)."""
+    return _zone_names()
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 def rider_set_staff_role(*, rider: Rider, role: str | None, actor: Rider | None) -> Rider:

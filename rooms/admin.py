@@ -2,13 +2,24 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import F
 from django.http import Http404
+from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
-from config.admin_console import ConfirmedActionsMixin, ConsoleModelAdmin, confirmed_bulk_action
+from config.admin_console import (
+    SEARCH_MAX_CHARS,
+    ConfirmedActionsMixin,
+    ConsoleModelAdmin,
+    ConsoleTimesMixin,
+    confirmed_bulk_action,
+)
+from config.errors import DomainError
+from config.text import has_forbidden_characters
 from riders.models import Rider
+from riders.selectors import rider_find_by_login
 from rooms.models import Room, RoomParticipant
-from rooms.selectors import room_list_for_support
+from rooms.selectors import room_get_by_code, room_list_for_support
 from rooms.services import participant_readmit, participant_remove, room_deactivate
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.selectors import live_room_members
@@ -39,7 +50,7 @@ class RoomFullFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ParticipantsInline(admin.TabularInline):
+class ParticipantsInline(ConsoleTimesMixin, admin.TabularInline):
     """Everyone who has been in the ride, those riding now first."""
 
     model = RoomParticipant
@@ -132,6 +143,12 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
 
     def get_urls(self):
         own = [
+            # The search box on every console page (admin/base_site.html) answers here.
+            path(
+                "find/",
+                self.admin_site.admin_view(self.console_search_view),
+                name="console_search",
+            ),
             path(
                 "<path:object_id>/end/",
                 self.admin_site.admin_view(self.end_ride_view),
@@ -240,6 +257,40 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
             "code while it lasts.",
             confirm_label=f"Yes, let {rider} back in",
         )
+
+    def console_search_view(self, request):
+        """Username, email or ride code, straight to its page; anything else lists the riders
+        whose username or email contains it."""
+        term = request.GET.get("q", "")
+        term = "".join(" " if has_forbidden_characters(ch) else ch for ch in term)
+        term = term.strip()[:SEARCH_MAX_CHARS]
+        if not term:
+            return redirect("admin:index")
+        room = None
+        try:
+            room = room_get_by_code(code=term)
+        except DomainError:
+            room = None
+        rider = rider_find_by_login(identifier=term)
+        if room is not None and self.has_view_permission(request, room):
+            if rider is not None:
+                messages.info(
+                    request,
+                    format_html(
+                        'The rider <a href="{}">{}</a> has that name too.',
+                        reverse("admin:riders_rider_change", args=[rider.pk]),
+                        rider,
+                    ),
+                )
+            return redirect("admin:rooms_room_change", room.pk)
+        if rider is not None:
+            return redirect("admin:riders_rider_change", rider.pk)
+        messages.info(
+            request,
+            f"No rider has the username or email {term[:64]!r} and no ride has that code; "
+            "riders whose username or email contains it are listed below.",
+        )
+        return redirect(reverse("admin:riders_rider_changelist") + "?" + urlencode({"q": term}))
 
     def _live_panel(self, room):
         try:
