@@ -95,6 +95,18 @@ def console_time(value: datetime | None) -> str:
     )
 
 
+def parse_console_time(raw: str) -> datetime | None:
+    """A time typed into the console (YYYY-MM-DD HH:MM[:SS], a T for the space allowed), in the
+    staff member's zone unless an offset is typed with it; None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace(" ", "T", 1))
+    except ValueError:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, timezone.get_current_timezone())
+    return moment
+
+
 class ConsoleTimesMixin:
     """Date-time columns and fields of a console page shown with :func:`console_time` instead of
     Django's locale format (minutes only, one zone): each ``<name>`` that is a DateTimeField

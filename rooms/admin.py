@@ -1,9 +1,12 @@
+from datetime import UTC, datetime, timedelta
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import F
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
@@ -13,17 +16,39 @@ from config.admin_console import (
     ConsoleModelAdmin,
     ConsoleTimesMixin,
     confirmed_bulk_action,
+    console_time,
+    parse_console_time,
 )
 from config.errors import DomainError
 from config.text import has_forbidden_characters
 from riders.models import Rider
 from riders.selectors import rider_find_by_login
 from rooms.models import Room, RoomParticipant
-from rooms.selectors import room_get_by_code, room_list_for_support
+from rooms.selectors import room_get_by_code, room_list_for_support, room_riders_ever
 from rooms.services import participant_readmit, participant_remove, room_deactivate
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.selectors import live_room_members
+from telemetry.admin import log_window_url
 from telemetry.charts import ChartUnavailable, room_quality_chart
+from telemetry.selectors import MAX_STATS_WINDOW, connection_log_span_for_room
+from telemetry.timelines import ride_timeline
+
+# A WebRTC link still checking ICE candidates after this long is not going to connect by
+# itself: the live panel makes it stand out.
+ICE_CHECKING_STUCK = timedelta(seconds=10)
+
+
+def _older_than(iso: str, moment) -> bool:
+    try:
+        return datetime.fromisoformat(iso) < moment
+    except (TypeError, ValueError):
+        return False
+
+
+def _window_param(moment, *, local: bool = False) -> str:
+    if local:
+        return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S}"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
 def rider_link(rider):
@@ -127,7 +152,8 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     def creator_link(self, room):
         return rider_link(room.creator)
 
-    @admin.display(description="riding now", ordering="active_participants")
+    # Memberships, not phones online: the ride page tells joined, live and reconnecting apart.
+    @admin.display(description="joined now", ordering="active_participants")
     def live_participants(self, room):
         return room.active_participants
 
@@ -172,6 +198,7 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         context = dict(extra_context or {})
         if room is not None and self.has_view_permission(request, room):
             context.update(self._live_panel(room), **self._chart_panel(request, room))
+            context.update(self._timeline_panel(request, room))
             context["can_end_ride"] = self.has_deactivate_permission(request)
         return super().change_view(request, object_id, form_url, extra_context=context)
 
@@ -294,9 +321,110 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
 
     def _live_panel(self, room):
         try:
-            return {"live_members": live_room_members(room=room), "live_unavailable": False}
+            members = live_room_members(room=room)
         except RealtimeUnavailable:
             return {"live_members": [], "live_unavailable": True}
+        now = timezone.now()
+        rows = []
+        stuck = 0
+        for member in members:
+            links = []
+            for link in member.links:
+                is_stuck = link.ice_state == "checking" and _older_than(
+                    link.changed_at, now - ICE_CHECKING_STUCK
+                )
+                stuck += is_stuck
+                links.append({"link": link, "stuck": is_stuck})
+            rows.append({"member": member, "links": links})
+        reconnecting = sum(1 for m in members if m.status == "reconnecting")
+        return {
+            "live_members": rows,
+            "live_unavailable": False,
+            "riding_now": {
+                "joined": room.active_participants,
+                "live": len(members) - reconnecting,
+                "reconnecting": reconnecting,
+                "stuck": stuck,
+            },
+        }
+
+    def _timeline_panel(self, request, room):
+        """One timeline per rider; ``tl_from`` / ``tl_to`` zoom to a window (the staff
+        member's zone), ``tl_rider`` shows one rider."""
+        span = connection_log_span_for_room(room=room)
+        riders = room_riders_ever(room=room)
+        if span is None:
+            return {"timeline": None, "timeline_riders": riders}
+        now = timezone.now()
+        until = max(room.deactivated_at or now, span[1]) + timedelta(seconds=1)
+        since = max(min(room.created_at, span[0]), until - MAX_STATS_WINDOW)
+        chosen = {}
+        for name in ("tl_from", "tl_to"):
+            raw = request.GET.get(name, "")
+            if raw:
+                moment = parse_console_time(raw)
+                if moment is None:
+                    self.message_user(
+                        request,
+                        f"{raw[:40]!r} is not a time (YYYY-MM-DD HH:MM[:SS]); the whole ride "
+                        "is shown.",
+                        messages.WARNING,
+                    )
+                    chosen = {}
+                    break
+                chosen[name] = moment
+        since, until = chosen.get("tl_from", since), chosen.get("tl_to", until)
+        if until - since > MAX_STATS_WINDOW or until <= since:
+            self.message_user(
+                request,
+                "A timeline window runs forward and spans at most "
+                f"{MAX_STATS_WINDOW.days} days; the whole ride is shown.",
+                messages.WARNING,
+            )
+            until = max(room.deactivated_at or now, span[1]) + timedelta(seconds=1)
+            since = max(min(room.created_at, span[0]), until - MAX_STATS_WINDOW)
+        rider_id = request.GET.get("tl_rider") or None
+        if rider_id is not None and rider_id not in {str(pk) for pk, _ in riders}:
+            self.message_user(request, "That rider has not been in this ride.", messages.WARNING)
+            rider_id = None
+
+        def window_url(start, end, username):
+            return log_window_url(start=start, end=end, rider=username, ride=room.code)
+
+        timeline = ride_timeline(
+            room=room, since=since, until=until, window_url=window_url, rider_id=rider_id
+        )
+        page = reverse("admin:rooms_room_change", args=[room.pk])
+        zooms = {
+            entry.rider_id: page
+            + "?"
+            + urlencode(
+                {
+                    "tl_from": _window_param(entry.first - timedelta(seconds=30)),
+                    "tl_to": _window_param(entry.last + timedelta(seconds=30)),
+                    "tl_rider": entry.rider_id,
+                }
+            )
+            for entry in timeline.riders
+        }
+        return {
+            "timeline": timeline,
+            "timeline_rows": [
+                {
+                    "entry": entry,
+                    "zoom": zooms[entry.rider_id],
+                    "rider_url": reverse("admin:riders_rider_change", args=[entry.rider_id]),
+                }
+                for entry in timeline.riders
+            ],
+            "timeline_riders": [(str(pk), name) for pk, name in riders],
+            "timeline_rider": rider_id or "",
+            "timeline_from": _window_param(since, local=True),
+            "timeline_to": _window_param(until, local=True),
+            "timeline_since": console_time(since),
+            "timeline_until": console_time(until),
+            "timeline_logs": log_window_url(start=since, end=until, ride=room.code),
+        }
 
     def _chart_panel(self, request, room):
         try:

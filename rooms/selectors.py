@@ -147,3 +147,13 @@ def room_list_for_support() -> QuerySet[Room]:
         .annotate(active_participants=Coalesce(Subquery(active_count), 0))
         .order_by("-created_at", "id")
     )
+
+
+def room_riders_ever(*, room: Room) -> list[tuple[uuid.UUID, str]]:
+    """(id, username) of everyone who has been in the ride, by username: the timeline's rider
+    selector."""
+    return list(
+        RoomParticipant.objects.filter(room=room)
+        .order_by("user__username")
+        .values_list("user_id", "user__username")
+    )

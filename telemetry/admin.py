@@ -11,6 +11,7 @@ from config.admin_console import (
     UncountedPaginationMixin,
     console_time,
     json_table,
+    parse_console_time,
 )
 from config.errors import DomainError
 from riders.selectors import rider_find_by_email, rider_find_by_username
@@ -152,7 +153,7 @@ class TimeWindowFilter(admin.ListFilter):
             raw = self.used_parameters.get(name)
             if not raw:
                 continue
-            moment = _moment(raw)
+            moment = parse_console_time(raw)
             if moment is None:
                 messages.warning(
                     request, f"{raw[:40]!r} is not a time (YYYY-MM-DD HH:MM[:SS]); nothing shown."
@@ -167,16 +168,6 @@ class TimeWindowFilter(admin.ListFilter):
         if "to" in bounds:
             queryset = queryset.filter(occurred_at__lt=bounds["to"])
         return queryset
-
-
-def _moment(raw: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(raw.strip().replace(" ", "T", 1))
-    except ValueError:
-        return None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.get_current_timezone())
-    return moment
 
 
 def log_window_url(*, start: datetime, end: datetime, **filters: str) -> str:

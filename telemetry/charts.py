@@ -104,7 +104,7 @@ def quality_chart_svg(report: StatsReport) -> SafeString:
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" role="img" class="convoy-quality-chart" '
+        'width="100%" role="img" class="convoy-quality-chart" '
         f'data-buckets="{len(report.buckets)}" aria-labelledby="quality-title">',
         '<title id="quality-title">Connection quality over the ride: round-trip time p50 and '
         "p95, packet loss and reconnects per bucket</title>",
