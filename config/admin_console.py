@@ -154,7 +154,7 @@ class ClampedChangeList(ChangeList):
 
     def get_results(self, request):
         try:
-            return super().get_results(request)
+            super().get_results(request)
         except IncorrectLookupParameters:
             if self.page_num <= 1:
                 raise
@@ -170,7 +170,16 @@ class ClampedChangeList(ChangeList):
             # The paginator reads the page from the request, as on any other page.
             request.GET = request.GET.copy()
             request.GET[PAGE_VAR] = str(last)
-            return super().get_results(request)
+            super().get_results(request)
+            return
+        if self.page_num > 1 and not self.multi_page:
+            # Everything fits on one page, which Django shows whatever page was asked for.
+            messages.info(
+                request,
+                f"There is no page {self.page_num} with these filters; this is the last one, "
+                "page 1.",
+            )
+            self.page_num = 1
 
 
 class ConsoleModelAdmin(
