@@ -135,6 +135,8 @@ def main() -> None:
     small = small_ride()
     busy = Room.objects.filter(name__startswith="Bench tc").order_by("created_at").first()
     rider = Rider.objects.filter(username__startswith="tc").order_by("username").last()
+    if busy is None or rider is None:
+        raise SystemExit("No bench rides or riders: run without --keep to generate them.")
     staff, _ = Rider.objects.get_or_create(
         username="bench-console-root",
         defaults={"email": "bench-console-root@bench.convoy", "is_staff": True},

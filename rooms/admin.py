@@ -45,6 +45,14 @@ def _older_than(iso: str, moment) -> bool:
         return False
 
 
+def _iso_shown(iso: str | None) -> str:
+    """A time the live state holds as ISO text, in the console's one format."""
+    try:
+        return console_time(datetime.fromisoformat(iso)) if iso else "—"
+    except ValueError:
+        return iso or "—"
+
+
 def _window_param(moment, *, local: bool = False) -> str:
     if local:
         return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S}"
@@ -334,8 +342,12 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
                     link.changed_at, now - ICE_CHECKING_STUCK
                 )
                 stuck += is_stuck
-                links.append({"link": link, "stuck": is_stuck})
-            rows.append({"member": member, "links": links})
+                links.append(
+                    {"link": link, "stuck": is_stuck, "since": _iso_shown(link.changed_at)}
+                )
+            rows.append(
+                {"member": member, "links": links, "last_seen": _iso_shown(member.last_seen)}
+            )
         reconnecting = sum(1 for m in members if m.status == "reconnecting")
         return {
             "live_members": rows,

@@ -70,6 +70,10 @@ def test_annas_drop_and_its_cause_are_visible_without_reading_a_log(staff_client
     assert tunnel is not None
     assert tunnel.group(1) in ("fair", "poor")
     assert "Loss 8.5 %" in anna
+    assert (
+        "<title>14:04:30 to 14:05:00 · Quality 2.7 (fair) · Round trip 491 ms (worst) · "
+        "Loss 8.5 % · 1 report(s)</title>"
+    ) in anna
     # The others rode without trouble.
     for name in ("paul.gt", "ria.adv"):
         row = row_of(html, name)
