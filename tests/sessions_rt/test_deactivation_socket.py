@@ -2,14 +2,19 @@
 with that reason and closes with 4014, the ride sees member_left with the same reason, and the
 revoked token cannot open a new socket."""
 
+import asyncio
+import json
 import uuid
 from contextlib import AsyncExitStack
 
 import pytest
+import websockets
 from channels.db import database_sync_to_async
 
 from config.redis_config import redis_client
-from rooms.services import participant_remove, rider_deactivate
+from riders.auth_tokens import token_issue
+from rooms.services import participant_join, participant_remove, rider_deactivate, room_create
+from sessions_rt.consumers import PROTOCOL
 from sessions_rt.protocol import CloseCode
 from sessions_rt.store import keys
 from tests.riders.factories import RiderFactory
@@ -80,3 +85,40 @@ async def test_a_removal_by_the_leader_is_still_kicked():
         await hang_up(removed_socket, code)
 
     assert (code, messages) == (CloseCode.KICKED, [{"type": "removed", "reason": "kicked"}])
+
+
+async def _frames_until_closed(socket) -> tuple[list[dict], int | None]:
+    frames: list[dict] = []
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                frames.append(json.loads(await socket.recv()))
+    except websockets.ConnectionClosed as closed:
+        return frames, closed.rcvd.code if closed.rcvd else None
+
+
+async def test_a_phone_on_a_live_server_is_told_deactivated(live_server_url):
+    """The same through a real server process and a websockets client: the deactivation is
+    committed here, the live server's socket hears it through Redis."""
+
+    def setup():
+        leader, rider = RiderFactory(), RiderFactory()
+        room = room_create(creator=leader, name="Live deactivation")
+        participant_join(rider=rider, code=room.code)
+        return room, rider, token_issue(rider=rider).key, RiderFactory(is_staff=True)
+
+    room, rider, key, moderator = await database_sync_to_async(setup)()
+    url = f"{live_server_url.replace('http', 'ws')}/ws/rooms/{room.code}/"
+    async with websockets.connect(
+        url, subprotocols=[PROTOCOL, f"bearer.{key}"], open_timeout=10
+    ) as phone:
+        async with asyncio.timeout(5):
+            while json.loads(await phone.recv())["type"] != "snapshot":
+                pass
+        await database_sync_to_async(rider_deactivate)(
+            rider=rider, actor=moderator, reason="Abusive on the channel"
+        )
+        frames, code = await _frames_until_closed(phone)
+
+    assert {"type": "removed", "reason": "deactivated"} in frames
+    assert code == CloseCode.DEACTIVATED
