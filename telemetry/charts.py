@@ -196,7 +196,8 @@ def _nice_ceiling(value: float) -> float:
 
 
 def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    # The console's format: to the second, in the zone of the staff member's request.
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S %Z}"
 
 
 def _text(x: float, y: float, text: str, *, anchor: str) -> str:
