@@ -2,6 +2,10 @@
 
 import unicodedata
 
+# Why a staff member did what they did, as typed in the console before a destructive action:
+# a sentence or two and a ticket number; the audit trail keeps it.
+REASON_MAX_CHARS = 500
+
 # Control and format characters hide text or reorder it; lone surrogates cannot be stored,
 # and PostgreSQL refuses NUL.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})

@@ -1,22 +1,27 @@
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.utils import unquote
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from config.admin_console import (
     ConfirmedActionsMixin,
     ConsoleModelAdmin,
-    apply_to_each,
+    ConsoleTimesMixin,
+    confirmed_bulk_action,
+    console_time,
     json_table,
 )
 from riders.models import AuditEntry, AuthToken, Rider
+from riders.services import rider_reactivate
 from rooms.models import RoomParticipant
 from rooms.services import rider_deactivate
 from telemetry.account_deletion import account_delete_by_staff
+from telemetry.figures import figures_summary
 from telemetry.selectors import connection_problems_for_rider
 
 
-class RiderRoomsInline(admin.TabularInline):
+class RiderRoomsInline(ConsoleTimesMixin, admin.TabularInline):
     """The rides the rider has been in, most recent first."""
 
     model = RoomParticipant
@@ -44,7 +49,7 @@ class RiderRoomsInline(admin.TabularInline):
         return format_html('<a href="{}">{}</a>', url, participant.room)
 
 
-class RiderDevicesInline(admin.TabularInline):
+class RiderDevicesInline(ConsoleTimesMixin, admin.TabularInline):
     """The phones signed in to the account (never the token itself: only its first characters)."""
 
     model = AuthToken
@@ -85,7 +90,7 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     )
     ordering = ("username",)
     inlines = [RiderRoomsInline, RiderDevicesInline]
-    actions = ["deactivate_riders"]
+    actions = ["deactivate_riders", "reactivate_riders"]
     readonly_fields = (
         "username",
         "email",
@@ -98,6 +103,7 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         "last_login",
         "deleted_at",
         "is_stand_in",
+        "activity",
         "recent_connection_problems",
         "password",
     )
@@ -107,7 +113,7 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         # Superusers aside, nobody sees even the hash of a password.
         if request.user.is_superuser:
             fields.append("password")
-        return fields
+        return self.times_shown(fields)
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
@@ -117,6 +123,21 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         names = [group.name for group in rider.groups.all()]
         return ", ".join(names) or "—"
 
+    @admin.display(description="activity")
+    def activity(self, rider):
+        logs = reverse("admin:telemetry_connectionlog_changelist")
+        rides = reverse("admin:rooms_roomparticipant_changelist")
+        return format_html(
+            '<a href="{}?{}" id="rider-logs">Connection logs of {}</a> · '
+            '<a href="{}?user__id__exact={}" id="rider-rides">Rides of {}</a>',
+            logs,
+            urlencode({"rider": rider.email or rider.username}),
+            rider,
+            rides,
+            rider.pk,
+            rider,
+        )
+
     @admin.display(description="recent connection problems")
     def recent_connection_problems(self, rider):
         problems = connection_problems_for_rider(rider=rider)
@@ -124,52 +145,73 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
             return "None reported."
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            '<tr class="convoy-problem"><td><a href="{}">{}</a></td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>",
             (
                 (
-                    f"{log.occurred_at:%Y-%m-%d %H:%M:%S}",
+                    reverse("admin:telemetry_connectionlog_change", args=[log.pk]),
+                    console_time(log.occurred_at),
                     log.get_event_type_display(),
-                    log.room.code if log.room else "—",
-                    json_table(log.metrics),
+                    format_html(
+                        '<a href="{}">{}</a>',
+                        reverse("admin:rooms_room_change", args=[log.room_id]),
+                        log.room.code,
+                    )
+                    if log.room
+                    else "—",
+                    figures_summary(log.metrics),
                 )
                 for log in problems
             ),
         )
         return format_html(
-            '<table class="convoy-problems"><thead><tr><th>when (UTC)</th><th>event</th>'
+            '<table class="convoy-problems"><thead><tr><th>when</th><th>event</th>'
             "<th>ride</th><th>figures</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
 
     def get_urls(self):
-        deactivate = path(
-            "<path:object_id>/deactivate/",
-            self.admin_site.admin_view(self.deactivate_view),
-            name="riders_rider_deactivate",
-        )
-        delete_account = path(
-            "<path:object_id>/delete-account/",
-            self.admin_site.admin_view(self.delete_account_view),
-            name="riders_rider_delete_account",
-        )
-        return [deactivate, delete_account, *super().get_urls()]
+        own = [
+            path(
+                f"<path:object_id>/{slug}/",
+                self.admin_site.admin_view(view),
+                name=f"riders_rider_{name}",
+            )
+            for slug, name, view in (
+                ("deactivate", "deactivate", self.deactivate_view),
+                ("reactivate", "reactivate", self.reactivate_view),
+                ("delete-account", "delete_account", self.delete_account_view),
+            )
+        ]
+        return [*own, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        is_self = str(request.user.pk) == unquote(object_id)
         context = {
             **(extra_context or {}),
-            "can_deactivate": self.has_deactivate_permission(request),
-            "can_delete_account": self.has_delete_account_permission(request),
+            # Nobody is offered to lock themselves out (the service refuses it too).
+            "can_deactivate": self.has_deactivate_permission(request) and not is_self,
+            "can_reactivate": self.has_deactivate_permission(request),
+            "can_delete_account": self.has_delete_account_permission(request) and not is_self,
         }
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _back_to_rider(self, rider):
+        return reverse("admin:riders_rider_change", args=[rider.pk])
 
     def delete_account_view(self, request, object_id):
         rider = self.object_for_action(request, object_id)
         if not self.has_delete_account_permission(request):
-            raise PermissionDenied
+            return self.refused(
+                request,
+                permission="riders.delete_rider",
+                doing="delete accounts",
+                back_to=self._back_to_rider(rider),
+            )
         return self.confirmed_action(
             request,
             rider,
-            lambda: account_delete_by_staff(rider=rider, actor=request.user),
+            lambda reason: account_delete_by_staff(rider=rider, actor=request.user, reason=reason),
             done="Deleted the account: it is now a tombstone with no personal data, signed "
             "out everywhere and out of its ride.",
             title="Delete this account",
@@ -189,31 +231,91 @@ class RiderAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     def deactivate_view(self, request, object_id):
         rider = self.object_for_action(request, object_id)
         if not self.has_deactivate_permission(request):
-            raise PermissionDenied
+            return self.refused(
+                request,
+                permission="riders.deactivate_rider",
+                doing="deactivate riders",
+                back_to=self._back_to_rider(rider),
+            )
+        if request.method != "POST" and not rider.is_active:
+            return self.already_done(
+                request,
+                rider,
+                title="Deactivate this rider",
+                message=f"{rider} is already deactivated.",
+            )
         return self.confirmed_action(
             request,
             rider,
-            lambda: rider_deactivate(rider=rider, actor=request.user),
+            lambda reason: rider_deactivate(rider=rider, actor=request.user, reason=reason),
             done=f"Deactivated {rider}: signed out on every device and out of their ride.",
             title="Deactivate this rider",
             question=f"Deactivate the account of {rider}?",
             consequence="They can no longer log in, every device they use is signed out, and "
-            "the ride they are in ends for them at once.",
+            "the ride they are in ends for them at once (their phone is told the account was "
+            "deactivated). A moderator can reactivate the account later.",
             confirm_label=f"Yes, deactivate {rider}",
+        )
+
+    def reactivate_view(self, request, object_id):
+        rider = self.object_for_action(request, object_id)
+        if not self.has_deactivate_permission(request):
+            return self.refused(
+                request,
+                permission="riders.deactivate_rider",
+                doing="reactivate riders",
+                back_to=self._back_to_rider(rider),
+            )
+        return self.confirmed_action(
+            request,
+            rider,
+            lambda reason: rider_reactivate(rider=rider, actor=request.user, reason=reason),
+            done=f"Reactivated {rider}: they can log in again.",
+            title="Reactivate this rider",
+            question=f"Reactivate the account of {rider}?",
+            consequence="They can log in again (every device needs a new log-in) and join "
+            "rides; a ride they were removed from still needs its leader or support to let "
+            "them back in.",
+            confirm_label=f"Yes, reactivate {rider}",
         )
 
     def has_deactivate_permission(self, request):
         return request.user.has_perm("riders.deactivate_rider")
 
+    def has_reactivate_permission(self, request):
+        return self.has_deactivate_permission(request)
+
     @admin.action(permissions=["deactivate"], description="Deactivate selected riders")
     def deactivate_riders(self, request, queryset):
-        apply_to_each(
+        own = queryset.filter(pk=request.user.pk).exists()
+        return confirmed_bulk_action(
+            self,
+            request,
+            queryset.exclude(pk=request.user.pk),
+            lambda rider, reason: rider_deactivate(rider=rider, actor=request.user, reason=reason),
+            describe=str,
+            succeeded="Deactivated {count} rider(s): signed out everywhere and out of their ride.",
+            title="Deactivate selected riders",
+            question="Deactivate {count} rider(s)?",
+            consequence="They can no longer log in, every device they use is signed out, and "
+            "the ride each is in ends for them at once.",
+            confirm_label="Yes, deactivate {count} rider(s)",
+            skipped="Your own account is among those selected; it is left out." if own else "",
+        )
+
+    @admin.action(permissions=["reactivate"], description="Reactivate selected riders")
+    def reactivate_riders(self, request, queryset):
+        return confirmed_bulk_action(
             self,
             request,
             queryset,
-            lambda rider: rider_deactivate(rider=rider, actor=request.user),
+            lambda rider, reason: rider_reactivate(rider=rider, actor=request.user, reason=reason),
             describe=str,
-            succeeded="Deactivated {count} rider(s): signed out everywhere and out of their ride.",
+            succeeded="Reactivated {count} rider(s): they can log in again.",
+            title="Reactivate selected riders",
+            question="Reactivate {count} rider(s)?",
+            consequence="They can log in again (every device needs a new log-in) and join rides.",
+            confirm_label="Yes, reactivate {count} rider(s)",
         )
 
 

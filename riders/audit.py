@@ -6,6 +6,7 @@ import re
 from django.db import connection, models
 from django.db.models import QuerySet
 
+from config.text import REASON_MAX_CHARS
 from riders.models import AuditAction, AuditEntry, Rider
 
 TARGET_LABEL_MAX_LENGTH = AuditEntry._meta.get_field("target_label").max_length
@@ -18,10 +19,20 @@ def audit_record(
     target: models.Model,
     label: str | None = None,
     details: dict | None = None,
+    reason: str = "",
 ) -> AuditEntry:
-    """Record that ``actor`` did ``action`` to ``target``; call it inside the change's atomic block."""
+    """Record that ``actor`` did ``action`` to ``target``; call it inside the change's atomic block.
+
+    ``reason``: what the staff member gave as the reason (the console asks for one before any
+    destructive action), kept in the details as ``reason``.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record runs inside the transaction of the change it records.")
+    if len(reason) > REASON_MAX_CHARS:
+        raise ValueError(f"An audit reason is at most {REASON_MAX_CHARS} characters.")
+    details = dict(details or {})
+    if reason:
+        details["reason"] = reason
     text = label if label is not None else str(target)
     return AuditEntry.objects.create(
         actor=actor,
@@ -29,7 +40,7 @@ def audit_record(
         target_type=target._meta.label_lower,
         target_id=str(target.pk),
         target_label=text[:TARGET_LABEL_MAX_LENGTH],
-        details=details or {},
+        details=details,
     )
 
 

@@ -46,6 +46,19 @@ class RiderAlreadyInactive(Conflict):
     default_message = "This rider is already deactivated."
 
 
+class RiderAlreadyActive(Conflict):
+    code = "rider_already_active"
+    default_message = "This rider is already active."
+
+
+class CannotReactivateClosedAccount(Conflict):
+    code = "cannot_reactivate_closed_account"
+    default_message = (
+        "A deleted account or an anonymous stand-in cannot be reactivated: it has no person "
+        "behind it any more."
+    )
+
+
 class CannotDeactivateSelf(DomainError):
     code = "cannot_deactivate_self"
     status = 422

@@ -75,6 +75,10 @@ class Rider(AbstractBaseUser, PermissionsMixin):
     share_network = models.BooleanField(default=True, db_default=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
+    # The IANA zone (e.g. "Europe/Rome") the console shows this staff member's times in,
+    # beside UTC; empty for UTC. Checked against the zone database by the service that sets
+    # it (riders.services.rider_set_staff_time_zone).
+    staff_time_zone = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     # Set when the person deleted the account (or a moderator did): the row stays, as a
@@ -210,6 +214,7 @@ class AuditAction(models.TextChoices):
     PARTICIPANT_REMOVED = "participant_removed", "Rider removed from a ride"
     PARTICIPANT_READMITTED = "participant_readmitted", "Removed rider let back into a ride"
     RIDER_DEACTIVATED = "rider_deactivated", "Rider deactivated"
+    RIDER_REACTIVATED = "rider_reactivated", "Rider reactivated"
     PASSWORD_CHANGED = "password_changed", "Password changed"
     STAFF_ROLE_CHANGED = "staff_role_changed", "Staff role changed"
     PASSWORD_RESET = "password_reset", "Password reset through a mailed link"

@@ -44,6 +44,12 @@ ROLE_PERMISSIONS = {
 ROLE_NAMES = {"support": SUPPORT, "moderator": MODERATOR}
 
 
+def roles_with_permission(permission: str) -> list[str]:
+    """The roles holding ``permission`` ("app_label.codename"), in ROLE_PERMISSIONS' order."""
+    app_label, _, codename = permission.partition(".")
+    return [name for name, held in ROLE_PERMISSIONS.items() if (app_label, codename) in held]
+
+
 def staff_roles_sync(*, apps=global_apps) -> None:
     """Create the role groups and give each exactly its permissions; safe to run again.
 

@@ -1,7 +1,7 @@
 import unicodedata
 from uuid import UUID
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -9,7 +9,7 @@ from config.errors import InvalidIdentifier
 from config.identifiers import parse_uuid
 from config.text import has_forbidden_characters
 from riders.errors import EmergencyContactNotFound, RiderNotFound
-from riders.models import AuthToken, EmergencyContact, Rider
+from riders.models import AuditEntry, AuthToken, EmergencyContact, Rider
 
 
 def rider_get(*, rider_id: UUID | str) -> Rider:
@@ -127,3 +127,23 @@ def emergency_contact_get(
     if contact is None:
         raise EmergencyContactNotFound()
     return contact
+
+
+def audit_entries_by_actor(*, actor: Rider, limit: int = 10) -> list[AuditEntry]:
+    """What this staff member did, newest first (audit_actor_idx)."""
+    return list(AuditEntry.objects.filter(actor=actor).order_by("-created_at")[:limit])
+
+
+def audit_entries_about(*, target_type: str, target_id: str, limit: int = 50) -> list[AuditEntry]:
+    """Everything the trail holds about one ride or rider, newest first: the entries whose
+    target it is, and those naming it in their details (a rider removed from a ride is an
+    entry about the membership, naming both the ride and the rider)."""
+    named = Q(details__room_id=target_id) if target_type == "rooms.room" else Q()
+    if target_type == "riders.rider":
+        named = Q(details__rider_id=target_id)
+    about = Q(target_type=target_type, target_id=target_id)
+    if named:
+        about |= named
+    return list(
+        AuditEntry.objects.filter(about).select_related("actor").order_by("-created_at")[:limit]
+    )

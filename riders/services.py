@@ -1,4 +1,6 @@
+import zoneinfo
 from contextlib import contextmanager
+from functools import cache
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
@@ -13,8 +15,10 @@ from riders.audit import audit_record
 from riders.email_tokens import email_tokens_revoke
 from riders.errors import (
     CannotDeactivateSelf,
+    CannotReactivateClosedAccount,
     EmailTaken,
     InvalidRiderData,
+    RiderAlreadyActive,
     RiderAlreadyInactive,
     SuperuserProtected,
     UnknownStaffRole,
@@ -160,6 +164,49 @@ def rider_lock_out(*, rider: Rider, actor: Rider) -> tuple[Rider, int]:
     locked.save(update_fields=["is_active", "updated_at"])
     tokens_revoked, _ = AuthToken.objects.filter(user=locked).delete()
     return locked, tokens_revoked
+
+
+def rider_reactivate(*, rider: Rider, actor: Rider, reason: str = "") -> Rider:
+    """Undo a deactivation: the rider may log in again (on every device, with a new log-in:
+    the tokens revoked at the deactivation stay revoked) and join rides again. A ride they
+    were removed from by the deactivation still needs its leader or support to let them back.
+    ``reason``: the staff member's, for the audit trail."""
+    with transaction.atomic():
+        locked = Rider.objects.select_for_update(no_key=True).get(pk=rider.pk)
+        if locked.deleted_at is not None or locked.is_stand_in:
+            raise CannotReactivateClosedAccount()
+        if locked.is_active:
+            raise RiderAlreadyActive()
+        if locked.is_superuser and not actor.is_superuser:
+            raise SuperuserProtected("Only a superuser can reactivate a superuser.")
+        locked.is_active = True
+        locked.save(update_fields=["is_active", "updated_at"])
+        audit_record(
+            action=AuditAction.RIDER_REACTIVATED, actor=actor, target=locked, reason=reason
+        )
+    rider.is_active = True
+    return locked
+
+
+def rider_set_staff_time_zone(*, rider: Rider, time_zone: str) -> Rider:
+    """The IANA zone the console shows this staff member's times in; "" for UTC."""
+    if time_zone and time_zone not in staff_time_zones():
+        raise InvalidRiderData(
+            fields={"staff_time_zone": ["Not a time zone name (e.g. Europe/Rome), or empty."]}
+        )
+    Rider.objects.filter(pk=rider.pk).update(staff_time_zone=time_zone)
+    rider.staff_time_zone = time_zone
+    return rider
+
+
+def staff_time_zones() -> frozenset[str]:
+    """Every zone name of the installed zone database (tzdata on machines without one)."""
+    return _zone_names()
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 def rider_set_staff_role(*, rider: Rider, role: str | None, actor: Rider | None) -> Rider:

@@ -1,19 +1,62 @@
+from datetime import UTC, datetime, timedelta
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import Http404
+from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
-from config.admin_console import ConfirmedActionsMixin, ConsoleModelAdmin, apply_to_each
+from config.admin_console import (
+    SEARCH_MAX_CHARS,
+    ConfirmedActionsMixin,
+    ConsoleModelAdmin,
+    ConsoleTimesMixin,
+    confirmed_bulk_action,
+    console_time,
+    parse_console_time,
+)
+from config.errors import DomainError
+from config.text import has_forbidden_characters
 from riders.models import Rider
+from riders.selectors import rider_find_by_login
 from rooms.models import Room, RoomParticipant
-from rooms.selectors import room_list_for_support
+from rooms.selectors import room_get_by_code, room_list_for_support, room_riders_ever
 from rooms.services import participant_readmit, participant_remove, room_deactivate
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.selectors import live_room_members
+from telemetry.admin import log_window_url
 from telemetry.charts import ChartUnavailable, room_quality_chart
+from telemetry.selectors import MAX_STATS_WINDOW, connection_log_span_for_room
+from telemetry.timelines import ride_timeline
+
+# A WebRTC link still checking ICE candidates after this long is not going to connect by
+# itself: the live panel makes it stand out.
+ICE_CHECKING_STUCK = timedelta(seconds=10)
+
+
+def _older_than(iso: str, moment) -> bool:
+    try:
+        return datetime.fromisoformat(iso) < moment
+    except (TypeError, ValueError):
+        return False
+
+
+def _iso_shown(iso: str | None) -> str:
+    """A time the live state holds as ISO text, in the console's one format."""
+    try:
+        return console_time(datetime.fromisoformat(iso)) if iso else "—"
+    except ValueError:
+        return iso or "—"
+
+
+def _window_param(moment, *, local: bool = False) -> str:
+    if local:
+        return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S}"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
 def rider_link(rider):
@@ -40,7 +83,7 @@ class RoomFullFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ParticipantsInline(admin.TabularInline):
+class ParticipantsInline(ConsoleTimesMixin, admin.TabularInline):
     """Everyone who has been in the ride, those riding now first."""
 
     model = RoomParticipant
@@ -117,7 +160,8 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     def creator_link(self, room):
         return rider_link(room.creator)
 
-    @admin.display(description="riding now", ordering="active_participants")
+    # Memberships, not phones online: the ride page tells joined, live and reconnecting apart.
+    @admin.display(description="joined now", ordering="active_participants")
     def live_participants(self, room):
         return room.active_participants
 
@@ -133,6 +177,12 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
 
     def get_urls(self):
         own = [
+            # The search box on every console page (admin/base_site.html) answers here.
+            path(
+                "find/",
+                self.admin_site.admin_view(self.console_search_view),
+                name="console_search",
+            ),
             path(
                 "<path:object_id>/end/",
                 self.admin_site.admin_view(self.end_ride_view),
@@ -156,17 +206,37 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         context = dict(extra_context or {})
         if room is not None and self.has_view_permission(request, room):
             context.update(self._live_panel(room), **self._chart_panel(request, room))
+            context.update(self._timeline_panel(request, room))
             context["can_end_ride"] = self.has_deactivate_permission(request)
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _refused(self, request, room, *, permission: str, doing: str):
+        return self.refused(
+            request,
+            permission=permission,
+            doing=doing,
+            back_to=reverse("admin:rooms_room_change", args=[room.pk]),
+        )
 
     def end_ride_view(self, request, object_id):
         room = self.object_for_action(request, object_id)
         if not self.has_deactivate_permission(request):
-            raise PermissionDenied
+            return self._refused(
+                request, room, permission="rooms.deactivate_room", doing="end rides"
+            )
+        if request.method != "POST" and not room.is_active:
+            ended = room.deactivated_at
+            return self.already_done(
+                request,
+                room,
+                title="End this ride",
+                message=f"The ride {room} has already ended"
+                + (f" (at {ended:%Y-%m-%d %H:%M:%S} UTC)." if ended else "."),
+            )
         return self.confirmed_action(
             request,
             room,
-            lambda: room_deactivate(room=room, actor=request.user),
+            lambda reason: room_deactivate(room=room, actor=request.user, reason=reason),
             done=f"Ended the ride {room}; its riders were disconnected.",
             title="End this ride",
             question=f"End the ride {room}?",
@@ -177,14 +247,18 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     def remove_rider_view(self, request, object_id, rider_id):
         room = self.object_for_action(request, object_id)
         if not request.user.has_perm("rooms.remove_participant"):
-            raise PermissionDenied
+            return self._refused(
+                request, room, permission="rooms.remove_participant", doing="remove riders"
+            )
         rider = Rider.objects.filter(pk=rider_id).first()
         if rider is None:
             raise Http404("No such rider.")
         return self.confirmed_action(
             request,
             room,
-            lambda: participant_remove(room=room, rider=rider, actor=request.user),
+            lambda reason: participant_remove(
+                room=room, rider=rider, actor=request.user, reason=reason
+            ),
             done=f"Removed {rider} from {room}; their phone was disconnected from the ride.",
             title="Remove a rider",
             question=f"Remove {rider} from the ride {room}?",
@@ -196,14 +270,21 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
     def readmit_rider_view(self, request, object_id, rider_id):
         room = self.object_for_action(request, object_id)
         if not request.user.has_perm("rooms.remove_participant"):
-            raise PermissionDenied
+            return self._refused(
+                request,
+                room,
+                permission="rooms.remove_participant",
+                doing="let removed riders back in",
+            )
         rider = Rider.objects.filter(pk=rider_id).first()
         if rider is None:
             raise Http404("No such rider.")
         return self.confirmed_action(
             request,
             room,
-            lambda: participant_readmit(room=room, rider=rider, actor=request.user),
+            lambda reason: participant_readmit(
+                room=room, rider=rider, actor=request.user, reason=reason
+            ),
             done=f"{rider} may join {room} again.",
             title="Let a removed rider back in",
             question=f"Let {rider} join the ride {room} again?",
@@ -212,11 +293,150 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
             confirm_label=f"Yes, let {rider} back in",
         )
 
+    def console_search_view(self, request):
+        """Username, email or ride code, straight to its page; anything else lists the riders
+        whose username or email contains it."""
+        term = request.GET.get("q", "")
+        term = "".join(" " if has_forbidden_characters(ch) else ch for ch in term)
+        term = term.strip()[:SEARCH_MAX_CHARS]
+        if not term:
+            return redirect("admin:index")
+        room = None
+        try:
+            room = room_get_by_code(code=term)
+        except DomainError:
+            room = None
+        rider = rider_find_by_login(identifier=term)
+        if room is not None and self.has_view_permission(request, room):
+            if rider is not None:
+                messages.info(
+                    request,
+                    format_html(
+                        'The rider <a href="{}">{}</a> has that name too.',
+                        reverse("admin:riders_rider_change", args=[rider.pk]),
+                        rider,
+                    ),
+                )
+            return redirect("admin:rooms_room_change", room.pk)
+        if rider is not None:
+            return redirect("admin:riders_rider_change", rider.pk)
+        messages.info(
+            request,
+            f"No rider has the username or email {term[:64]!r} and no ride has that code; "
+            "riders whose username or email contains it are listed below.",
+        )
+        return redirect(reverse("admin:riders_rider_changelist") + "?" + urlencode({"q": term}))
+
     def _live_panel(self, room):
         try:
-            return {"live_members": live_room_members(room=room), "live_unavailable": False}
+            members = live_room_members(room=room)
         except RealtimeUnavailable:
             return {"live_members": [], "live_unavailable": True}
+        now = timezone.now()
+        rows = []
+        stuck = 0
+        for member in members:
+            links = []
+            for link in member.links:
+                is_stuck = link.ice_state == "checking" and _older_than(
+                    link.changed_at, now - ICE_CHECKING_STUCK
+                )
+                stuck += is_stuck
+                links.append(
+                    {"link": link, "stuck": is_stuck, "since": _iso_shown(link.changed_at)}
+                )
+            rows.append(
+                {"member": member, "links": links, "last_seen": _iso_shown(member.last_seen)}
+            )
+        reconnecting = sum(1 for m in members if m.status == "reconnecting")
+        return {
+            "live_members": rows,
+            "live_unavailable": False,
+            "riding_now": {
+                "joined": room.active_participants,
+                "live": len(members) - reconnecting,
+                "reconnecting": reconnecting,
+                "stuck": stuck,
+            },
+        }
+
+    def _timeline_panel(self, request, room):
+        """One timeline per rider; ``tl_from`` / ``tl_to`` zoom to a window (the staff
+        member's zone), ``tl_rider`` shows one rider."""
+        span = connection_log_span_for_room(room=room)
+        riders = room_riders_ever(room=room)
+        if span is None:
+            return {"timeline": None, "timeline_riders": riders}
+        now = timezone.now()
+        until = max(room.deactivated_at or now, span[1]) + timedelta(seconds=1)
+        since = max(min(room.created_at, span[0]), until - MAX_STATS_WINDOW)
+        chosen = {}
+        for name in ("tl_from", "tl_to"):
+            raw = request.GET.get(name, "")
+            if raw:
+                moment = parse_console_time(raw)
+                if moment is None:
+                    self.message_user(
+                        request,
+                        f"{raw[:40]!r} is not a time (YYYY-MM-DD HH:MM[:SS]); the whole ride "
+                        "is shown.",
+                        messages.WARNING,
+                    )
+                    chosen = {}
+                    break
+                chosen[name] = moment
+        since, until = chosen.get("tl_from", since), chosen.get("tl_to", until)
+        if until - since > MAX_STATS_WINDOW or until <= since:
+            self.message_user(
+                request,
+                "A timeline window runs forward and spans at most "
+                f"{MAX_STATS_WINDOW.days} days; the whole ride is shown.",
+                messages.WARNING,
+            )
+            until = max(room.deactivated_at or now, span[1]) + timedelta(seconds=1)
+            since = max(min(room.created_at, span[0]), until - MAX_STATS_WINDOW)
+        rider_id = request.GET.get("tl_rider") or None
+        if rider_id is not None and rider_id not in {str(pk) for pk, _ in riders}:
+            self.message_user(request, "That rider has not been in this ride.", messages.WARNING)
+            rider_id = None
+
+        def window_url(start, end, username):
+            return log_window_url(start=start, end=end, rider=username, ride=room.code)
+
+        timeline = ride_timeline(
+            room=room, since=since, until=until, window_url=window_url, rider_id=rider_id
+        )
+        page = reverse("admin:rooms_room_change", args=[room.pk])
+        zooms = {
+            entry.rider_id: page
+            + "?"
+            + urlencode(
+                {
+                    "tl_from": _window_param(entry.first - timedelta(seconds=30)),
+                    "tl_to": _window_param(entry.last + timedelta(seconds=30)),
+                    "tl_rider": entry.rider_id,
+                }
+            )
+            for entry in timeline.riders
+        }
+        return {
+            "timeline": timeline,
+            "timeline_rows": [
+                {
+                    "entry": entry,
+                    "zoom": zooms[entry.rider_id],
+                    "rider_url": reverse("admin:riders_rider_change", args=[entry.rider_id]),
+                }
+                for entry in timeline.riders
+            ],
+            "timeline_riders": [(str(pk), name) for pk, name in riders],
+            "timeline_rider": rider_id or "",
+            "timeline_from": _window_param(since, local=True),
+            "timeline_to": _window_param(until, local=True),
+            "timeline_since": console_time(since),
+            "timeline_until": console_time(until),
+            "timeline_logs": log_window_url(start=since, end=until, ride=room.code),
+        }
 
     def _chart_panel(self, request, room):
         try:
@@ -230,13 +450,18 @@ class RoomAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
 
     @admin.action(permissions=["deactivate"], description="End selected rides")
     def deactivate_rooms(self, request, queryset):
-        apply_to_each(
+        return confirmed_bulk_action(
             self,
             request,
             queryset,
-            lambda room: room_deactivate(room=room, actor=request.user),
+            lambda room, reason: room_deactivate(room=room, actor=request.user, reason=reason),
             describe=str,
             succeeded="Ended {count} ride(s); their riders were disconnected.",
+            title="End selected rides",
+            question="End {count} ride(s)?",
+            consequence="Every rider in them is disconnected at once and nobody can join them "
+            "again.",
+            confirm_label="Yes, end {count} ride(s)",
         )
 
 
@@ -271,13 +496,20 @@ class RoomParticipantAdmin(ConsoleModelAdmin):
 
     @admin.action(permissions=["remove"], description="Remove selected riders from their ride")
     def remove_participants(self, request, queryset):
-        apply_to_each(
+        return confirmed_bulk_action(
             self,
             request,
             queryset.select_related("room", "user"),
-            lambda p: participant_remove(room=p.room, rider=p.user, actor=request.user),
+            lambda p, reason: participant_remove(
+                room=p.room, rider=p.user, actor=request.user, reason=reason
+            ),
             describe=lambda p: f"{p.user} in {p.room}",
             succeeded="Removed {count} rider(s); their phones were disconnected from the ride.",
+            title="Remove selected riders from their ride",
+            question="Remove {count} rider(s) from their ride?",
+            consequence="Each phone is disconnected from its ride at once, and none can join "
+            "that ride again until its leader or support lets them back in.",
+            confirm_label="Yes, remove {count} rider(s)",
         )
 
 

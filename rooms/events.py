@@ -12,12 +12,13 @@ from typing import Literal
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RiderRemovedFromRide:
     """A rider's membership of a ride ended: "left" on their own (over REST, or by joining
-    another ride), "kicked" by the ride's leader or staff (a deactivation included), or
-    "account_deleted" when the rider's account was deleted (by the rider or a moderator)."""
+    another ride), "kicked" by the ride's leader or staff, "deactivated" when a moderator
+    deactivated the account, or "account_deleted" when the rider's account was deleted (by
+    the rider or a moderator). The phone shows each differently, so they stay apart."""
 
     room_id: uuid.UUID
     rider_id: uuid.UUID
-    reason: Literal["left", "kicked", "account_deleted"]
+    reason: Literal["left", "kicked", "deactivated", "account_deleted"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -216,3 +216,13 @@ def webhook_deliveries(
     if status is not None:
         deliveries = deliveries.filter(status=status)
     return deliveries.order_by("-id")
+
+
+def room_riders_ever(*, room: Room) -> list[tuple[uuid.UUID, str]]:
+    """(id, username) of everyone who has been in the ride, by username: the timeline's rider
+    selector."""
+    return list(
+        RoomParticipant.objects.filter(room=room)
+        .order_by("user__username")
+        .values_list("user_id", "user__username")
+    )

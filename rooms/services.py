@@ -2,6 +2,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -53,6 +54,9 @@ from rooms.outbox import (
 from rooms.selectors import normalize_room_code, room_get_by_code, room_require_leader_or_staff
 
 CODE_ATTEMPTS = 10
+
+# How a removal by the leader or staff reaches the phone (RiderRemovedFromRide.reason).
+RemovalEnding = Literal["kicked", "deactivated"]
 
 
 @dataclass(frozen=True)
@@ -171,8 +175,9 @@ def room_create(
     return outcome.participant.room
 
 
-def room_deactivate(*, room: Room, actor: Rider) -> Room:
-    """End a ride: the room closes and every active participation ends with it."""
+def room_deactivate(*, room: Room, actor: Rider, reason: str = "") -> Room:
+    """End a ride: the room closes and every active participation ends with it. ``reason``:
+    the staff member's, for the audit trail."""
     with transaction.atomic():
         locked = _lock_room(room.pk)
         room_require_leader_or_staff(room=locked, viewer=actor)
@@ -190,6 +195,7 @@ def room_deactivate(*, room: Room, actor: Rider) -> Room:
             actor=actor,
             target=locked,
             details={"code": locked.code, "participants_disconnected": ended},
+            reason=reason,
         )
         outbox_record(
             type=RIDE_ENDED,
@@ -275,9 +281,18 @@ def participant_leave(*, rider: Rider, code: str) -> RoomParticipant:
     return participant
 
 
-def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomParticipant:
+def participant_remove(
+    *, room: Room, rider: Rider, actor: Rider, reason: str = ""
+) -> RoomParticipant:
     """The ride's leader (or staff) removes a rider from the ride; the rider cannot join it
-    again until one of them readmits the rider (participant_readmit)."""
+    again until one of them readmits the rider (participant_readmit). ``reason``: the staff
+    member's, for the audit trail."""
+    return _participant_remove(room=room, rider=rider, actor=actor, reason=reason, ending="kicked")
+
+
+def _participant_remove(
+    *, room: Room, rider: Rider, actor: Rider, reason: str, ending: RemovalEnding
+) -> RoomParticipant:
     with transaction.atomic():
         locked = _lock_room(room.pk)
         room_require_leader_or_staff(room=locked, viewer=actor)
@@ -288,20 +303,24 @@ def participant_remove(*, room: Room, rider: Rider, actor: Rider) -> RoomPartici
         )
         if participant is None:
             raise NotInRoom("That rider is not in this ride.")
-        _end_membership(participant, room=locked)
+        _end_membership(participant, room=locked, ending=ending)
         audit_record(
             action=AuditAction.PARTICIPANT_REMOVED,
             actor=actor,
             target=participant,
             label=f"{rider.username} from {locked}",
             details=_membership_audit_details(locked, rider),
+            reason=reason,
         )
     return participant
 
 
-def participant_readmit(*, room: Room, rider: Rider, actor: Rider) -> RoomParticipant:
+def participant_readmit(
+    *, room: Room, rider: Rider, actor: Rider, reason: str = ""
+) -> RoomParticipant:
     """The ride's leader (or staff) lets a removed rider back: the bar is lifted, and the
-    rider may join again with the code (they are not put back in the ride)."""
+    rider may join again with the code (they are not put back in the ride). ``reason``: the
+    staff member's, for the audit trail."""
     with transaction.atomic():
         locked = _lock_room(room.pk)
         room_require_leader_or_staff(room=locked, viewer=actor)
@@ -324,6 +343,7 @@ def participant_readmit(*, room: Room, rider: Rider, actor: Rider) -> RoomPartic
                 **_membership_audit_details(locked, rider),
                 "removed_at": removed_at.isoformat(),
             },
+            reason=reason,
         )
     return participant
 
@@ -339,15 +359,22 @@ def _membership_audit_details(room: Room, rider: Rider) -> dict:
     }
 
 
-def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
+def rider_deactivate(*, rider: Rider, actor: Rider, reason: str = "") -> Rider:
     """Lock a rider out: the account is deactivated, every device signed out, and the ride
-    they are in ends for them (their socket closes once this commits)."""
+    they are in ends for them (their socket is told "deactivated" and closes once this
+    commits). ``reason``: the staff member's, for the audit trail."""
     with transaction.atomic():
         locked, tokens_revoked = rider_lock_out(rider=rider, actor=actor)
         current = locked.participations.filter(is_active=True).select_related("room").first()
         if current is not None:
             try:
-                participant_remove(room=current.room, rider=locked, actor=actor)
+                _participant_remove(
+                    room=current.room,
+                    rider=locked,
+                    actor=actor,
+                    reason=reason,
+                    ending="deactivated",
+                )
             except NotInRoom:
                 # They left (or the ride ended) since the read above: nothing left to end.
                 current = None
@@ -359,6 +386,7 @@ def rider_deactivate(*, rider: Rider, actor: Rider) -> Rider:
                 "tokens_revoked": tokens_revoked,
                 "removed_from_room": current.room.code if current is not None else None,
             },
+            reason=reason,
         )
     rider.is_active = False
     return locked
@@ -434,9 +462,10 @@ def _leave_other_room(*, rider: Rider, state: _MembershipState, now: datetime) -
     return model_from_values(Room, id=state.elsewhere_room_id, code=state.elsewhere_code)
 
 
-def _end_membership(participant: RoomParticipant, *, room: Room) -> None:
+def _end_membership(participant: RoomParticipant, *, room: Room, ending: RemovalEnding) -> None:
     """End one membership by a removal, which bars the rider from the ride; once that is
-    committed, the rider's socket in the ride closes and the others see them kicked."""
+    committed, the rider's socket in the ride closes and the others see them kicked (or
+    deactivated)."""
     participant.is_active = False
     participant.left_at = participant.removed_at = timezone.now()
     participant.save(update_fields=["is_active", "left_at", "removed_at"])
@@ -446,13 +475,13 @@ def _end_membership(participant: RoomParticipant, *, room: Room) -> None:
         data={
             "ride": ride_data(room),
             "rider": {"id": str(participant.user_id)},
-            "reason": "kicked",
+            "reason": ending,
         },
         at=participant.left_at,
     )
     announce(
         RiderRemovedFromRide(
-            room_id=participant.room_id, rider_id=participant.user_id, reason="kicked"
+            room_id=participant.room_id, rider_id=participant.user_id, reason=ending
         )
     )
 

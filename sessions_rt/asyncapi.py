@@ -252,6 +252,11 @@ _CLOSE_CODES = {
     ),
     CloseCode.ROOM_CLOSED: "The ride ended. Leave the ride screen.",
     CloseCode.LEFT_ROOM: "The rider left this ride (over REST, or by joining another).",
+    CloseCode.DEACTIVATED: (
+        "A moderator deactivated the rider's account, after `removed` (deactivated). The "
+        "account's tokens no longer work: a new socket gets 4001. Tell the rider their account "
+        "was deactivated and sign out."
+    ),
     CloseCode.TIMED_OUT: (
         "Not heard from for PRESENCE_TTL_SECONDS with the socket still open: after its own "
         "`member_left` (timed_out) the rider is out of the live ride but still a participant. "

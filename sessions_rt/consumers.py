@@ -38,6 +38,7 @@ from sessions_rt.protocol import (
     BEARER_PREFIX,
     LEAVE_ON_CLOSE,
     PROTOCOL,
+    REMOVAL_CLOSE_CODES,
     CloseCode,
     LeaveReason,
     frame_exceeds,
@@ -418,7 +419,7 @@ class RideConsumer(AsyncWebsocketConsumer):
             return
         await self._send({"type": "removed", "reason": message["reason"]})
         self.ended_by_server = True
-        code = CloseCode.KICKED if message["reason"] == "kicked" else CloseCode.LEFT_ROOM
+        code = REMOVAL_CLOSE_CODES.get(message["reason"], CloseCode.LEFT_ROOM)
         await self._close(code, message["reason"])
 
     async def rider_signal(self, message):

@@ -508,6 +508,7 @@ EVENTS = (
         "member_left",
         "A rider is out of the live ride.",
         "reason: client_closed (the app closed its socket), kicked or left (over REST), "
+        "deactivated (a moderator deactivated the account), account_deleted, "
         "room_closed, duplicate_session, server_shutdown, timed_out (not back within "
         "RECONNECT_GRACE_SECONDS, or not heard from for PRESENCE_TTL_SECONDS: still a "
         "participant, the rider comes back by connecting again), protocol_error (the server "
@@ -732,6 +733,8 @@ SERVER_MESSAGES = _registry(
                 "kicked: by the leader or support, and the socket closes with 4010; the rider "
                 "cannot join again (REST 403 removed_from_ride, a socket 4010) until readmitted. "
                 "left: the rider left the ride over REST or joined another; 4012. "
+                "deactivated: a moderator deactivated the account; 4014, and the token no "
+                "longer works (a new socket gets 4001). "
                 "account_deleted: the rider deleted their account; 4012, and the token no "
                 "longer works (a new socket gets 4001)."
             ),

@@ -32,6 +32,7 @@ class CloseCode(IntEnum):
     ROOM_CLOSED = 4011  # the ride ended
     LEFT_ROOM = 4012  # the rider left this ride (over REST, or by joining another one)
     TIMED_OUT = 4013  # not heard from for PRESENCE_TTL_SECONDS: out of the live ride; reconnect
+    DEACTIVATED = 4014  # a moderator deactivated the account: its tokens no longer work
 
 
 # Redis GEO stores positions as 52-bit geohashes on a Web Mercator square, which ends at
@@ -105,6 +106,7 @@ class LeaveReason(StrEnum):
     CLIENT_CLOSED = "client_closed"
     KICKED = "kicked"
     LEFT = "left"  # left the ride over REST, or by joining another one
+    DEACTIVATED = "deactivated"  # a moderator deactivated the rider's account
     ACCOUNT_DELETED = "account_deleted"  # the rider's account was deleted
     ROOM_CLOSED = "room_closed"
     DUPLICATE_SESSION = "duplicate_session"
@@ -129,7 +131,18 @@ class RemovalReason(StrEnum):
 
     KICKED = "kicked"
     LEFT = "left"
+    DEACTIVATED = "deactivated"
     ACCOUNT_DELETED = "account_deleted"
+
+
+# The close that follows each ``removed``: the app tells a removal from a deactivation by the
+# code as well as by the frame, since a socket may close before the frame is read.
+REMOVAL_CLOSE_CODES = {
+    RemovalReason.KICKED: CloseCode.KICKED,
+    RemovalReason.LEFT: CloseCode.LEFT_ROOM,
+    RemovalReason.DEACTIVATED: CloseCode.DEACTIVATED,
+    RemovalReason.ACCOUNT_DELETED: CloseCode.LEFT_ROOM,
+}
 
 
 class RideRole(StrEnum):

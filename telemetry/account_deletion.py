@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from riders.audit import audit_record
+from riders.audit import audit_record, audit_rewrite_names
 from riders.erasure import rider_erase
 from riders.errors import CannotDeleteSelf
-from riders.models import AuditAction, Rider
+from riders.models import AuditAction, AuditEntry, Rider
 from riders.services import rider_check_current_password
 from rooms.erasure import rider_history_start, rides_hand_over
 from telemetry.erasure import connection_logs_hand_over
@@ -39,14 +39,17 @@ def account_delete_own(*, rider: Rider, password: str) -> AccountDeleted:
     return _account_delete(rider=rider, actor=rider)
 
 
-def account_delete_by_staff(*, rider: Rider, actor: Rider) -> AccountDeleted:
-    """A moderator deletes a rider's account from the console."""
+def account_delete_by_staff(*, rider: Rider, actor: Rider, reason: str = "") -> AccountDeleted:
+    """A moderator deletes a rider's account from the console; ``reason`` is theirs, for the
+    audit trail (with the account's former username and email replaced, like the rest of it)."""
     if rider.pk == actor.pk:
         raise CannotDeleteSelf()
-    return _account_delete(rider=rider, actor=actor)
+    return _account_delete(rider=rider, actor=actor, reason=reason)
 
 
-def _account_delete(*, rider: Rider, actor: Rider) -> AccountDeleted:
+def _account_delete(*, rider: Rider, actor: Rider, reason: str = "") -> AccountDeleted:
+    # Read before the erasure, which may rewrite the object passed in.
+    former_username, former_email = rider.username, rider.email
     now = timezone.now()
     history_since = rider_history_start(rider=rider)
     with transaction.atomic():
@@ -66,7 +69,7 @@ def _account_delete(*, rider: Rider, actor: Rider) -> AccountDeleted:
             exports_discarded=exports,
         )
         # Counts only: no name, no ride, nothing that leads to the stand-in.
-        audit_record(
+        entry = audit_record(
             action=AuditAction.RIDER_DELETED,
             actor=erasure.tombstone if actor.pk == rider.pk else actor,
             target=erasure.tombstone,
@@ -79,5 +82,15 @@ def _account_delete(*, rider: Rider, actor: Rider) -> AccountDeleted:
                 "connection_logs_anonymised": outcome.connection_logs,
                 "exports_discarded": outcome.exports_discarded,
             },
+            reason=reason,
         )
+        if reason:
+            # A reason may name the rider; the trail keeps no name of a deleted account.
+            audit_rewrite_names(
+                entries=AuditEntry.objects.filter(pk=entry.pk),
+                replacements={
+                    former_username: erasure.tombstone.username,
+                    former_email: erasure.tombstone.email,
+                },
+            )
     return outcome

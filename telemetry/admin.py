@@ -1,24 +1,28 @@
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
-from config.admin_console import ConsoleModelAdmin, UncountedPaginationMixin, json_table
+from config.admin_console import (
+    ConsoleModelAdmin,
+    UncountedPaginationMixin,
+    console_time,
+    json_table,
+    parse_console_time,
+)
 from config.errors import DomainError
 from riders.selectors import rider_find_by_email, rider_find_by_username
-from rooms.selectors import normalize_room_code
+from rooms.selectors import room_get_by_code
+from telemetry.figures import figures_summary
 from telemetry.models import ConnectionLog
 from telemetry.partitions import day_start, partitions
 
-SUMMARY_METRICS = (
-    ("rtt_ms", "rtt {} ms"),
-    ("packet_loss_pct", "loss {} %"),
-    ("jitter_ms", "jitter {} ms"),
-    ("network_type", "{}"),
-    ("reason", "{}"),
-)
+# "The events around this one": the rider's logs this long before and after a log.
+AROUND = timedelta(minutes=5)
+WINDOW_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
 class InputFilter(admin.SimpleListFilter):
@@ -54,11 +58,13 @@ class RideCodeFilter(InputFilter):
         if not self.value():
             return queryset
         try:
-            code = normalize_room_code(self.value())
+            room = room_get_by_code(code=self.value())
         except DomainError as exc:
             messages.warning(request, exc.message)
             return queryset.none()
-        return queryset.filter(room__code=code)
+        # By the room's id, known when the query is planned: each day's share of
+        # log_room_recent_idx is read newest first and merged, never a join sorted afterwards.
+        return queryset.filter(room_id=room.pk)
 
 
 class RiderUsernameFilter(InputFilter):
@@ -110,6 +116,73 @@ class PartitionDayFilter(admin.SimpleListFilter):
         return queryset.filter(occurred_at__gte=start, occurred_at__lt=start + timedelta(days=1))
 
 
+class TimeWindowFilter(admin.ListFilter):
+    """From and to, to the second, in the staff member's time zone (an offset typed with the
+    time wins): the (time) and (rider|ride, time) indexes answer it, and only the daily
+    partitions of the window are read. Either end may be left open."""
+
+    title = "time window"
+    template = "admin/time_window_filter.html"
+    parameters = ("from", "to")
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        for name in self.parameters:
+            if name in params:
+                self.used_parameters[name] = params.pop(name)[-1]
+
+    def has_output(self):
+        return True
+
+    def expected_parameters(self):
+        return list(self.parameters)
+
+    def choices(self, changelist):
+        others = changelist.get_filters_params()
+        for name in self.parameters:
+            others.pop(name, None)
+        yield {
+            "from": self.used_parameters.get("from", ""),
+            "to": self.used_parameters.get("to", ""),
+            "zone": timezone.get_current_timezone_name(),
+            "other_params": [(name, value) for name, values in others.items() for value in values],
+            "clear_url": changelist.get_query_string(remove=list(self.parameters)),
+        }
+
+    def queryset(self, request, queryset):
+        bounds = {}
+        for name in self.parameters:
+            raw = self.used_parameters.get(name)
+            if not raw:
+                continue
+            moment = parse_console_time(raw)
+            if moment is None:
+                messages.warning(
+                    request, f"{raw[:40]!r} is not a time (YYYY-MM-DD HH:MM[:SS]); nothing shown."
+                )
+                return queryset.none()
+            bounds[name] = moment
+        if "from" in bounds and "to" in bounds and bounds["from"] >= bounds["to"]:
+            messages.warning(request, "The window ends before it starts; nothing shown.")
+            return queryset.none()
+        if "from" in bounds:
+            queryset = queryset.filter(occurred_at__gte=bounds["from"])
+        if "to" in bounds:
+            queryset = queryset.filter(occurred_at__lt=bounds["to"])
+        return queryset
+
+
+def log_window_url(*, start: datetime, end: datetime, **filters: str) -> str:
+    """The log list of a window, in UTC with its offset (so any staff member's zone reads it
+    the same), with further filters (``rider``, ``ride``)."""
+    query = {
+        "from": start.astimezone(UTC).strftime(WINDOW_FORMAT) + "+00:00",
+        "to": end.astimezone(UTC).strftime(WINDOW_FORMAT) + "+00:00",
+        **filters,
+    }
+    return reverse("admin:telemetry_connectionlog_changelist") + "?" + urlencode(query)
+
+
 @admin.register(ConnectionLog)
 class ConnectionLogAdmin(UncountedPaginationMixin, ConsoleModelAdmin):
     """Millions of rows: no count, no search box; filters that hit the (room|rider, time) and
@@ -121,6 +194,7 @@ class ConnectionLogAdmin(UncountedPaginationMixin, ConsoleModelAdmin):
         "event_type",
         RideCodeFilter,
         RiderUsernameFilter,
+        TimeWindowFilter,
         PartitionDayFilter,
         ("occurred_at", admin.DateFieldListFilter),
     )
@@ -137,7 +211,9 @@ class ConnectionLogAdmin(UncountedPaginationMixin, ConsoleModelAdmin):
         "rider",
         "ride",
         "client_event_id",
+        "figures",
         "metrics_table",
+        "around",
     )
     readonly_fields = fields
     actions = None
@@ -156,14 +232,43 @@ class ConnectionLogAdmin(UncountedPaginationMixin, ConsoleModelAdmin):
 
     @admin.display(description="figures")
     def figures(self, log):
-        metrics = log.metrics
-        if not isinstance(metrics, dict):
-            return "malformed"
-        shown = [
-            template.format(metrics[key]) for key, template in SUMMARY_METRICS if key in metrics
-        ]
-        return " · ".join(shown) or "—"
+        return figures_summary(log.metrics)
 
-    @admin.display(description="metrics")
+    @admin.display(description="stored figures")
     def metrics_table(self, log):
         return json_table(log.metrics)
+
+    @admin.display(description="the events around this one")
+    def around(self, log):
+        start, end = log.occurred_at - AROUND, log.occurred_at + AROUND
+        rider = log.user.email or log.user.username
+        links = [
+            format_html(
+                '<a href="{}" id="events-around">events of {} from {} to {}</a>',
+                log_window_url(start=start, end=end, rider=rider),
+                log.user,
+                console_time(start),
+                console_time(end),
+            )
+        ]
+        if log.room is not None:
+            links.append(
+                format_html(
+                    '<a href="{}" id="ride-events-around">everyone in {} then</a>',
+                    log_window_url(start=start, end=end, ride=log.room.code),
+                    log.room.code,
+                )
+            )
+        return format_html(" · ".join(["{}"] * len(links)), *links)
+
+    def get_queryset(self, request):
+        # The log's page shows its rider and ride too: one query, not three.
+        return super().get_queryset(request).select_related("user", "room")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        log = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if log is not None:
+            # "marco-v2 · Network changed", not "Change connection log".
+            context["title"] = f"{log.user} · {log.get_event_type_display()}"
+        return super().change_view(request, object_id, form_url, extra_context=context)

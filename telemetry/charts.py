@@ -104,7 +104,7 @@ def quality_chart_svg(report: StatsReport) -> SafeString:
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" role="img" class="convoy-quality-chart" '
+        'width="100%" role="img" class="convoy-quality-chart" '
         f'data-buckets="{len(report.buckets)}" aria-labelledby="quality-title">',
         '<title id="quality-title">Connection quality over the ride: round-trip time p50 and '
         "p95, packet loss and reconnects per bucket</title>",
@@ -196,7 +196,8 @@ def _nice_ceiling(value: float) -> float:
 
 
 def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    # The console's format: to the second, in the zone of the staff member's request.
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S %Z}"
 
 
 def _text(x: float, y: float, text: str, *, anchor: str) -> str:

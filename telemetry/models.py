@@ -142,6 +142,18 @@ class ConnectionLog(models.Model):
             # The support console's log list, newest first (ORDER BY occurred_at DESC, id DESC
             # LIMIT n): each day's partition is read from its top, no table is sorted.
             models.Index(fields=["-occurred_at", "-id"], name="log_recent_idx"),
+            # The log list filtered by an event type other than the quality report (which
+            # log_recent_idx answers, being most rows): kicked or ice_failed are one row in a
+            # thousand, which log_recent_idx would scan past by the hundred thousand. Partial:
+            # a few percent of the rows, so uploads pay little for it (docs/benchmarks.md).
+            models.Index(
+                fields=["event_type", "-occurred_at", "-id"],
+                condition=~models.Q(event_type="quality_report"),
+                name="log_rare_type_recent_idx",
+            ),
+            # The log list of one ride, newest first with the id tie-breaker, without sorting
+            # the ride's rows (log_room_time_stats_idx orders by time alone).
+            models.Index(fields=["room", "-occurred_at", "-id"], name="log_room_recent_idx"),
             # Time-range scans and retention cleanup: tiny, since rows arrive roughly in time order.
             BrinIndex(fields=["occurred_at"], name="log_occurred_brin"),
         ]

@@ -70,11 +70,25 @@ RIDERS = (
     DemoRider("raf.africa", "Rafael Costa"),
     DemoRider("ines.mt07", "Inès Moreau"),
     DemoRider("tom.sidecar", "Tom Fischer"),
+    DemoRider("anna.berg", "Anna Berg"),
+    DemoRider("paul.gt", "Paul Weber"),
+    DemoRider("ria.adv", "Ria Novak"),
     DemoRider(STAFF_USERNAME, "Convoy Support", is_staff=True),
 )
 
-# In this order: the ended ride first, so its riders are free to be in today's rides after.
+# The scripted case support walks through (docs/admin.md): yesterday, 14:00 to 14:30 UTC.
+TUNNEL_RIDE = "Tunnel Pass Ride"
+TUNNEL_RIDER = "anna.berg"
+
+# In this order: the ended rides first, so their riders are free to be in today's rides after.
 ROOMS = (
+    DemoRoom(
+        TUNNEL_RIDE,
+        creator="paul.gt",
+        members=(TUNNEL_RIDER, "ria.adv"),
+        ended=True,
+        ride_days=(),  # no generated logs: the story below is its whole history
+    ),
     DemoRoom(
         "Autumn Fog Run",
         creator="ivan.ural",
@@ -262,3 +276,69 @@ def _signal(rng: random.Random, network: str, *, weak: bool = False) -> dict:
 def _pick_network(rng: random.Random, other_than: str | None = None) -> str:
     choices = {name: w for name, w in NETWORK_WEIGHTS.items() if name != other_than}
     return rng.choices(list(choices), weights=list(choices.values()))[0]
+
+
+def tunnel_story(*, day_start: datetime, seed: int) -> Iterator[DemoLog]:
+    """The scripted ride of ``day_start``'s day (a midnight, UTC), 14:00 to 14:30: three riders
+    with good 4G, until Anna's phone drops to 3G at 14:02, her quality sinks, she loses audio
+    for 41 s in a tunnel (14:05:11) and reconnects at 14:05:52; from there all is well until
+    everyone leaves at 14:30."""
+    start = day_start + timedelta(hours=14)
+    counter = iter(range(1, 10_000))
+
+    def log(username: str, event_type: str, at: timedelta, **metrics) -> DemoLog:
+        moment = start + at
+        return DemoLog(
+            username=username,
+            room_name=TUNNEL_RIDE,
+            event_type=event_type,
+            occurred_at=moment,
+            recorded_at=moment + timedelta(seconds=2),
+            metrics=metrics,
+            client_event_id=f"demo-{seed}-tunnel-{next(counter):05d}",
+        )
+
+    for username in ("paul.gt", TUNNEL_RIDER, "ria.adv"):
+        yield log(username, EventType.JOINED, timedelta(seconds=5))
+        yield log(username, EventType.CONNECTED, timedelta(seconds=8), network_type="4g")
+        for second in range(20, 30 * 60, 20):
+            at = timedelta(seconds=second)
+            if username != TUNNEL_RIDER or second <= 120:
+                yield log(
+                    username,
+                    EventType.QUALITY_REPORT,
+                    at,
+                    rtt_ms=70 + second % 40,
+                    jitter_ms=4.5,
+                    packet_loss_pct=0.4,
+                    bitrate_kbps=32,
+                    network_type="4g",
+                    signal_level=4,
+                )
+            elif second < 311 or second > 352:
+                tunnel = 311 - 60 <= second < 311
+                yield log(
+                    username,
+                    EventType.QUALITY_REPORT,
+                    at,
+                    rtt_ms=(491.4756513679622 if tunnel else 240 + second % 30)
+                    if second <= 360
+                    else 95,
+                    jitter_ms=28.0 if second <= 360 else 6.0,
+                    packet_loss_pct=(8.5 if tunnel else 3.2) if second <= 360 else 0.6,
+                    bitrate_kbps=16 if second <= 360 else 32,
+                    network_type="3g" if second <= 360 else "4g",
+                    signal_level=1 if tunnel else 2 if second <= 360 else 4,
+                )
+        if username == TUNNEL_RIDER:
+            yield log(username, EventType.NETWORK_CHANGED, timedelta(minutes=2), network_type="3g")
+            yield log(username, EventType.RECONNECTING, timedelta(minutes=5, seconds=11))
+            yield log(username, EventType.ICE_RESTART, timedelta(minutes=5, seconds=30))
+            yield log(
+                username,
+                EventType.RECONNECTED,
+                timedelta(minutes=5, seconds=52),
+                network_type="3g",
+            )
+            yield log(username, EventType.NETWORK_CHANGED, timedelta(minutes=6), network_type="4g")
+        yield log(username, EventType.LEFT, timedelta(minutes=30))

@@ -6,7 +6,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('riders', '0013_webhook_audit_actions'),
         ('rooms', '0007_webhooks'),
     ]
 

@@ -78,13 +78,28 @@ def ride(db) -> Ride:
     return Ride(room=room, leader=leader, riders=riders)
 
 
-def action_post(client: Client, url: str, action: str, pks) -> object:
-    """Run an admin action on the objects with these primary keys, following the redirect."""
-    return client.post(
-        url,
-        {"action": action, "_selected_action": [str(pk) for pk in pks], "index": 0},
-        follow=True,
-    )
+# What a staff member types as the reason on a confirmation page.
+REASON = {"reason": "Rider asked us to on the phone (ticket 4411)"}
+
+
+def action_data(action: str, pks, *, select_across: bool = False) -> dict:
+    return {
+        "action": action,
+        "_selected_action": [str(pk) for pk in pks],
+        "index": 0,
+        "select_across": "1" if select_across else "0",
+    }
+
+
+def action_post(client: Client, url: str, action: str, pks, *, select_across=False) -> object:
+    """Run an admin action on the objects with these primary keys the way staff do: the list's
+    POST, then, when it answers with the confirmation page, its POST with a reason; follows the
+    redirect."""
+    data = action_data(action, pks, select_across=select_across)
+    first = client.post(url, data, follow=True)
+    if first.status_code != 200 or b'name="confirm"' not in first.content:
+        return first
+    return client.post(url, {**data, "confirm": "yes", **REASON}, follow=True)
 
 
 def messages_of(response) -> list[str]:

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from riders.models import AuditAction, AuditEntry, Rider
 from rooms.models import RoomParticipant
-from tests.admin.conftest import STAFF_KINDS, make_staff, messages_of
+from tests.admin.conftest import REASON, STAFF_KINDS, make_staff, messages_of
 from tests.riders.factories import RiderFactory
 
 CAN_DELETE = {"support": False, "moderator": True, "plain_staff": False, "superuser": True}
@@ -28,7 +28,7 @@ def test_only_moderators_and_superusers_delete_accounts(staff_client, ride, kind
     if CAN_VIEW_RIDERS[kind]:
         assert (delete_url(marco) in page_of(client, marco)) is CAN_DELETE[kind]
 
-    response = client.post(delete_url(marco), follow=True)
+    response = client.post(delete_url(marco), REASON, follow=True)
 
     deleted = Rider.objects.get(pk=marco.pk).deleted_at is not None
     assert deleted is CAN_DELETE[kind]
@@ -58,7 +58,7 @@ def test_staff_see_the_tombstone_and_never_the_old_email(staff_client, ride):
     client, _ = staff_client("moderator")
     marco = ride.riders[0]
     old_username, old_email = marco.username, marco.email
-    client.post(delete_url(marco))
+    client.post(delete_url(marco), REASON)
     tombstone = Rider.objects.get(pk=marco.pk)
 
     page = page_of(client, marco)
@@ -79,14 +79,14 @@ def test_staff_see_the_tombstone_and_never_the_old_email(staff_client, ride):
 def test_refusals_are_said_on_the_page(staff_client, db):
     client, moderator = staff_client("moderator")
     root = make_staff("superuser")
-    refused = client.post(delete_url(root), follow=True)
-    yourself = client.post(delete_url(moderator), follow=True)
+    refused = client.post(delete_url(root), REASON, follow=True)
+    yourself = client.post(delete_url(moderator), REASON, follow=True)
     target = RiderFactory()
-    client.post(delete_url(target))
+    client.post(delete_url(target), REASON)
     stand_in = Rider.objects.get(is_stand_in=True)
     stand_in_page = page_of(client, stand_in)
-    again = client.post(delete_url(target), follow=True)
-    of_stand_in = client.post(delete_url(stand_in), follow=True)
+    again = client.post(delete_url(target), REASON, follow=True)
+    of_stand_in = client.post(delete_url(stand_in), REASON, follow=True)
 
     assert messages_of(refused) == ["Only a superuser can delete a superuser's account."]
     assert messages_of(yourself) == [
@@ -98,3 +98,19 @@ def test_refusals_are_said_on_the_page(staff_client, db):
     ]
     assert delete_url(stand_in) not in stand_in_page
     assert Rider.objects.get(pk=root.pk).deleted_at is None
+
+
+def test_the_reason_for_a_deletion_keeps_no_name_of_the_account(staff_client, ride):
+    client, _ = staff_client("moderator")
+    marco = ride.riders[0]
+    old_username, old_email = marco.username, marco.email
+    reason = f"{old_username} asked by mail from {old_email} (ticket 9)"
+    client.post(delete_url(marco), {"reason": reason})
+    tombstone = Rider.objects.get(pk=marco.pk)
+    entry = AuditEntry.objects.get(action=AuditAction.RIDER_DELETED)
+    assert (
+        entry.details["reason"]
+        == f"{tombstone.username} asked by mail from {tombstone.email} (ticket 9)"
+    )
+    assert old_username not in str(entry.details)
+    assert old_email not in str(entry.details)

@@ -8,7 +8,7 @@ from riders.auth_tokens import token_issue
 from riders.models import AuditAction, AuditEntry
 from rooms.models import RoomParticipant
 from rooms.services import participant_remove
-from tests.admin.conftest import STAFF_KINDS, messages_of
+from tests.admin.conftest import REASON, STAFF_KINDS, messages_of
 
 CAN_ACT = {"support": True, "moderator": True, "plain_staff": False, "superuser": True}
 
@@ -43,7 +43,7 @@ def test_asking_is_not_doing(staff_client, ride):
 @pytest.mark.parametrize("kind", STAFF_KINDS)
 def test_ending_a_ride_from_its_page(staff_client, ride, kind):
     client, member = staff_client(kind)
-    response = client.post(end_url(ride.room), follow=True)
+    response = client.post(end_url(ride.room), REASON, follow=True)
     ride.room.refresh_from_db()
     assert ride.room.is_active is not CAN_ACT[kind]
     if CAN_ACT[kind]:
@@ -61,7 +61,7 @@ def test_ending_a_ride_from_its_page(staff_client, ride, kind):
 def test_removing_a_rider_from_the_ride_page(staff_client, ride, kind):
     client, member = staff_client(kind)
     marco = ride.riders[0]
-    response = client.post(remove_url(ride.room, marco), follow=True)
+    response = client.post(remove_url(ride.room, marco), REASON, follow=True)
     still_in = RoomParticipant.objects.get(room=ride.room, user=marco).is_active
     assert still_in is not CAN_ACT[kind]
     if CAN_ACT[kind]:
@@ -86,7 +86,7 @@ def test_letting_a_removed_rider_back_in_from_the_ride_page(staff_client, ride, 
         assert readmit_url(ride.room, marco) in page
         assert 'class="readmit-rider"' in page
 
-    response = client.post(readmit_url(ride.room, marco), follow=True)
+    response = client.post(readmit_url(ride.room, marco), REASON, follow=True)
 
     removed_at = RoomParticipant.objects.get(room=ride.room, user=marco).removed_at
     if CAN_ACT[kind]:
@@ -94,7 +94,7 @@ def test_letting_a_removed_rider_back_in_from_the_ride_page(staff_client, ride, 
         assert messages_of(response) == [f"marco-v2 may join {ride.room} again."]
         entry = AuditEntry.objects.get(action=AuditAction.PARTICIPANT_READMITTED)
         assert entry.actor == member
-        again = client.post(readmit_url(ride.room, marco), follow=True)
+        again = client.post(readmit_url(ride.room, marco), REASON, follow=True)
         assert messages_of(again) == ["That rider has not been removed from this ride."]
     else:
         assert response.status_code == 403
@@ -104,11 +104,11 @@ def test_letting_a_removed_rider_back_in_from_the_ride_page(staff_client, ride, 
 def test_doing_it_twice_says_it_is_already_done(staff_client, ride):
     client, _ = staff_client("moderator")
     marco = ride.riders[0]
-    client.post(remove_url(ride.room, marco), follow=True)
-    again = client.post(remove_url(ride.room, marco), follow=True)
+    client.post(remove_url(ride.room, marco), REASON, follow=True)
+    again = client.post(remove_url(ride.room, marco), REASON, follow=True)
     assert messages_of(again) == ["That rider is not in this ride."]
-    client.post(end_url(ride.room), follow=True)
-    again = client.post(end_url(ride.room), follow=True)
+    client.post(end_url(ride.room), REASON, follow=True)
+    again = client.post(end_url(ride.room), REASON, follow=True)
     assert messages_of(again) == ["This ride has already ended."]
 
 
@@ -146,7 +146,7 @@ def test_deactivating_a_rider_from_their_page(staff_client, ride, kind):
     page = client.get(reverse("admin:riders_rider_change", args=[marco.pk]))
     if CAN_VIEW_RIDERS[kind]:
         assert (url in page.content.decode()) is CAN_DEACTIVATE[kind]
-    response = client.post(url, follow=True)
+    response = client.post(url, REASON, follow=True)
     marco.refresh_from_db()
     assert marco.is_active is not CAN_DEACTIVATE[kind]
     if CAN_DEACTIVATE[kind]:
@@ -156,7 +156,7 @@ def test_deactivating_a_rider_from_their_page(staff_client, ride, kind):
         assert not RoomParticipant.objects.get(room=ride.room, user=marco).is_active
         entry = AuditEntry.objects.get(action=AuditAction.RIDER_DEACTIVATED)
         assert entry.actor == member
-        again = client.post(url, follow=True)
+        again = client.post(url, REASON, follow=True)
         assert messages_of(again) == ["This rider is already deactivated."]
     else:
         assert response.status_code == 403

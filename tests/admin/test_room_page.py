@@ -136,6 +136,9 @@ def test_the_rider_page_shows_their_rides_and_recent_connection_problems(staff_c
     )
     page = client.get(reverse("admin:riders_rider_change", args=[rider.pk])).content.decode()
     assert "ICE failed" in page
-    assert page.count("<th>packet_loss_pct</th><td>12</td>") == 1
+    # Labelled and rounded, with the quality score of the figures.
+    assert page.count("Loss 12.0 %") == 1
+    assert "Loss 0.1 %" not in page
+    assert "Quality 3.3 (poor) · Loss 12.0 %" in page
     assert "<td>0.1</td>" not in page
     assert str(ride.room) in page

@@ -6,7 +6,15 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from config.management.demo import LOG_DAYS, RIDERS, ROOMS, STAFF_USERNAME, demo_logs
+from config.management.demo import (
+    LOG_DAYS,
+    RIDERS,
+    ROOMS,
+    STAFF_USERNAME,
+    TUNNEL_RIDE,
+    TUNNEL_RIDER,
+    demo_logs,
+)
 from riders.models import Rider
 from rooms.models import Room, RoomParticipant
 from telemetry.models import ConnectionLog, EventType
@@ -68,18 +76,18 @@ def test_second_run_changes_nothing():
     first_output = _seed()
     after_first = _snapshot()
 
-    assert after_first["riders"] == len(RIDERS) == 21
+    assert after_first["riders"] == len(RIDERS) == 24
     assert after_first["staff"] == 1
-    assert after_first["rooms"] == len(ROOMS) == 6
+    assert after_first["rooms"] == len(ROOMS) == 7
     assert after_first["active rooms"] == 5
     assert after_first["participations"] == sum(1 + len(room.members) for room in ROOMS)
-    assert 2000 <= after_first["logs"] <= 6000
+    assert 2000 <= after_first["logs"] <= 6500
     assert "Staff login: support / convoy-demo-ride" in first_output
 
     second_output = _seed()
 
     assert _snapshot() == after_first
-    assert "already present    21" in second_output
+    assert "already present    24" in second_output
     assert "created     0" in second_output
     assert f"already present {after_first['logs']:>5}" in second_output
 
@@ -97,13 +105,45 @@ def test_riders_can_log_in_with_the_demo_password():
 def test_the_ended_ride_has_nobody_left_in_it():
     _seed()
 
-    ended = _demo_rooms().get(is_active=False)
-    assert ended.name == "Autumn Fog Run"
-    assert ended.deactivated_at is not None
-    assert not ended.participants.filter(is_active=True).exists()
-    # Every rider is active in one open ride at most, the support account in none.
+    ended = _demo_rooms().filter(is_active=False).order_by("name")
+    assert [room.name for room in ended] == ["Autumn Fog Run", TUNNEL_RIDE]
+    for room in ended:
+        assert room.deactivated_at is not None
+        assert not room.participants.filter(is_active=True).exists()
+    # Every rider is active in one open ride, the support account and the riders of the
+    # scripted (ended) ride in none.
+    story = {"paul.gt", TUNNEL_RIDER, "ria.adv"}
     for rider in _demo_riders().exclude(username=STAFF_USERNAME):
-        assert rider.participations.filter(is_active=True).count() == 1
+        expected = 0 if rider.username in story else 1
+        assert rider.participations.filter(is_active=True).count() == expected
+
+
+def test_every_rides_logs_fall_inside_its_time():
+    _seed()
+    for room in _demo_rooms():
+        logs = _demo_logs().filter(room=room)
+        assert not logs.filter(occurred_at__lt=room.created_at).exists(), room.name
+        if room.deactivated_at is not None:
+            assert not logs.filter(occurred_at__gt=room.deactivated_at).exists(), room.name
+
+
+def test_the_scripted_tunnel_ride_tells_its_story():
+    _seed()
+    room = _demo_rooms().get(name=TUNNEL_RIDE)
+    anna = _demo_logs().filter(room=room, user__username=TUNNEL_RIDER)
+    day = (timezone.now() - timedelta(days=1)).replace(hour=14, minute=0, second=0, microsecond=0)
+    change = anna.get(event_type=EventType.NETWORK_CHANGED, metrics__network_type="3g")
+    drop = anna.get(event_type=EventType.RECONNECTING)
+    back = anna.get(event_type=EventType.RECONNECTED)
+    assert change.occurred_at == day + timedelta(minutes=2)
+    assert back.occurred_at == day + timedelta(minutes=5, seconds=52)
+    assert (back.occurred_at - drop.occurred_at).total_seconds() == 41
+    # No report from the phone while it was in the tunnel.
+    assert not anna.filter(
+        event_type=EventType.QUALITY_REPORT,
+        occurred_at__gt=drop.occurred_at,
+        occurred_at__lt=back.occurred_at,
+    ).exists()
 
 
 def test_logs_are_realistic_and_valid():
@@ -118,7 +158,7 @@ def test_logs_are_realistic_and_valid():
     assert event_types <= set(EventType.values)
     assert {EventType.QUALITY_REPORT, EventType.JOINED, EventType.LEFT} <= event_types
     networks = {log.metrics.get("network_type") for log in logs} - {None}
-    assert networks == {"wifi", "cellular", "4g", "5g"}
+    assert networks == {"wifi", "cellular", "4g", "5g", "3g"}  # 3g: the scripted tunnel ride
     for log in logs:
         assert set(log.metrics) <= ALLOWED_METRICS
         assert clean_metrics(log.metrics) == log.metrics

@@ -39,8 +39,8 @@ def test_deactivation_signs_out_every_device_and_ends_the_ride(
     assert not AuthToken.objects.filter(user=rider).exists()
     assert all(token_authenticate(key=key) is None for key in keys)
     assert not RoomParticipant.objects.get(room=room, user=rider).is_active
-    # The rider's socket in that ride is closed once the change is committed.
-    assert closed == [{"room_id": room.pk, "rider_id": rider.pk, "reason": "kicked"}]
+    # The rider's socket in that ride is closed once committed, told it was a deactivation.
+    assert closed == [{"room_id": room.pk, "rider_id": rider.pk, "reason": "deactivated"}]
     entry = AuditEntry.objects.get(action=AuditAction.RIDER_DEACTIVATED)
     assert (entry.actor, entry.target_id) == (staff, str(rider.pk))
     assert entry.details == {"tokens_revoked": 2, "removed_from_room": room.code}

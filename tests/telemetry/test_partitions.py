@@ -73,8 +73,8 @@ def test_rows_in_the_default_partition_move_into_the_new_day(rider):
         cursor.execute(
             "SELECT count(*) FROM pg_indexes WHERE tablename = %s", [partitions.partition_name(day)]
         )
-        # pkey, client-event unique, room, rider, brin, newest first
-        assert cursor.fetchone()[0] == 6
+        # pkey, client-event unique, room, rider, brin, newest first, rare types, ride newest first
+        assert cursor.fetchone()[0] == 8
 
 
 def test_cleanup_drops_whole_expired_days_and_deletes_the_rest_in_batches(rider):

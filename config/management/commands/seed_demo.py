@@ -5,15 +5,23 @@ created, and logs carry deterministic client_event_ids, so a second run adds not
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from config.errors import DomainError
-from config.management.demo import RIDERS, ROOMS, STAFF_USERNAME, DemoRoom, demo_logs
+from config.management.demo import (
+    RIDERS,
+    ROOMS,
+    STAFF_USERNAME,
+    DemoRoom,
+    demo_logs,
+    tunnel_story,
+)
 from riders.models import Rider
 from riders.roles import SUPPORT
 from riders.selectors import rider_find_by_username
@@ -67,6 +75,7 @@ class Command(BaseCommand):
                 _give_support_role(riders[STAFF_USERNAME])
                 rooms = _seed_rooms(riders, tallies["rooms"], tallies["participations"])
                 _seed_logs(seed, riders, rooms, tallies["logs"])
+                _fit_rides_to_their_logs(rooms)
         except DomainError as exc:
             raise CommandError(_describe(exc)) from None
         self._report(tallies, password=password, seed=seed, rooms=rooms)
@@ -153,13 +162,38 @@ def _seed_logs(seed: int, riders: dict[str, Rider], rooms: dict[str, Room], tall
             recorded_at=log.recorded_at,
             client_event_id=log.client_event_id,
         )
-        for log in demo_logs(seed=seed, anchor=_start_of_today())
+        for log in (
+            *demo_logs(seed=seed, anchor=_start_of_today()),
+            *tunnel_story(day_start=_start_of_today() - timedelta(days=1), seed=seed),
+        )
     ]
     # (user, client_event_id) is unique: the logs of an earlier run are skipped.
     ConnectionLog.objects.bulk_create(logs, batch_size=1000, ignore_conflicts=True)
     after = ConnectionLog.objects.filter(client_event_id__startswith=prefix).count()
     tally.created = after - before
     tally.present = len(logs) - tally.created
+
+
+def _fit_rides_to_their_logs(rooms: dict[str, Room]) -> None:
+    """A ride's time holds its logs: it opened a minute before its first event and, if it
+    ended, ended just after its last (the rooms are created now, their stories lie in the
+    past). A demo-only correction of the stored times; nothing in the app moves them."""
+    for room in rooms.values():
+        span = ConnectionLog.objects.filter(room=room).aggregate(
+            first=Min("occurred_at"), last=Max("occurred_at")
+        )
+        if span["first"] is None:
+            continue
+        opened = span["first"] - timedelta(minutes=1)
+        changes: dict[str, datetime] = {"created_at": opened}
+        if not room.is_active:
+            changes["deactivated_at"] = span["last"] + timedelta(seconds=10)
+        Room.objects.filter(pk=room.pk).update(**changes)
+        RoomParticipant.objects.filter(room=room, joined_at__gt=opened).update(joined_at=opened)
+        if not room.is_active:
+            RoomParticipant.objects.filter(room=room).update(left_at=changes["deactivated_at"])
+        for name, value in changes.items():
+            setattr(room, name, value)
 
 
 def _start_of_today() -> datetime:
