@@ -1,5 +1,5 @@
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -491,14 +491,27 @@ def test_cleanup_deletes_only_logs_older_than_the_cutoff(rider):
     assert not ConnectionLog.objects.filter(pk__in=[log.pk for log in old]).exists()
 
 
+def _noon_cutoff() -> tuple[timedelta, datetime]:
+    """An ``older_than`` whose cutoff is noon UTC (today's, or yesterday's before 12:05):
+    rows a few hours before it share its day's partition, which is then not wholly past the
+    cutoff, so the cleanup deletes them in batches rather than dropping the partition (as it
+    would for rows "3 hours ago" in the first hours of a UTC day)."""
+    now = timezone.now()
+    noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+    if noon > now - timedelta(minutes=5):
+        noon -= timedelta(days=1)
+    return now - noon, noon
+
+
 def test_cleanup_works_in_batches_and_reports_progress(rider):
+    older_than, noon = _noon_cutoff()
     for minutes in range(7):
-        ConnectionLogFactory(user=rider, occurred_at=ago(hours=3, minutes=minutes))
-    ConnectionLogFactory(user=rider, occurred_at=ago(minutes=30))
+        ConnectionLogFactory(user=rider, occurred_at=noon - timedelta(hours=2, minutes=minutes))
+    ConnectionLogFactory(user=rider, occurred_at=noon + timedelta(minutes=1))
     calls = []
     with CaptureQueriesContext(connection) as captured:
         result = connection_log_cleanup(
-            older_than=timedelta(hours=1),
+            older_than=older_than,
             batch_size=3,
             progress=lambda done, total: calls.append((done, total)),
         )
@@ -511,13 +524,14 @@ def test_cleanup_works_in_batches_and_reports_progress(rider):
 
 
 def test_cleanup_batches_resume_after_the_last_row_even_among_equal_times(rider):
-    moment = ago(hours=3)
+    older_than, noon = _noon_cutoff()
+    moment = noon - timedelta(hours=2)
     ConnectionLog.objects.bulk_create(
         ConnectionLogFactory.build(user=rider, occurred_at=moment) for _ in range(7)
     )
     calls = []
     result = connection_log_cleanup(
-        older_than=timedelta(hours=1), batch_size=3, progress=lambda *args: calls.append(args)
+        older_than=older_than, batch_size=3, progress=lambda *args: calls.append(args)
     )
     assert (result.count, result.batches) == (7, 3)
     assert calls == [(3, 7), (6, 7), (7, 7)]
@@ -525,11 +539,12 @@ def test_cleanup_batches_resume_after_the_last_row_even_among_equal_times(rider)
 
 
 def test_cleanup_stops_after_an_empty_batch_when_rows_divide_evenly(rider):
+    older_than, noon = _noon_cutoff()
     for minutes in range(6):
-        ConnectionLogFactory(user=rider, occurred_at=ago(hours=2, minutes=minutes))
+        ConnectionLogFactory(user=rider, occurred_at=noon - timedelta(hours=1, minutes=minutes))
     calls = []
     result = connection_log_cleanup(
-        older_than=timedelta(hours=1), batch_size=3, progress=lambda *args: calls.append(args)
+        older_than=older_than, batch_size=3, progress=lambda *args: calls.append(args)
     )
     assert (result.count, result.batches) == (6, 2)
     assert calls == [(3, 6), (6, 6)]
