@@ -72,3 +72,32 @@ class RemovedFromRide(DomainError):
 class NotRemoved(Conflict):
     code = "not_removed"
     default_message = "That rider has not been removed from this ride."
+
+
+class InvalidAlertData(ValidationFailed):
+    code = "invalid_alert"
+    default_message = "Some alert details are not valid."
+
+
+class AlertNotFound(NotFound):
+    code = "alert_not_found"
+    default_message = "This ride has no such alert."
+
+
+class AlertAlreadyResolved(Conflict):
+    code = "alert_already_resolved"
+    default_message = "This alert has already been resolved."
+
+
+class AlertPending(Conflict):
+    code = "alert_pending"
+    default_message = (
+        "This SOS is still counting down: it can be cancelled, and it opens when the countdown "
+        "ends."
+    )
+
+
+class OwnAlert(DomainError):
+    code = "own_alert"
+    status = 403
+    default_message = "Someone else acknowledges an alert about you; to end it, resolve it instead."
