@@ -9,6 +9,7 @@ in docs/realtime.md ("What the server watches").
 """
 
 import bisect
+import itertools
 import math
 import statistics
 from collections.abc import Iterable
@@ -135,7 +136,7 @@ def _cut_off(
     along = _along_track(riders, heading)
     order = sorted(along, key=lambda rider: (-along[rider], rider))
     parts: list[list[str]] = [[order[0]]]
-    for ahead, behind in zip(order, order[1:], strict=False):
+    for ahead, behind in itertools.pairwise(order):
         if along[ahead] - along[behind] > gap_m:
             parts.append([])
         parts[-1].append(behind)

@@ -24,7 +24,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from rooms.alerts import alert_raise, alerts_escalate_due, alerts_raise_due, alerts_resolve_condition
+from rooms.alerts import alert_raise, alerts_raise_due, alerts_resolve_condition
+from rooms.errors import NotInRoom, RoomInactive, RoomNotFound
 from sessions_rt.errors import RealtimeUnavailable
 from sessions_rt.safety_rules import Alarm, Clear, Thresholds, evaluate
 from sessions_rt.selectors import ride_open_watched_alerts, ride_watch_thresholds
@@ -74,8 +75,7 @@ class RideWatcher:
 
     def tick(self, *, now: datetime | None = None) -> TickReport:
         """Renew or take the leases of the live rides, evaluate the ones held, raise and
-        resolve their alerts, then the alerts that fall due by time (SOS countdowns, notices
-        to contacts)."""
+        resolve their alerts, then open the SOS alerts whose countdown ended."""
         started = time.perf_counter()
         report = TickReport()
         now = now or timezone.now()
@@ -95,7 +95,6 @@ class RideWatcher:
                 logger.exception("watch: evaluating ride %s failed", room_id)
         report.held = len(self._held)
         alerts_raise_due(now=now)
-        alerts_escalate_due(now=now)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -153,18 +152,28 @@ class RideWatcher:
                 self._resolve(room_id, clear, held, report)
 
     def _raise(self, room_id: str, alarm: Alarm, held: _HeldRide, report: TickReport) -> None:
-        _, created = alert_raise(
-            room_id=room_id,
-            rider_id=alarm.rider_id,
-            kind=alarm.kind,
-            position=alarm.position,
-            trail=alarm.trail,
-            details=alarm.details,
-        )
+        try:
+            _, created = alert_raise(
+                room_id=room_id,
+                rider_id=alarm.rider_id,
+                kind=alarm.kind,
+                position=alarm.position,
+                trail=alarm.trail,
+                details=alarm.details,
+            )
+        except (NotInRoom, RoomInactive, RoomNotFound):
+            # The rider left, or the ride ended, since the live state was read: the next
+            # tick reads a state without them.
+            return
         held.open_alerts.add((alarm.rider_id, alarm.kind))
         if created:
             report.raised.append((room_id, alarm.rider_id, alarm.kind))
-            logger.info("watch: %s alert raised for rider %s in ride %s", alarm.kind, alarm.rider_id, room_id)
+            logger.info(
+                "watch: %s alert raised for rider %s in ride %s",
+                alarm.kind,
+                alarm.rider_id,
+                room_id,
+            )
 
     def _resolve(self, room_id: str, clear: Clear, held: _HeldRide, report: TickReport) -> None:
         resolved = alerts_resolve_condition(

@@ -243,8 +243,10 @@ WATCH_INTERVAL_SECONDS = env_int("WATCH_INTERVAL_SECONDS", 2, minimum=1, maximum
 # A watcher that dies loses its rides after this long; renewed every interval, so it must
 # outlast a few of them.
 WATCH_LEASE_SECONDS = env_int(
-    "WATCH_LEASE_SECONDS", max(10, 3 * WATCH_INTERVAL_SECONDS),
-    minimum=2 * WATCH_INTERVAL_SECONDS, maximum=300,
+    "WATCH_LEASE_SECONDS",
+    max(10, 3 * WATCH_INTERVAL_SECONDS),
+    minimum=2 * WATCH_INTERVAL_SECONDS,
+    maximum=300,
 )
 
 # --- Internationalisation, static files ---------------------------------------------------

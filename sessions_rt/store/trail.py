@@ -17,7 +17,7 @@ from redis import Redis
 
 from sessions_rt.protocol import canonical_id
 from sessions_rt.store import keys
-from sessions_rt.store.client import realtime_available, redis_client, to_ms
+from sessions_rt.store.client import iso_from_ms, realtime_available, redis_client, to_ms
 
 # How long after its grace period a drop may still raise a silent-rider alert: a watcher
 # that was away for less (a handover takes a lease time) still raises it, and the verdict
@@ -42,12 +42,13 @@ class Fix:
     heading_deg: float | None
 
     def as_dict(self) -> dict:
+        """As alerts carry a position (rooms.alerts.alert_raise)."""
         return {
-            "at_ms": self.at_ms,
             "lat": self.lat,
             "lon": self.lon,
             "speed_kmh": self.speed_kmh,
             "heading_deg": self.heading_deg,
+            "at": iso_from_ms(self.at_ms),
         }
 
 

@@ -88,7 +88,9 @@ def test_without_a_placed_leader_the_largest_part_is_the_group():
 
 def test_the_ride_threshold_is_the_rides_own():
     fixes = {"a": fix(3000), "d": fix(1500)}
-    wide = Thresholds(split_distance_m=2000, stopped_seconds=90, silent_speed_kmh=20, grace_seconds=30)
+    wide = Thresholds(
+        split_distance_m=2000, stopped_seconds=90, silent_speed_kmh=20, grace_seconds=30
+    )
     assert split_rule(state(fixes), wide).alarms == []
     assert kinds(split_rule(state(fixes), RULES)) == [("split", "d")]
 
@@ -128,9 +130,7 @@ def test_since_comes_from_the_trail():
 def test_a_group_without_headings_takes_the_direction_from_the_trail():
     trails = {"a": moving_trail(3000), "d": moving_trail(1500)}
     bare = {
-        rider: tuple(
-            Fix(p.at_ms, p.lat, p.lon, speed_kmh=None, heading_deg=None) for p in trail
-        )
+        rider: tuple(Fix(p.at_ms, p.lat, p.lon, speed_kmh=None, heading_deg=None) for p in trail)
         for rider, trail in trails.items()
     }
     fixes = {rider: trail[-1] for rider, trail in bare.items()}
@@ -196,9 +196,7 @@ def test_speed_comes_from_the_positions_when_the_phone_sends_none():
         "n": moving_trail(550),
     }
     fixes = {rider: trail[-1] for rider, trail in trails.items()}
-    assert kinds(stopped_rule(state(fixes, trails=trails, leader="m"), RULES)) == [
-        ("stopped", "s")
-    ]
+    assert kinds(stopped_rule(state(fixes, trails=trails, leader="m"), RULES)) == [("stopped", "s")]
 
 
 # --- silent ----------------------------------------------------------------------------------

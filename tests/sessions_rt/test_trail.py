@@ -83,7 +83,7 @@ def test_pausing_sharing_deletes_the_trail_and_keeps_none_while_paused(room_id, 
 
 
 def test_leaving_the_ride_deletes_the_riders_trail_and_drop(redis, room_id, leader_id, t0):
-    leader, rider = ride_for(room_id, leader_id, t0, count=2)
+    _leader, rider = ride_for(room_id, leader_id, t0, count=2)
     report(room_id, rider, t0)
     member_mark_reconnecting(room_id, rider, now=t0 + timedelta(seconds=1))
     member_leave(room_id, rider, reason="left", now=t0 + timedelta(seconds=2))
@@ -103,7 +103,7 @@ def test_the_rides_end_deletes_every_trail(redis, room_id, leader_id, t0):
 
 
 def test_a_drop_records_the_fix_and_the_riders_then_within_the_radius(room_id, leader_id, t0):
-    leader, near, far, unplaced = ride_for(room_id, leader_id, t0, count=4)
+    leader, near, far, _unplaced = ride_for(room_id, leader_id, t0, count=4)
     report(room_id, leader, t0, lat=45.0, speed=72.0)
     report(room_id, near, t0, lat=45.02)  # 2.2 km
     report(room_id, far, t0, lat=45.05)  # 5.6 km
@@ -195,7 +195,7 @@ def test_cleanup_trims_trails_no_longer_written_and_forgets_judged_drops(
 
 def test_cleanup_keeps_the_drop_of_a_rider_not_back(settings, redis, room_id, leader_id, t0):
     settings.PRESENCE_TTL_SECONDS = 3600
-    leader, rider = ride_for(room_id, leader_id, t0, count=2)
+    _leader, rider = ride_for(room_id, leader_id, t0, count=2)
     member_mark_reconnecting(room_id, rider, now=t0)
     cleanup_expired_sessions(now=t0 + timedelta(milliseconds=drop_kept_after_back_ms() * 2))
     assert redis.hexists(keys.room_keys(room_id).drops, rider)
