@@ -17,6 +17,7 @@ believe they hold the same ride (a lease lapsed mid-tick) still raise one alert.
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -154,8 +155,8 @@ class RideWatcher:
     def _raise(self, room_id: str, alarm: Alarm, held: _HeldRide, report: TickReport) -> None:
         try:
             _, created = alert_raise(
-                room_id=room_id,
-                rider_id=alarm.rider_id,
+                room_id=uuid.UUID(room_id),
+                rider_id=uuid.UUID(alarm.rider_id),
                 kind=alarm.kind,
                 position=alarm.position,
                 trail=alarm.trail,
@@ -177,7 +178,10 @@ class RideWatcher:
 
     def _resolve(self, room_id: str, clear: Clear, held: _HeldRide, report: TickReport) -> None:
         resolved = alerts_resolve_condition(
-            room_id=room_id, rider_id=clear.rider_id, kind=clear.kind, resolution=clear.resolution
+            room_id=uuid.UUID(room_id),
+            rider_id=uuid.UUID(clear.rider_id),
+            kind=clear.kind,
+            resolution=clear.resolution,
         )
         held.open_alerts.discard((clear.rider_id, clear.kind))
         if resolved is not None:

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import websockets
@@ -27,6 +28,7 @@ from channels.db import database_sync_to_async
 
 from bench.harness import running_server
 from riders.auth_tokens import token_issue
+from riders.models import Rider
 from rooms.models import AlertStatus, RideAlert, Room
 from rooms.services import participant_join, room_create
 from sessions_rt.consumers import PROTOCOL
@@ -111,7 +113,7 @@ class Phone:
         self.key = key
         self.route = route
         self.tasks: list[asyncio.Task] = []
-        self.socket = None
+        self.socket: Any = None
 
     async def start(self, started: float) -> None:
         self.socket = await websockets.connect(
@@ -169,7 +171,7 @@ def standing(at_m: float):
 
 @database_sync_to_async
 def new_ride(size: int, **thresholds):
-    riders = [RiderFactory() for _ in range(size)]
+    riders: list[Rider] = [RiderFactory() for _ in range(size)]
     room = room_create(creator=riders[0], name="Watched ride")
     for rider in riders[1:]:
         participant_join(rider=rider, code=room.code)
