@@ -1,8 +1,9 @@
 """The ride-safety rules: pure functions from one ride's live state to what must alarm.
 
 No Redis and no ORM in here: the watcher (sessions_rt/watcher.py) reads the state
-(store.trail.ride_live_state) and the ride's thresholds, calls ``evaluate``, and raises or
-resolves alerts from the answer. Every rule takes its history ("stopped for 90 s", "split
+(store.trail.ride_live_state) and the ride's thresholds, asks ``riders_needing_trails`` whose
+trails to read (store.trail.ride_trails), calls ``evaluate``, and raises or resolves alerts
+from the answer. Every rule takes its history ("stopped for 90 s", "split
 since") from the trail and the drop records in that state, so an evaluation needs nothing
 from an earlier one and any watcher can take a ride over. What each rule means, and why, is
 in docs/realtime.md ("What the server watches").
@@ -34,6 +35,9 @@ MIN_HEADING_AGREEMENT = 0.5
 # How far back the trail is searched for a direction when a phone sends no heading.
 HEADING_LOOKBACK_SECONDS = 30
 EARTH_RADIUS_M = 6_372_797.560856
+# Two riders' trail points this close in time count as taken together (samples are about
+# TRAIL_SAMPLE_SECONDS apart, each rider's on its own clock).
+NEAR_SAMPLE_MS = 7_500
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,39 @@ class Verdict:
     clears: list[Clear] = field(default_factory=list)
 
 
+def riders_needing_trails(state: RideLiveState, thresholds: Thresholds) -> set[str]:
+    """Whose trail ``evaluate`` needs, judged from the state without trails: riders slow or
+    without a speed or heading (the stopped rule's history, a speed or direction from their
+    positions), every rider once someone is cut off (when the split began compares the
+    group's past positions), and riders whose silence is being decided (their alert carries
+    the trail). A ride of riders on the move with nobody cut off needs none."""
+    needed = {
+        rider
+        for rider, fix in riding_fixes(state).items()
+        if fix.speed_kmh is None or fix.heading_deg is None or fix.speed_kmh < WALKING_SPEED_KMH
+    }
+    riders = riding_fixes(state)
+    if len(riders) >= 2:
+        heading = group_heading(state, riders)
+        if heading is not None and _cut_off(
+            riders, heading, thresholds.split_distance_m, state.leader_id
+        ):
+            needed.update(riders)
+    grace_ms = thresholds.grace_seconds * 1000
+    needed.update(
+        rider
+        for rider, drop in state.drops.items()
+        if drop.back_at_ms is None and _in_decision_window(drop.at_ms + grace_ms, state.now_ms)
+    )
+    return needed
+
+
+def _in_decision_window(grace_end_ms: int, now_ms: int) -> bool:
+    return grace_end_ms <= now_ms <= grace_end_ms + DROP_DECISION_SECONDS * 1000
+
+
 def evaluate(state: RideLiveState, thresholds: Thresholds) -> Verdict:
-    """Every rule over one ride."""
+    """Every rule over one ride (with the trails riders_needing_trails asked for)."""
     verdict = Verdict()
     for rule in (split_rule, stopped_rule, silent_rule):
         part = rule(state, thresholds)
@@ -160,13 +195,14 @@ def _cut_off(
 def _cut_off_since(state: RideLiveState, rider: str, heading: float, gap_m: float) -> int:
     """When the rider was last not cut off, from the trail: the first sample time of the run
     of samples that ends now in which they were cut off."""
+    trails = {name: trail for name, trail in state.trails.items() if name in state.members}
+    times = {name: [point.at_ms for point in trail] for name, trail in trails.items()}
     since = state.now_ms
-    times = [point.at_ms for point in state.trails.get(rider, ())]
-    for at_ms in reversed(times):
+    for at_ms in reversed(times.get(rider, ())):
         past = {
             name: fix
-            for name in state.trails
-            if name in state.members and (fix := _trail_point_near(state, name, at_ms))
+            for name, trail in trails.items()
+            if (fix := _point_near(trail, times[name], at_ms)) is not None
         }
         if rider not in past or rider not in _cut_off(past, heading, gap_m, state.leader_id):
             break
@@ -174,16 +210,14 @@ def _cut_off_since(state: RideLiveState, rider: str, heading: float, gap_m: floa
     return since
 
 
-def _trail_point_near(state: RideLiveState, rider: str, at_ms: int) -> Fix | None:
-    trail = state.trails.get(rider, ())
-    if not trail:
-        return None
-    times = [point.at_ms for point in trail]
+def _point_near(trail: tuple[Fix, ...], times: list[int], at_ms: int) -> Fix | None:
+    """The trail's point nearest ``at_ms``, if within about a sample interval of it."""
     index = bisect.bisect_left(times, at_ms)
     candidates = [trail[i] for i in (index - 1, index) if 0 <= i < len(trail)]
+    if not candidates:
+        return None
     nearest = min(candidates, key=lambda point: abs(point.at_ms - at_ms))
-    # Within a sample interval or so: the trail's points are about 5 s apart.
-    return nearest if abs(nearest.at_ms - at_ms) <= 7_500 else None
+    return nearest if abs(nearest.at_ms - at_ms) <= NEAR_SAMPLE_MS else None
 
 
 def _along_track(riders: dict[str, Fix], heading_deg: float) -> dict[str, float]:
@@ -315,7 +349,7 @@ def silent_rule(state: RideLiveState, thresholds: Thresholds) -> Verdict:
         if drop.back_at_ms is not None:
             verdict.clears.append(Clear("silent", rider, "rider_back"))
             continue
-        if not grace_end <= state.now_ms <= grace_end + DROP_DECISION_SECONDS * 1000:
+        if not _in_decision_window(grace_end, state.now_ms):
             continue
         fix = drop.fix
         if fix is None or drop.at_ms - fix.at_ms > DROP_FIX_MAX_AGE_SECONDS * 1000:

@@ -14,6 +14,7 @@ alert per (ride, rider, kind) held by a unique constraint, so two watchers that 
 believe they hold the same ride (a lease lapsed mid-tick) still raise one alert.
 """
 
+import dataclasses
 import logging
 import threading
 import time
@@ -28,11 +29,11 @@ from django.utils import timezone
 from rooms.alerts import alert_raise, alerts_raise_due, alerts_resolve_condition
 from rooms.errors import NotInRoom, RoomInactive, RoomNotFound
 from sessions_rt.errors import RealtimeUnavailable
-from sessions_rt.safety_rules import Alarm, Clear, Thresholds, evaluate
+from sessions_rt.safety_rules import Alarm, Clear, Thresholds, evaluate, riders_needing_trails
 from sessions_rt.selectors import ride_open_watched_alerts, ride_watch_thresholds
 from sessions_rt.store.keys import reconnect_grace_seconds
 from sessions_rt.store.leases import RideLease, watched_room_ids
-from sessions_rt.store.trail import ride_live_state
+from sessions_rt.store.trail import ride_live_state, ride_trails
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,9 @@ class RideWatcher:
         state = ride_live_state(room_id, now=now)
         if state is None:
             return
+        needed = riders_needing_trails(state, held.thresholds)
+        if needed:
+            state = dataclasses.replace(state, trails=ride_trails(room_id, needed))
         verdict = evaluate(state, held.thresholds)
         report.evaluated += 1
         for alarm in verdict.alarms:

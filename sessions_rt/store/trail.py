@@ -3,13 +3,14 @@
 Both are written by the scripts that store positions and drops, in the same step
 (lua/common.lua: ``sample_trail`` from location.lua, ``record_drop`` from reconnecting.lua,
 ``mark_back`` from join.lua and presence.lua), so keeping them costs the position hot path no
-round trip. ``ride_live_state`` reads everything a rule evaluation needs in one MULTI, so the
-rules (sessions_rt/safety_rules.py) keep no state of their own and any watcher can take a
-ride over. What is kept, and for how long: docs/privacy.md.
+round trip. ``ride_live_state`` reads what a rule evaluation needs in one MULTI, and
+``ride_trails`` the trails the rules ask for, so the rules (sessions_rt/safety_rules.py) keep
+no state of their own and any watcher can take a ride over. What is kept, and for how long: docs/privacy.md.
 """
 
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,8 +81,8 @@ class RideLiveState:
 def ride_live_state(
     room_id: uuid.UUID | str, *, now: datetime | None = None, client: Redis | None = None
 ) -> RideLiveState | None:
-    """Everything the rules read of one ride, in one transaction; None once the ride has no
-    live state."""
+    """What the rules read of one ride, in one transaction, without the trails (see
+    ``ride_trails``); None once the ride has no live state."""
     room = canonical_id(room_id, field="room_id")
     room_keys = keys.room_keys(room)
     with realtime_available():
@@ -91,9 +92,8 @@ def ride_live_state(
         pipe.zrange(room_keys.last_seen, 0, -1, withscores=True)
         pipe.zrange(room_keys.reconnecting, 0, -1, withscores=True)
         pipe.hgetall(room_keys.location_details)
-        pipe.hgetall(room_keys.trail)
         pipe.hgetall(room_keys.drops)
-        (session_id, leader), members, seen, reconnecting, details, trails, drops = pipe.execute()
+        (session_id, leader), members, seen, reconnecting, details, drops = pipe.execute()
     if session_id is None:
         return None
     return RideLiveState(
@@ -104,12 +104,30 @@ def ride_live_state(
         last_seen_ms={rider.decode(): int(ms) for rider, ms in seen},
         reconnecting_since_ms={rider.decode(): int(ms) for rider, ms in reconnecting},
         fixes={rider.decode(): _fix(json.loads(raw)) for rider, raw in details.items()},
-        trails={
-            rider.decode(): tuple(_point(point) for point in json.loads(raw))
-            for rider, raw in trails.items()
-        },
+        trails={},
         drops={rider.decode(): _drop(json.loads(raw)) for rider, raw in drops.items()},
     )
+
+
+def ride_trails(
+    room_id: uuid.UUID | str, riders: Iterable[str], *, client: Redis | None = None
+) -> dict[str, tuple[Fix, ...]]:
+    """The trails of these riders, oldest point first (riders without one left out).
+
+    Read only when a rule needs them: a ride's trails are a couple of hundred points per
+    rider, a hundred times the rest of its state, and most ticks of most rides need none.
+    """
+    room = canonical_id(room_id, field="room_id")
+    wanted = sorted(riders)
+    if not wanted:
+        return {}
+    with realtime_available():
+        found = redis_client(client).hmget(keys.room_keys(room).trail, wanted)
+    return {
+        rider: tuple(_point(point) for point in json.loads(raw))
+        for rider, raw in zip(wanted, found, strict=True)
+        if raw is not None
+    }
 
 
 def _fix(details: dict) -> Fix:

@@ -5,7 +5,14 @@ Rides go due north along the meridian 7°E from 45°N; 0.001° of latitude is 11
 
 import pytest
 
-from sessions_rt.safety_rules import Thresholds, evaluate, silent_rule, split_rule, stopped_rule
+from sessions_rt.safety_rules import (
+    Thresholds,
+    evaluate,
+    riders_needing_trails,
+    silent_rule,
+    split_rule,
+    stopped_rule,
+)
 from sessions_rt.store.trail import DROP_DECISION_SECONDS, DropRecord, Fix, RideLiveState
 
 NOW = 1_800_000_000_000
@@ -292,3 +299,41 @@ def _ms(iso):
     from datetime import datetime
 
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+# --- which trails an evaluation needs ---------------------------------------------------------
+
+
+def without_trails(ride):
+    from dataclasses import replace
+
+    return replace(ride, trails={})
+
+
+def test_a_ride_on_the_move_needs_no_trail():
+    fixes = {"a": fix(3000), "b": fix(2900), "c": fix(2800)}
+    assert riders_needing_trails(without_trails(state(fixes)), RULES) == set()
+
+
+def test_slow_riders_and_riders_without_speed_or_heading_need_theirs():
+    fixes = {
+        "a": fix(3000),
+        "slow": fix(2950, speed=3.0),
+        "no_speed": fix(2900, speed=None),
+        "no_heading": fix(2850, heading=None),
+    }
+    needed = riders_needing_trails(without_trails(state(fixes)), RULES)
+    assert needed == {"slow", "no_speed", "no_heading"}
+
+
+def test_a_split_needs_every_riders_trail():
+    fixes = {"a": fix(3000), "b": fix(2900), "d": fix(1500)}
+    assert riders_needing_trails(without_trails(state(fixes)), RULES) == {"a", "b", "d"}
+
+
+def test_a_drop_being_decided_needs_its_riders_trail_and_a_judged_one_not():
+    ride = silent_ride(
+        {"x": drop(NOW - 40_000), "y": drop(NOW - 10_000), "z": drop(NOW - 90_000, back=NOW)},
+        now=NOW,
+    )
+    assert riders_needing_trails(without_trails(ride), RULES) == {"x"}

@@ -8,7 +8,7 @@ from sessions_rt.store.expiry import cleanup_expired_sessions
 from sessions_rt.store.members import member_join, member_leave, member_mark_reconnecting
 from sessions_rt.store.positions import location_sharing_set, location_update
 from sessions_rt.store.presence import presence_update
-from sessions_rt.store.trail import drop_kept_after_back_ms, ride_live_state
+from sessions_rt.store.trail import drop_kept_after_back_ms, ride_live_state, ride_trails
 from tests.sessions_rt.conftest import new_id
 
 LON = 7.0
@@ -25,10 +25,8 @@ def report(room_id, rider, at, lat=45.0, speed=50.0):
     location_update(room_id, rider, lat=lat, lon=LON, speed_kmh=speed, heading_deg=180, now=at)
 
 
-def trail_times(room_id, rider, t0):
-    state = ride_live_state(room_id, now=t0)
-    assert state is not None
-    return [point.at_ms for point in state.trails.get(rider, ())]
+def trail_times(room_id, rider):
+    return [point.at_ms for point in ride_trails(room_id, [rider]).get(rider, ())]
 
 
 def ms(moment):
@@ -40,9 +38,7 @@ def test_a_point_is_kept_every_sample_interval_not_every_position(room_id, leade
     for second in range(12):
         report(room_id, leader_id, t0 + timedelta(seconds=second), lat=45 - second / 10_000)
 
-    state = ride_live_state(room_id, now=t0 + timedelta(seconds=12))
-    assert state is not None
-    trail = state.trails[leader_id]
+    trail = ride_trails(room_id, [leader_id, new_id()])[leader_id]
     assert [point.at_ms - ms(t0) for point in trail] == [0, 5000, 10000]
     assert trail[1].lat == 45 - 5 / 10_000
     assert (trail[1].speed_kmh, trail[1].heading_deg) == (50.0, 180)
@@ -54,7 +50,7 @@ def test_the_trail_is_trimmed_by_time_on_write(settings, room_id, leader_id, t0)
     for step in range(20):
         report(room_id, leader_id, t0 + timedelta(seconds=5 * step))
 
-    times = trail_times(room_id, leader_id, t0)
+    times = trail_times(room_id, leader_id)
     newest = ms(t0) + 95_000
     assert times[-1] == newest
     assert times[0] == newest - 60_000
@@ -64,9 +60,7 @@ def test_the_trail_is_trimmed_by_time_on_write(settings, room_id, leader_id, t0)
 def test_a_rider_without_speed_or_heading_gets_points_with_nulls(room_id, leader_id, t0):
     ride_for(room_id, leader_id, t0)
     location_update(room_id, leader_id, lat=45.0, lon=LON, now=t0)
-    state = ride_live_state(room_id, now=t0)
-    assert state is not None
-    [point] = state.trails[leader_id]
+    [point] = ride_trails(room_id, [leader_id])[leader_id]
     assert (point.speed_kmh, point.heading_deg) == (None, None)
 
 
@@ -75,11 +69,11 @@ def test_pausing_sharing_deletes_the_trail_and_keeps_none_while_paused(room_id, 
     report(room_id, leader_id, t0)
     location_sharing_set(room_id, leader_id, paused=True, now=t0 + timedelta(seconds=1))
     report(room_id, leader_id, t0 + timedelta(seconds=10))
-    assert trail_times(room_id, leader_id, t0) == []
+    assert trail_times(room_id, leader_id) == []
 
     location_sharing_set(room_id, leader_id, paused=False, now=t0 + timedelta(seconds=11))
     report(room_id, leader_id, t0 + timedelta(seconds=12))
-    assert trail_times(room_id, leader_id, t0) == [ms(t0) + 12_000]
+    assert trail_times(room_id, leader_id) == [ms(t0) + 12_000]
 
 
 def test_leaving_the_ride_deletes_the_riders_trail_and_drop(redis, room_id, leader_id, t0):
@@ -166,7 +160,7 @@ def test_a_rider_timed_out_after_a_drop_keeps_trail_and_drop(settings, room_id, 
     assert state is not None
     assert rider not in state.members
     assert rider in state.drops
-    assert [point.at_ms for point in state.trails[rider]] == [ms(t0)]
+    assert [point.at_ms for point in ride_trails(room_id, [rider])[rider]] == [ms(t0)]
 
 
 def test_cleanup_trims_trails_no_longer_written_and_forgets_judged_drops(
@@ -182,7 +176,7 @@ def test_cleanup_trims_trails_no_longer_written_and_forgets_judged_drops(
 
     # Not written for a minute by 110 s: trimmed to the points of the last 90 s (20 s on).
     cleanup_expired_sessions(now=t0 + timedelta(seconds=110))
-    assert trail_times(room_id, rider, t0) == [ms(t0) + 1000 * s for s in range(20, 50, 5)]
+    assert trail_times(room_id, rider) == [ms(t0) + 1000 * s for s in range(20, 50, 5)]
     assert redis.hexists(keys.room_keys(room_id).drops, rider)
 
     much_later = t0 + timedelta(seconds=50) + timedelta(milliseconds=drop_kept_after_back_ms() + 1)
