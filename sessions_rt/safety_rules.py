@@ -21,6 +21,7 @@ from typing import Literal
 from sessions_rt.store.trail import DROP_DECISION_SECONDS, Fix, RideLiveState
 
 Kind = Literal["split", "stopped", "silent"]
+OpenAlerts = frozenset[tuple[str, str]] | set[tuple[str, str]]
 Resolution = Literal["rider_back", "condition_cleared"]
 
 # Below this a rider is at a standstill or pushing the bike, not riding.
@@ -74,23 +75,31 @@ class Verdict:
     clears: list[Clear] = field(default_factory=list)
 
 
-def riders_needing_trails(state: RideLiveState, thresholds: Thresholds) -> set[str]:
+def riders_needing_trails(
+    state: RideLiveState, thresholds: Thresholds, open_alerts: OpenAlerts = frozenset()
+) -> set[str]:
     """Whose trail ``evaluate`` needs, judged from the state without trails: riders slow or
     without a speed or heading (the stopped rule's history, a speed or direction from their
     positions), every rider once someone is cut off (when the split began compares the
     group's past positions), and riders whose silence is being decided (their alert carries
-    the trail). A ride of riders on the move with nobody cut off needs none."""
+    the trail). A ride of riders on the move with nobody cut off needs none, and neither do
+    conditions already in ``open_alerts``: whether they still hold is told without history."""
+    riders = riding_fixes(state)
     needed = {
         rider
-        for rider, fix in riding_fixes(state).items()
-        if fix.speed_kmh is None or fix.heading_deg is None or fix.speed_kmh < WALKING_SPEED_KMH
+        for rider, fix in riders.items()
+        if fix.speed_kmh is None
+        or fix.heading_deg is None
+        or (fix.speed_kmh < WALKING_SPEED_KMH and (rider, "stopped") not in open_alerts)
     }
-    riders = riding_fixes(state)
     if len(riders) >= 2:
         heading = group_heading(state, riders)
-        if heading is not None and _cut_off(
-            riders, heading, thresholds.split_distance_m, state.leader_id
-        ):
+        cut = (
+            _cut_off(riders, heading, thresholds.split_distance_m, state.leader_id)
+            if heading is not None
+            else {}
+        )
+        if any((rider, "split") not in open_alerts for rider in cut):
             needed.update(riders)
     grace_ms = thresholds.grace_seconds * 1000
     needed.update(
@@ -105,11 +114,17 @@ def _in_decision_window(grace_end_ms: int, now_ms: int) -> bool:
     return grace_end_ms <= now_ms <= grace_end_ms + DROP_DECISION_SECONDS * 1000
 
 
-def evaluate(state: RideLiveState, thresholds: Thresholds) -> Verdict:
-    """Every rule over one ride (with the trails riders_needing_trails asked for)."""
+def evaluate(
+    state: RideLiveState, thresholds: Thresholds, open_alerts: OpenAlerts = frozenset()
+) -> Verdict:
+    """Every rule over one ride (with the trails riders_needing_trails asked for).
+
+    ``open_alerts``, (rider, kind) of the alerts known to be open, only saves work: a
+    condition among them that still holds is neither cleared nor raised again, so its
+    details (a split's start, found from the trails) are not computed."""
     verdict = Verdict()
     for rule in (split_rule, stopped_rule, silent_rule):
-        part = rule(state, thresholds)
+        part = rule(state, thresholds, open_alerts)
         verdict.alarms.extend(part.alarms)
         verdict.clears.extend(part.clears)
     return verdict
@@ -118,7 +133,9 @@ def evaluate(state: RideLiveState, thresholds: Thresholds) -> Verdict:
 # --- split -----------------------------------------------------------------------------------
 
 
-def split_rule(state: RideLiveState, thresholds: Thresholds) -> Verdict:
+def split_rule(
+    state: RideLiveState, thresholds: Thresholds, open_alerts: OpenAlerts = frozenset()
+) -> Verdict:
     """Riders cut off from the group along its direction of travel.
 
     Riders are placed on the line of travel and cut where two neighbours on it are more than
@@ -145,6 +162,8 @@ def split_rule(state: RideLiveState, thresholds: Thresholds) -> Verdict:
         if rider not in cut:
             verdict.clears.append(Clear("split", rider, "condition_cleared"))
     for rider, (side, distance_m, group_size) in sorted(cut.items()):
+        if (rider, "split") in open_alerts:
+            continue
         since_ms = _cut_off_since(state, rider, heading, thresholds.split_distance_m)
         verdict.alarms.append(
             Alarm(
@@ -274,7 +293,9 @@ def _trail_bearing(state: RideLiveState, rider: str) -> float | None:
 # --- stopped ---------------------------------------------------------------------------------
 
 
-def stopped_rule(state: RideLiveState, thresholds: Thresholds) -> Verdict:
+def stopped_rule(
+    state: RideLiveState, thresholds: Thresholds, open_alerts: OpenAlerts = frozenset()
+) -> Verdict:
     """A rider below walking speed for longer than ``stopped_seconds`` while most of the
     others move on. A group stop (half the others or more stopped too) raises nothing and
     clears the alerts of those stopped."""
@@ -290,6 +311,8 @@ def stopped_rule(state: RideLiveState, thresholds: Thresholds) -> Verdict:
         others = len(riders) - 1
         others_moving = len(moving)
         group_moves_on = others > 0 and others_moving * 2 > others
+        if group_moves_on and (rider, "stopped") in open_alerts:
+            continue
         since_ms = _stopped_since(state, rider)
         if not group_moves_on or state.now_ms - since_ms < thresholds.stopped_seconds * 1000:
             if not group_moves_on:
@@ -330,7 +353,9 @@ def _stopped_since(state: RideLiveState, rider: str) -> int:
 # --- silent ----------------------------------------------------------------------------------
 
 
-def silent_rule(state: RideLiveState, thresholds: Thresholds) -> Verdict:
+def silent_rule(
+    state: RideLiveState, thresholds: Thresholds, open_alerts: OpenAlerts = frozenset()
+) -> Verdict:
     """A rider whose socket dropped at speed, near riders who kept their connections, not
     back when the grace period ran out.
 

@@ -144,10 +144,10 @@ class RideWatcher:
         state = ride_live_state(room_id, now=now)
         if state is None:
             return
-        needed = riders_needing_trails(state, held.thresholds)
+        needed = riders_needing_trails(state, held.thresholds, held.open_alerts)
         if needed:
             state = dataclasses.replace(state, trails=ride_trails(room_id, needed))
-        verdict = evaluate(state, held.thresholds)
+        verdict = evaluate(state, held.thresholds, held.open_alerts)
         report.evaluated += 1
         for alarm in verdict.alarms:
             if (alarm.rider_id, alarm.kind) not in held.open_alerts:

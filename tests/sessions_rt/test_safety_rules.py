@@ -337,3 +337,23 @@ def test_a_drop_being_decided_needs_its_riders_trail_and_a_judged_one_not():
         now=NOW,
     )
     assert riders_needing_trails(without_trails(ride), RULES) == {"x"}
+
+
+def test_a_condition_known_open_that_still_holds_is_neither_raised_nor_cleared():
+    fixes = {"a": fix(3000), "b": fix(2900), "d": fix(1500)}
+    ride = state(fixes)
+    known = frozenset({("d", "split")})
+    verdict = evaluate(ride, RULES, known)
+    assert verdict.alarms == []
+    assert "d" not in {clear.rider_id for clear in verdict.clears if clear.kind == "split"}
+    assert riders_needing_trails(without_trails(ride), RULES, known) == set()
+
+
+def test_a_stop_known_open_needs_no_trail_and_clears_when_the_group_stops():
+    ride = ride_with_one_stopped(200)
+    known = frozenset({("s", "stopped")})
+    assert riders_needing_trails(without_trails(ride), RULES, known) == set()
+    assert stopped_rule(ride, RULES, known).alarms == []
+    group_stop = ride_with_one_stopped(200, others_moving=1, others_stopped=2)
+    clears = stopped_rule(group_stop, RULES, known).clears
+    assert ("s", "condition_cleared") in {(c.rider_id, c.resolution) for c in clears}
