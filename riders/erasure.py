@@ -20,7 +20,7 @@ from riders.errors import (
     StandInNotDeletable,
     SuperuserDeletionProtected,
 )
-from riders.models import AuditEntry, AuthToken, EmailToken, Mail, Rider
+from riders.models import AuditEntry, AuthToken, EmailToken, EmergencyContact, Mail, Rider
 
 # Both fit the username rule, so the console and createsuperuser's validators accept them;
 # ".invalid" is reserved (RFC 2606) and never delivers mail.
@@ -74,6 +74,8 @@ def rider_erase(
     # Mailed links and the mails themselves (pending or sent) name the address being erased.
     EmailToken.objects.filter(rider=locked).delete()
     Mail.objects.filter(rider=locked).delete()
+    # The people to tell in an emergency, and what was still to be delivered to them.
+    EmergencyContact.objects.filter(rider=locked).delete()
     locked.groups.clear()
     locked.user_permissions.clear()
     _make_tombstone(locked, now=now)

@@ -136,3 +136,18 @@ class CannotDeleteSelf(DomainError):
 
 class SuperuserDeletionProtected(SuperuserProtected):
     default_message = "Only a superuser can delete a superuser's account."
+
+
+class InvalidEmergencyContact(ValidationFailed):
+    code = "invalid_emergency_contact"
+    default_message = "Some emergency contact details are not valid."
+
+
+class EmergencyContactsFull(Conflict):
+    code = "emergency_contacts_full"
+    default_message = "A rider keeps at most 5 emergency contacts; remove one first."
+
+
+class EmergencyContactNotFound(NotFound):
+    code = "emergency_contact_not_found"
+    default_message = "You have no such emergency contact."

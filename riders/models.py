@@ -354,3 +354,44 @@ class Mail(OutboxItem):
 
     def __str__(self) -> str:
         return f"{self.purpose} mail ({self.get_status_display()})"
+
+
+CONTACT_NAME_MAX_LENGTH = 100
+CONTACTS_PER_RIDER = 5
+
+
+class EmergencyContact(models.Model):
+    """Someone to tell when the rider may be in trouble in a ride and nobody there answers.
+    Kept only with the rider's word that the contact agreed (``consent_recorded_at``)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    rider = models.ForeignKey(
+        Rider, on_delete=models.CASCADE, related_name="emergency_contacts", db_index=False
+    )
+    name = models.CharField(max_length=CONTACT_NAME_MAX_LENGTH)
+    # E.164 ("+41791234567"), checked with the phonenumbers library; "" for none.
+    phone = models.CharField(max_length=16, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    consent_recorded_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(phone="", email=""), name="contact_phone_or_email"
+            ),
+            models.CheckConstraint(condition=~models.Q(name=""), name="contact_name_not_empty"),
+            models.CheckConstraint(
+                condition=models.Q(phone="") | models.Q(phone__regex=r"^\+[1-9][0-9]{6,14}$"),
+                name="contact_phone_e164",
+            ),
+        ]
+        indexes = [
+            # A rider's contacts in the order they were added: the list, the count, escalation.
+            models.Index(fields=["rider", "created_at"], name="contact_rider_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (contact of {self.rider_id})"

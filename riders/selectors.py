@@ -5,10 +5,11 @@ from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from config.errors import InvalidIdentifier
 from config.identifiers import parse_uuid
 from config.text import has_forbidden_characters
-from riders.errors import RiderNotFound
-from riders.models import AuthToken, Rider
+from riders.errors import EmergencyContactNotFound, RiderNotFound
+from riders.models import AuthToken, EmergencyContact, Rider
 
 
 def rider_get(*, rider_id: UUID | str) -> Rider:
@@ -105,3 +106,24 @@ def _lookup_key(value: object, *, normalize: bool) -> str | None:
     if normalize:
         value = unicodedata.normalize("NFKC", value)
     return value.strip().lower() or None
+
+
+def rider_emergency_contacts(*, rider: Rider) -> QuerySet[EmergencyContact]:
+    """The rider's emergency contacts, in the order they were added."""
+    return EmergencyContact.objects.filter(rider=rider).order_by("created_at", "id")
+
+
+def emergency_contact_get(
+    *, rider: Rider, contact_id: UUID | str, for_update: bool = False
+) -> EmergencyContact:
+    """One of the rider's contacts (locked with ``for_update``). Another rider's contact and
+    a malformed id are not found alike: neither is the rider's."""
+    try:
+        pk = parse_uuid(contact_id, what="contact_id")
+    except InvalidIdentifier:
+        raise EmergencyContactNotFound() from None
+    contacts = EmergencyContact.objects.filter(pk=pk, rider=rider)
+    contact = (contacts.select_for_update() if for_update else contacts).first()
+    if contact is None:
+        raise EmergencyContactNotFound()
+    return contact

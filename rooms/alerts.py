@@ -31,6 +31,7 @@ from rooms.errors import (
     AlertNotFound,
     AlertPending,
     InvalidAlertData,
+    NoSosToCancel,
     NotInRoom,
     OwnAlert,
     RoomInactive,
@@ -170,6 +171,21 @@ def alert_resolve(
         if alert.status == AlertStatus.RESOLVED:
             raise AlertAlreadyResolved()
         _resolve(alert, resolution=clean_resolution, by=by)
+    return alert
+
+
+def alert_sos_cancel(*, room: Room, rider: Rider) -> RideAlert:
+    """The rider is OK: their SOS in the ride ends as a false alarm, without a word to the
+    ride if its countdown was still running. NoSosToCancel if they have none."""
+    with transaction.atomic():
+        alert = (
+            RideAlert.objects.select_for_update()
+            .filter(room=room, rider=rider, kind=AlertKind.SOS, status__in=_UNRESOLVED)
+            .first()
+        )
+        if alert is None:
+            raise NoSosToCancel()
+        _resolve(alert, resolution=AlertResolution.FALSE_ALARM, by=rider)
     return alert
 
 

@@ -1,5 +1,6 @@
-"""The rides' part of deleting an account: the rider leaves their ride, and their ride
-history passes to the stand-in riders.erasure made, so every ride keeps its history."""
+"""The rides' part of deleting an account: the rider leaves their ride, their ride history
+passes to the stand-in riders.erasure made, so every ride keeps its history, and the alerts
+raised about them (with the positions they kept) are deleted."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,7 @@ from riders.audit import audit_rewrite_names
 from riders.erasure import Erasure
 from riders.models import AuditAction, AuditEntry, Rider
 from rooms.events import RiderRemovedFromRide
-from rooms.models import Room, RoomParticipant
+from rooms.models import RideAlert, Room, RoomParticipant
 
 # What a leader does in a ride they opened, recorded with the ride's id as target or detail.
 _LEADER_ACTIONS_ON_RIDES = (AuditAction.ROOM_CREATED, AuditAction.ROOM_DEACTIVATED)
@@ -64,6 +65,9 @@ def rides_hand_over(*, erasure: Erasure, now: datetime) -> RidesHandedOver:
         replacements=erasure.stand_in_names,
     )
     participations = RoomParticipant.objects.filter(user=tombstone).update(user=stand_in)
+    # Alerts about the rider keep where they were: they go with the account, not to the
+    # stand-in (the ones they acknowledged or resolved for others name the tombstone).
+    RideAlert.objects.filter(rider=tombstone).delete()
     return RidesHandedOver(left_ride=left, participations=participations, rides_opened=rides_opened)
 
 

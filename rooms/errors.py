@@ -101,3 +101,8 @@ class OwnAlert(DomainError):
     code = "own_alert"
     status = 403
     default_message = "Someone else acknowledges an alert about you; to end it, resolve it instead."
+
+
+class NoSosToCancel(Conflict):
+    code = "no_sos"
+    default_message = "You have no SOS in this ride to cancel."

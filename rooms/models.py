@@ -325,3 +325,49 @@ class RideAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.rider_id} in {self.room_id} ({self.status})"
+
+
+class NoticeStatus(models.TextChoices):
+    # Written here; the delivery work (mail, SMS) takes it from there.
+    PENDING = "pending", "To be delivered"
+
+
+class AlertContactNotice(models.Model):
+    """An emergency contact must be told of an alert nobody in the ride answered: a durable
+    "to be delivered" record, one per alert and contact, for the delivery work to pick up."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    alert = models.ForeignKey(
+        RideAlert, on_delete=models.CASCADE, related_name="contact_notices", db_index=False
+    )
+    # The contact's deletion (by the rider, or with the account) takes what is owed them too.
+    contact = models.ForeignKey(
+        "riders.EmergencyContact", on_delete=models.CASCADE, related_name="alert_notices"
+    )
+    status = models.CharField(
+        max_length=16, choices=NoticeStatus.choices, default=NoticeStatus.PENDING
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            # Exactly once per alert and contact, however many escalation runs see the alert.
+            models.UniqueConstraint(
+                fields=["alert", "contact"], name="notice_alert_contact_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=NoticeStatus.values), name="notice_status_known"
+            ),
+        ]
+        indexes = [
+            # What is still to be delivered, oldest first.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status=NoticeStatus.PENDING),
+                name="notice_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"notice of {self.alert_id} for {self.contact_id} ({self.status})"

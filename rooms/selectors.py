@@ -1,6 +1,6 @@
 import uuid
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from rooms.errors import (
@@ -11,7 +11,14 @@ from rooms.errors import (
     RoomInactive,
     RoomNotFound,
 )
-from rooms.models import ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH, Room, RoomParticipant
+from rooms.models import (
+    ROOM_CODE_ALPHABET,
+    ROOM_CODE_LENGTH,
+    AlertStatus,
+    RideAlert,
+    Room,
+    RoomParticipant,
+)
 
 
 def normalize_room_code(code: object) -> str:
@@ -146,4 +153,42 @@ def room_list_for_support() -> QuerySet[Room]:
         Room.objects.select_related("creator")
         .annotate(active_participants=Coalesce(Subquery(active_count), 0))
         .order_by("-created_at", "id")
+    )
+
+
+# Open before acknowledged before resolved: what nobody has taken on yet comes first.
+_ALERT_URGENCY = Case(
+    When(status=AlertStatus.OPEN, then=Value(0)),
+    When(status=AlertStatus.ACKNOWLEDGED, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
+def room_alerts(*, room: Room, viewer, status: str | None = None) -> QuerySet[RideAlert]:
+    """A ride's alerts as its riders see them: open first, then acknowledged, then resolved,
+    each newest first. A countdown still running is its own rider's (and support's) alone.
+    The rider, and whoever acknowledged and resolved, come in the same query."""
+    alerts = RideAlert.objects.filter(room=room)
+    if not viewer.is_staff:
+        alerts = alerts.exclude(~Q(rider=viewer), status=AlertStatus.PENDING)
+    if status is not None:
+        alerts = alerts.filter(status=status)
+    return alerts.select_related("rider", "acknowledged_by", "resolved_by").order_by(
+        _ALERT_URGENCY, "-raised_at", "-id"
+    )
+
+
+def room_alerts_announced(*, room_id: uuid.UUID) -> QuerySet[RideAlert]:
+    """The alerts the whole ride knows of and that are not over (open, then acknowledged,
+    newest first): what a socket's snapshot lists."""
+    return RideAlert.objects.filter(
+        room_id=room_id, status__in=(AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+    ).order_by(_ALERT_URGENCY, "-raised_at", "-id")
+
+
+def room_alert_get(*, room: Room, alert_id: uuid.UUID) -> RideAlert:
+    """One alert of the ride with the riders its answer names, in one query."""
+    return RideAlert.objects.select_related("rider", "acknowledged_by", "resolved_by").get(
+        pk=alert_id, room=room
     )

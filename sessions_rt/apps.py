@@ -2,7 +2,13 @@ from django.apps import AppConfig
 
 from config.domain_events import subscribe
 from riders.events import RiderSharingChanged
-from rooms.events import RideEnded, RiderRemovedFromRide
+from rooms.events import (
+    AlertAcknowledged,
+    AlertRaised,
+    AlertResolved,
+    RideEnded,
+    RiderRemovedFromRide,
+)
 
 
 class SessionsRtConfig(AppConfig):
@@ -14,6 +20,10 @@ class SessionsRtConfig(AppConfig):
         subscribe(RiderRemovedFromRide, _rider_removed_from_ride)
         subscribe(RideEnded, _ride_ended)
         subscribe(RiderSharingChanged, _rider_sharing_changed)
+        # Ride alerts reach the phones in the ride's event sequence.
+        subscribe(AlertRaised, _alert_raised)
+        subscribe(AlertAcknowledged, _alert_acknowledged)
+        subscribe(AlertResolved, _alert_resolved)
 
 
 # sessions_rt.services imports models, which cannot be imported while this module loads.
@@ -41,3 +51,21 @@ def _rider_sharing_changed(event: RiderSharingChanged) -> None:
         share_battery=event.share_battery,
         share_network=event.share_network,
     )
+
+
+def _alert_raised(event: AlertRaised) -> None:
+    from sessions_rt import services
+
+    services.realtime_alert_raised(event=event)
+
+
+def _alert_acknowledged(event: AlertAcknowledged) -> None:
+    from sessions_rt import services
+
+    services.realtime_alert_acknowledged(event=event)
+
+
+def _alert_resolved(event: AlertResolved) -> None:
+    from sessions_rt import services
+
+    services.realtime_alert_resolved(event=event)

@@ -50,6 +50,7 @@ from sessions_rt.sockets import (
     socket_closed,
     socket_opened,
 )
+from sessions_rt.store.client import iso
 from sessions_rt.store.events import event_from_json
 from sessions_rt.store.keys import rider_group, room_group
 
@@ -360,6 +361,18 @@ class RideConsumer(AsyncWebsocketConsumer):
         )
         await self._send({"type": "nearby", "ref": message.ref, "riders": riders})
 
+    async def on_sos(self, message):
+        alert = await services.sos_raise(
+            room=self.room,
+            rider=self.rider,
+            countdown_seconds=message.fields.get("countdown_seconds", 0),
+        )
+        await self._send(_sos_ack(alert, ref=message.ref))
+
+    async def on_sos_cancel(self, message):
+        alert = await services.sos_cancel(room=self.room, rider=self.rider)
+        await self._send(_sos_ack(alert, ref=message.ref))
+
     async def on_behind(self, message):
         riders = await services.riders_fallen_behind(
             room=self.room,
@@ -477,6 +490,16 @@ class RideConsumer(AsyncWebsocketConsumer):
         # answers the close.
         self.leave_reason = LEAVE_ON_CLOSE[code]
         await self._close(code, reason)
+
+
+def _sos_ack(alert, *, ref) -> dict:
+    return {
+        "type": "sos_ack",
+        "ref": ref,
+        "alert_id": str(alert.pk),
+        "status": alert.status,
+        "due_at": None if alert.due_at is None else iso(alert.due_at),
+    }
 
 
 def _try_again_reason() -> str:

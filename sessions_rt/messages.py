@@ -21,6 +21,9 @@ from typing import Literal
 from jsonschema.protocols import Validator
 
 from config.errors import DomainError
+from rooms.alerts import MAX_COUNTDOWN_SECONDS
+from rooms.errors import NoSosToCancel, NotInRoom, RoomInactive
+from rooms.models import AlertStatus
 from sessions_rt import protocol
 from sessions_rt.errors import (
     AlreadyAuthenticated,
@@ -50,6 +53,10 @@ from sessions_rt.protocol import (
     Transport,
 )
 from sessions_rt.schemas import (
+    ALERT_DETAILS,
+    ALERT_KIND,
+    ALERT_POSITION,
+    ALERT_RESOLUTION,
     BATTERY,
     DISTANCE,
     ECHOED_REF,
@@ -403,6 +410,42 @@ PHONE_MESSAGES = _registry(
         ),
         MessageSpec(
             sender="phone",
+            name="sos",
+            summary="The rider asks for help: pressed SOS, or the phone's crash detection fired.",
+            description=(
+                "Answered by `sos_ack`. With no countdown (or 0) the ride gets `alert_raised` "
+                "(kind sos) at once; with one, the SOS is pending, known only to this rider, "
+                "until the countdown ends, and `sos_cancel` before then ends it without a word "
+                "to the ride. The countdown is a row in the database: it runs on if the "
+                "socket drops, and the server raises it when due. Repeats answer with the same "
+                "alert (one SOS per rider and ride until it is resolved); one with no "
+                "countdown raises a pending SOS at once. The alert carries the rider's last "
+                "position in the ride."
+            ),
+            properties={
+                "countdown_seconds": whole_number(
+                    "Seconds before the ride is alarmed, for the rider to cancel (0: at once)",
+                    low=0,
+                    high=MAX_COUNTDOWN_SECONDS,
+                )
+            },
+            handler="on_sos",
+            answers=("sos_ack",),
+        ),
+        MessageSpec(
+            sender="phone",
+            name="sos_cancel",
+            summary="I'm OK: the rider ends their SOS.",
+            description=(
+                "Answered by `sos_ack` with status resolved (a false alarm). A pending SOS "
+                "ends without a word to the ride; an open one gets `alert_resolved`. "
+                "`no_sos` when the rider has no SOS in this ride."
+            ),
+            handler="on_sos_cancel",
+            answers=("sos_ack",),
+        ),
+        MessageSpec(
+            sender="phone",
             name="behind",
             summary="Who has fallen behind.",
             description=(
@@ -515,6 +558,58 @@ EVENTS = (
         "Who reported it",
     ),
     _event(
+        "alert_raised",
+        "A rider of the ride may be in trouble: the server's watch or the rider's SOS raised "
+        "an alert.",
+        "rider_id is the rider it is about. Every socket of the ride gets it at once; the "
+        "phones of the riders in alarm_first (the leader and the sweep, but never the rider "
+        "in trouble) alarm first: sound and full screen, the others a notice. One alert per "
+        "rider and kind until it is resolved: a condition that lasts raises nothing more. "
+        "An SOS with a countdown is raised when the countdown ends, unless its rider "
+        "cancelled it. Apply alert events by alert_id: one can come after a snapshot that "
+        "already lists it.",
+        {
+            "alert_id": identifier("The alert"),
+            "kind": ALERT_KIND,
+            "raised_at": moment("When it was raised (for an SOS, when the rider pressed it)"),
+            "opened_at": moment("When the ride was told: the end of an SOS countdown"),
+            "position": ALERT_POSITION,
+            "details": ALERT_DETAILS,
+            "alarm_first": array_of(
+                "The riders whose phones alarm first: the leader, then the sweep, when the "
+                "ride has them and they are not the rider in trouble",
+                identifier("A rider"),
+            ),
+        },
+        "The rider it is about",
+    ),
+    _event(
+        "alert_acknowledged",
+        "Someone in the ride (or support) is on an alert.",
+        "Only the first acknowledgment of an alert is announced.",
+        {
+            "alert_id": identifier("The alert"),
+            "kind": ALERT_KIND,
+            "by_id": identifier("Who acknowledged it"),
+            "acknowledged_at": moment("When"),
+        },
+        "The rider it is about",
+    ),
+    _event(
+        "alert_resolved",
+        "An alert is over.",
+        "by_id null: the server ended it because its condition ended (the rider is back, "
+        "the group rejoined, the rider moves again).",
+        {
+            "alert_id": identifier("The alert"),
+            "kind": ALERT_KIND,
+            "resolution": ALERT_RESOLUTION,
+            "by_id": nullable(identifier("Who resolved it"), meaning="the server"),
+            "resolved_at": moment("When"),
+        },
+        "The rider it is about",
+    ),
+    _event(
         "sweep_changed",
         "The leader named a sweep, or cleared it.",
         "A sweep who leaves is cleared with their member_left, without this event.",
@@ -556,6 +651,12 @@ SOCKET_ERRORS: dict[type[DomainError], str] = {
     ),
     NotRideLeader: "set_sweep from anyone but the leader. fields {}.",
     InvalidSweep: "set_sweep naming the leader, or a rider not live in the ride. fields: rider_id.",
+    NoSosToCancel: "sos_cancel from a rider with no SOS in this ride. fields {}.",
+    NotInRoom: (
+        "sos from a rider whose membership of the ride ended a moment ago (the socket is "
+        "closing). fields {}."
+    ),
+    RoomInactive: "sos in a ride that ended a moment ago (the socket is closing). fields {}.",
     NoReferencePosition: (
         "nearby or behind before the position measured from is known (or the ride has no "
         "leader, or no sweep). fields {}."
@@ -573,8 +674,15 @@ SERVER_MESSAGES = _registry(
                 "asked for are not kept. Apply events with a seq above its seq on top of it. "
                 "Events the snapshot already holds are not sent again on this socket."
             ),
-            properties=SNAPSHOT_FIELDS,
-            required=tuple(SNAPSHOT_FIELDS),
+            properties={
+                **SNAPSHOT_FIELDS,
+                "alerts": array_of(
+                    "The ride's alerts that are not over, open first, then acknowledged, "
+                    "each newest first (read from the database after the live state)",
+                    component("Alert"),
+                ),
+            },
+            required=(*SNAPSHOT_FIELDS, "alerts"),
         ),
         MessageSpec(
             sender="server",
@@ -680,6 +788,24 @@ SERVER_MESSAGES = _registry(
             ),
             properties={"ref": ECHOED_REF, "riders": RIDERS},
             required=("ref", "riders"),
+        ),
+        MessageSpec(
+            sender="server",
+            name="sos_ack",
+            summary="The answer to `sos` and `sos_cancel`: the rider's SOS as it stands.",
+            description=(
+                "pending: counting down to due_at, when the ride is alarmed; open or "
+                "acknowledged: the ride has been alarmed; resolved: cancelled."
+            ),
+            properties={
+                "ref": ECHOED_REF,
+                "alert_id": identifier("The SOS alert"),
+                "status": words("Where it stands", AlertStatus),
+                "due_at": nullable(
+                    moment("When the countdown ends"), meaning="no countdown was asked for"
+                ),
+            },
+            required=("ref", "alert_id", "status", "due_at"),
         ),
         MessageSpec(
             sender="server",

@@ -12,6 +12,7 @@ from enum import StrEnum
 from jsonschema import Draft7Validator, FormatChecker, validators
 from jsonschema.protocols import Validator
 
+from rooms.models import AlertKind, AlertResolution, AlertStatus
 from sessions_rt import protocol
 from sessions_rt.protocol import (
     IceConnectionState,
@@ -207,8 +208,55 @@ def _closed(properties: dict, description: str) -> dict:
     }
 
 
+ALERT_KIND = words(
+    "What the alert is: split (cut off from the group), stopped (stopped while the group "
+    "rode on), silent (went silent at speed), sos (the rider asked for help)",
+    AlertKind,
+)
+ALERT_DETAILS = {
+    "type": "object",
+    "description": (
+        "What the rule saw, for the app to show: for example metres_behind (split), "
+        "stopped_seconds (stopped), a dead-zone hint (silent). Keys may be added; ignore "
+        "the ones you do not know."
+    ),
+}
+ALERT_RESOLUTION = words(
+    "How it ended: rider_back, false_alarm, handled, condition_cleared (the server saw the "
+    "condition end)",
+    AlertResolution,
+)
+_ALERT_POSITION_FIELDS = {
+    "lat": LATITUDE,
+    "lon": LONGITUDE,
+    "speed_kmh": nullable(SPEED, meaning="unknown"),
+    "heading_deg": nullable(HEADING, meaning="unknown"),
+    "at": nullable(moment("When the rider was there"), meaning="unknown"),
+}
+ALERT_POSITION = {
+    "oneOf": [component("AlertPosition"), {"type": "null"}],
+    "description": "The rider's last known position when the alert was raised, or null: none.",
+}
+
 # Parts of server messages that several share, under components/schemas in the document.
 SHARED_SCHEMAS = {
+    "AlertPosition": _closed(
+        _ALERT_POSITION_FIELDS, "Where a rider was last known to be when an alert was raised."
+    ),
+    "Alert": _closed(
+        {
+            "alert_id": identifier("The alert"),
+            "rider_id": identifier("The rider it is about"),
+            "kind": ALERT_KIND,
+            "status": words("Where it stands", [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]),
+            "raised_at": moment("When it was raised"),
+            "position": ALERT_POSITION,
+            "details": ALERT_DETAILS,
+            "acknowledged_by_id": nullable(identifier("Who acknowledged it"), meaning="nobody yet"),
+            "acknowledged_at": nullable(moment("When"), meaning="not acknowledged"),
+        },
+        "A ride alert that is not over, as the snapshot lists it.",
+    ),
     "Position": _closed(POSITION_FIELDS, "A rider's latest position."),
     "Member": _closed(
         {

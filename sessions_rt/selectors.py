@@ -1,10 +1,17 @@
 from dataclasses import dataclass
 
 from riders.models import Rider
+from rooms.alerts import position_of
 from rooms.errors import NotInRoom, RemovedFromRide, RoomInactive
 from rooms.models import AlertKind, AlertStatus, RideAlert, Room
-from rooms.selectors import participant_get_active, room_get_by_code, room_removed_participants
+from rooms.selectors import (
+    participant_get_active,
+    room_alerts_announced,
+    room_get_by_code,
+    room_removed_participants,
+)
 from sessions_rt.safety_rules import Thresholds
+from sessions_rt.store.client import iso
 from sessions_rt.store.events import snapshot
 
 
@@ -36,6 +43,29 @@ def live_room_snapshot(*, room: Room) -> dict:
     Raises RealtimeUnavailable (503) when Redis cannot be reached.
     """
     return snapshot(room.pk)
+
+
+def live_alerts(*, room_id) -> list[dict]:
+    """The ride's alerts that everyone knows of and that are not over, as a socket's snapshot
+    lists them: open first, then acknowledged, each newest first. One query."""
+    return [
+        {
+            "alert_id": str(alert.pk),
+            "rider_id": str(alert.rider_id),
+            "kind": alert.kind,
+            "status": alert.status,
+            "raised_at": iso(alert.raised_at),
+            "position": position_of(alert),
+            "details": alert.details,
+            "acknowledged_by_id": (
+                None if alert.acknowledged_by_id is None else str(alert.acknowledged_by_id)
+            ),
+            "acknowledged_at": None
+            if alert.acknowledged_at is None
+            else iso(alert.acknowledged_at),
+        }
+        for alert in room_alerts_announced(room_id=room_id)
+    ]
 
 
 @dataclass(frozen=True)

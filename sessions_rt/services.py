@@ -19,11 +19,15 @@ from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
 from riders.models import Rider
-from rooms.models import Room
+from rooms.alerts import alert_raise, alert_sos_cancel
+from rooms.events import AlertAcknowledged, AlertRaised, AlertResolved
+from rooms.models import AlertKind, RideAlert, Room
 from rooms.selectors import rider_active_room_id
 from sessions_rt.errors import InvalidRealtimeData, InvalidSweep, NotLiveMember, RealtimeUnavailable
 from sessions_rt.protocol import SIGNAL_PAYLOAD_MAX_BYTES, LeaveReason
-from sessions_rt.store.client import group_publication, redis_client
+from sessions_rt.selectors import live_alerts
+from sessions_rt.store.alerts import AlertEventType, alert_event_emit
+from sessions_rt.store.client import group_publication, iso, redis_client
 from sessions_rt.store.events import Event, events_since, snapshot
 from sessions_rt.store.expiry import cleanup_expired_sessions
 from sessions_rt.store.keys import (
@@ -47,6 +51,7 @@ from sessions_rt.store.positions import (
     farthest_first,
     location_sharing_set,
     location_update_async,
+    rider_last_position,
     riders_behind,
     riders_within,
 )
@@ -104,6 +109,64 @@ def realtime_sharing_changed(*, rider_id: uuid.UUID, share_battery: bool, share_
         logger.warning(
             "live state unavailable; sharing choice of rider %s applies at the next socket",
             rider_id,
+        )
+
+
+def realtime_alert_raised(*, event: AlertRaised) -> None:
+    """Tell the ride an alert opened (alert_raised, in its event sequence), naming the riders
+    whose phones alarm first: the leader and the sweep."""
+    payload = {
+        "alert_id": str(event.alert_id),
+        "kind": event.kind,
+        "raised_at": iso(event.raised_at),
+        "opened_at": iso(event.opened_at),
+        "position": event.position,
+        "details": event.details,
+    }
+    _alert_event(event, "alert_raised", payload, alarm_first=True)
+
+
+def realtime_alert_acknowledged(*, event: AlertAcknowledged) -> None:
+    payload = {
+        "alert_id": str(event.alert_id),
+        "kind": event.kind,
+        "by_id": str(event.by_id),
+        "acknowledged_at": iso(event.acknowledged_at),
+    }
+    _alert_event(event, "alert_acknowledged", payload)
+
+
+def realtime_alert_resolved(*, event: AlertResolved) -> None:
+    payload = {
+        "alert_id": str(event.alert_id),
+        "kind": event.kind,
+        "resolution": event.resolution,
+        "by_id": None if event.by_id is None else str(event.by_id),
+        "resolved_at": iso(event.resolved_at),
+    }
+    _alert_event(event, "alert_resolved", payload)
+
+
+def _alert_event(
+    event: AlertRaised | AlertAcknowledged | AlertResolved,
+    event_type: AlertEventType,
+    payload: dict,
+    *,
+    alarm_first: bool = False,
+) -> None:
+    try:
+        alert_event_emit(
+            event.room_id,
+            event.rider_id,
+            event_type=event_type,
+            payload=payload,
+            alarm_first=alarm_first,
+        )
+    except RealtimeUnavailable:
+        # The alert is a committed row: the REST list has it, and so does the snapshot of
+        # every socket that connects once Redis is back.
+        logger.warning(
+            "live state unavailable; %s of alert %s not broadcast", event_type, event.alert_id
         )
 
 
@@ -315,14 +378,46 @@ async def riders_fallen_behind(*, room: Room, threshold_km, reference) -> list[d
     return [{"rider_id": other, "distance_km": km} for other, km in rounded]
 
 
+async def sos_raise(*, room: Room, rider: Rider, countdown_seconds: int) -> RideAlert:
+    """The rider asks for help, now or when ``countdown_seconds`` end (unless they cancel).
+    The alert carries their last position in the ride. A repeat answers with the same alert;
+    one with no countdown opens a running one at once."""
+    await _redis_call(require_live_member)(room.pk, rider.pk)
+    position = await _redis_call(rider_last_position)(room.pk, rider.pk)
+    alert, _ = await database_sync_to_async(alert_raise)(
+        room_id=room.pk,
+        rider_id=rider.pk,
+        kind=AlertKind.SOS,
+        position=position,
+        trail=[],
+        details={"countdown_seconds": countdown_seconds},
+        countdown_seconds=countdown_seconds,
+    )
+    return alert
+
+
+async def sos_cancel(*, room: Room, rider: Rider) -> RideAlert:
+    """The rider is OK: their SOS ends as a false alarm (NoSosToCancel if there is none)."""
+    return await database_sync_to_async(alert_sos_cancel)(room=room, rider=rider)
+
+
 async def catch_up(*, room: Room, seq, session_id) -> dict:
     """What a phone missed since ``seq``: the events, or a snapshot when that is too old."""
     if seq is None or session_id is None:
-        return {"type": "snapshot", **await _redis_call(snapshot)(room.pk)}
+        return await _snapshot_frame(room, await _redis_call(snapshot)(room.pk))
     missed = await _redis_call(events_since)(room.pk, seq=seq, session_id=session_id)
     if missed.snapshot is not None:
-        return {"type": "snapshot", **missed.snapshot}
+        return await _snapshot_frame(room, missed.snapshot)
     return {"type": "events", "events": [event.as_dict() for event in missed.events]}
+
+
+async def _snapshot_frame(room: Room, live: dict) -> dict:
+    """The snapshot frame: the live state, then the alerts not over. Read in that order, an
+    alert raised or ended between the two reads is in the list and in an event after the
+    snapshot's seq (phones apply alert events by alert_id, so twice is harmless), never in
+    neither."""
+    alerts = await database_sync_to_async(live_alerts)(room_id=room.pk)
+    return {"type": "snapshot", **live, "alerts": alerts}
 
 
 async def _publish(group: str, message: dict) -> None:

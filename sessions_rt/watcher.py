@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from rooms.alert_escalation import alerts_escalate_due
 from rooms.alerts import alert_raise, alerts_raise_due, alerts_resolve_condition
 from rooms.errors import NotInRoom, RoomInactive, RoomNotFound
 from sessions_rt.errors import RealtimeUnavailable
@@ -77,7 +78,8 @@ class RideWatcher:
 
     def tick(self, *, now: datetime | None = None) -> TickReport:
         """Renew or take the leases of the live rides, evaluate the ones held, raise and
-        resolve their alerts, then open the SOS alerts whose countdown ended."""
+        resolve their alerts, then open the SOS alerts whose countdown ended and write the
+        emergency contacts' notices now due (both safe on every watcher at once)."""
         started = time.perf_counter()
         report = TickReport()
         now = now or timezone.now()
@@ -97,6 +99,7 @@ class RideWatcher:
                 logger.exception("watch: evaluating ride %s failed", room_id)
         report.held = len(self._held)
         alerts_raise_due(now=now)
+        alerts_escalate_due(now=now)
         report.seconds = time.perf_counter() - started
         return report
 

@@ -6,7 +6,9 @@ Layout (docs/privacy.md says the same, with every field):
     README.json            what this is, when it was made, each file with its record count
     profile.json           the account: one JSON object
     devices.json           signed-in devices: a JSON array (no key, no digest)
+    emergency_contacts.json  emergency contacts: a JSON array
     rides.jsonl            memberships of rides, one JSON object per line
+    ride_alerts.jsonl      alerts raised about the rider in rides, one per line, oldest first
     connection_logs.jsonl  connection events, one JSON object per line, oldest first
     audit_entries.jsonl    audit trail entries about the rider or by them, one per line
 
@@ -28,7 +30,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from riders.models import AuditEntry, AuthToken, Rider
-from rooms.models import RoomParticipant
+from riders.selectors import rider_emergency_contacts
+from rooms.alerts import position_of
+from rooms.models import RideAlert, RoomParticipant
 from telemetry.models import ConnectionLog
 
 FORMAT = "convoy-data-export"
@@ -45,6 +49,12 @@ FILE_DESCRIPTIONS = {
     ),
     "devices.json": "Devices signed in to your account: the name each was given, the first "
     "characters of its key (never the key), when it signed in, was last used and expires.",
+    "emergency_contacts.json": "The people you asked Convoy to tell when you may be in "
+    "trouble in a ride and nobody there answers: name, phone, email, when you recorded "
+    "their consent.",
+    "ride_alerts.jsonl": "Alerts raised about you in rides (cut off, stopped, silent, SOS), "
+    "oldest first: when, the position and recent trail they kept, who acknowledged and "
+    "resolved them, and how they ended.",
     "rides.jsonl": "Every ride you have been in: the ride, when you joined and left, whether "
     "you opened it, whether its leader or support removed you.",
     "connection_logs.jsonl": "Connection events your phone reported, or the server recorded "
@@ -70,7 +80,13 @@ def archive_write(*, rider_id: uuid.UUID, destination: Path) -> int:
             records = {
                 "profile.json": _write_json(archive, "profile.json", export_profile(rider=rider)),
                 "devices.json": _write_json(archive, "devices.json", export_devices(rider=rider)),
+                "emergency_contacts.json": _write_json(
+                    archive, "emergency_contacts.json", export_emergency_contacts(rider=rider)
+                ),
                 "rides.jsonl": _write_lines(archive, "rides.jsonl", export_rides(rider=rider)),
+                "ride_alerts.jsonl": _write_lines(
+                    archive, "ride_alerts.jsonl", export_ride_alerts(rider=rider)
+                ),
                 "connection_logs.jsonl": _write_lines(
                     archive,
                     "connection_logs.jsonl",
@@ -197,6 +213,39 @@ def export_devices(*, rider: Rider) -> list[dict]:
             "device_name", "app_version", "key_prefix", "created_at", "last_used_at", "expires_at"
         )
     ]
+
+
+def export_emergency_contacts(*, rider: Rider) -> list[dict]:
+    return [
+        {
+            "name": contact.name,
+            "phone": contact.phone or None,
+            "email": contact.email or None,
+            "consent_recorded_at": contact.consent_recorded_at,
+            "created_at": contact.created_at,
+        }
+        for contact in rider_emergency_contacts(rider=rider)
+    ]
+
+
+def export_ride_alerts(*, rider: Rider) -> Iterator[dict]:
+    alerts = RideAlert.objects.filter(rider=rider).order_by("raised_at", "id")
+    for alert in alerts.iterator(chunk_size=CHUNK_ROWS):
+        yield {
+            "room_id": alert.room_id,
+            "kind": alert.kind,
+            "status": alert.status,
+            "raised_at": alert.raised_at,
+            "due_at": alert.due_at,
+            "position": position_of(alert),
+            "trail": alert.trail,
+            "details": alert.details,
+            "acknowledged_at": alert.acknowledged_at,
+            "acknowledged_by_you": alert.acknowledged_by_id == rider.pk,
+            "resolved_at": alert.resolved_at,
+            "resolution": alert.resolution,
+            "resolved_by_you": alert.resolved_by_id == rider.pk,
+        }
 
 
 def export_rides(*, rider: Rider) -> Iterator[dict]:

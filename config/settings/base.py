@@ -200,6 +200,11 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# --- Ride safety ---------------------------------------------------------------------------------
+# An SOS or a silent-rider alert nobody in the ride acknowledged this long after the ride was
+# told is marked for the rider's emergency contacts (rooms.alert_escalation).
+ALERT_CONTACT_AFTER_SECONDS = env_int("ALERT_CONTACT_AFTER_SECONDS", 180, minimum=30, maximum=86400)
+
 # --- Real-time (Redis live state and the ride socket) ------------------------------------------
 PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 90, minimum=5, maximum=3600)
 RECONNECT_GRACE_SECONDS = env_int("RECONNECT_GRACE_SECONDS", 30, minimum=1, maximum=600)

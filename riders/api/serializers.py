@@ -9,9 +9,11 @@ from config.api.serializers import ReadModelSerializer, StrictSerializer
 from riders.email_tokens import KEY_PATTERN
 from riders.models import (
     APP_VERSION_MAX_LENGTH,
+    CONTACT_NAME_MAX_LENGTH,
     DISPLAY_NAME_MAX_LENGTH,
     USERNAME_MAX_LENGTH,
     AuthToken,
+    EmergencyContact,
     Rider,
 )
 from riders.validation import APP_VERSION_PATTERN, EMAIL_MAX_LENGTH, USERNAME_MIN_LENGTH
@@ -293,3 +295,71 @@ class DeviceSerializer(ReadModelSerializer):
 
     def get_current(self, token: AuthToken) -> bool:
         return token.pk == self.context["current_token_id"]
+
+
+class EmergencyContactSerializer(ReadModelSerializer):
+    """Someone told when the rider may be in trouble in a ride and nobody there answers."""
+
+    phone = serializers.SerializerMethodField(
+        help_text="E.164, such as +41791234567, or null: none."
+    )
+    email = serializers.SerializerMethodField(help_text="The address, or null: none.")
+
+    class Meta:
+        model = EmergencyContact
+        fields = ["id", "name", "phone", "email", "consent_recorded_at", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_phone(self, contact: EmergencyContact) -> str | None:
+        return contact.phone or None
+
+    def get_email(self, contact: EmergencyContact) -> str | None:
+        return contact.email or None
+
+
+_CONTACT_PHONE_HELP = (
+    "An international number with its country code (+41 79 123 45 67 or +41791234567), valid "
+    "in its country's numbering plan (422 otherwise); stored as E.164. A phone, an email or "
+    "both."
+)
+_CONTACT_CONSENT_HELP = (
+    "true: this person agreed to be told when you may be in trouble; the time is recorded. "
+    "Anything else is 422."
+)
+
+
+class EmergencyContactCreateSerializer(StrictSerializer):
+    name = serializers.CharField(
+        trim_whitespace=False, help_text=f"1 to {CONTACT_NAME_MAX_LENGTH} characters."
+    )
+    phone = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text=_CONTACT_PHONE_HELP
+    )
+    email = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text="An email address."
+    )
+    consent = serializers.BooleanField(help_text=_CONTACT_CONSENT_HELP)
+
+
+class EmergencyContactUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        help_text=f"1 to {CONTACT_NAME_MAX_LENGTH} characters.",
+    )
+    phone = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text=f"{_CONTACT_PHONE_HELP} null or empty removes it.",
+    )
+    email = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="An email address; null or empty removes it.",
+    )
+    consent = serializers.BooleanField(
+        required=False,
+        help_text=f"Required with a new phone or email. {_CONTACT_CONSENT_HELP}",
+    )

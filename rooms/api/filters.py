@@ -1,6 +1,6 @@
 import django_filters
 
-from rooms.models import Room
+from rooms.models import AlertStatus, RideAlert, Room
 
 
 class RoomFilter(django_filters.FilterSet):
@@ -27,3 +27,18 @@ class RoomFilter(django_filters.FilterSet):
         if value == "mine":
             return queryset.filter(creator=self.request.user)
         return queryset.filter(is_active=True)
+
+
+class RideAlertFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(
+        choices=AlertStatus.choices,
+        empty_label=None,
+        help_text=(
+            "Only alerts in this state. A pending SOS (its countdown running) is listed only to "
+            "its rider and support."
+        ),
+    )
+
+    class Meta:
+        model = RideAlert
+        fields = ["status"]

@@ -1,5 +1,5 @@
 """The live ride state in Redis. Only this package touches its keys: everything else calls
-the functions of its modules (members, presence, positions, links, events, expiry).
+the functions of its modules (members, presence, positions, links, events, alerts, expiry).
 
 Every function takes ids as UUIDs or strings, keyword-only options, and an optional Redis
 ``client`` (default: the "default" cache's). Each update is one Lua script run in one round

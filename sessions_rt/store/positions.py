@@ -188,6 +188,21 @@ def _location(
     return fix, call
 
 
+def rider_last_position(
+    room_id: uuid.UUID | str, rider_id: uuid.UUID | str, *, client: Redis | None = None
+) -> dict | None:
+    """The rider's latest position in the ride ({lat, lon, speed_kmh, heading_deg, at} with
+    ``at`` ISO 8601), or None: none yet, or sharing paused."""
+    room = canonical_id(room_id, field="room_id")
+    rider = canonical_id(rider_id, field="rider_id")
+    with realtime_available():
+        raw = redis_client(client).hget(keys.room_keys(room).location_details, rider)
+    if raw is None:
+        return None
+    details = json.loads(raw)
+    return {**details, "at": iso(from_ms(details["at"]))}
+
+
 def riders_within(
     room_id: uuid.UUID | str,
     rider_id: uuid.UUID | str,

@@ -11,7 +11,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from riders.auth_tokens import token_issue
+from riders.emergency_contacts import emergency_contact_create
 from riders.services import rider_change_password
+from rooms.alerts import alert_raise
 from telemetry.exports import archive_path
 from telemetry.models import ExportJob, ExportState
 from tests.riders.factories import TEST_PASSWORD
@@ -22,7 +24,9 @@ DOWNLOAD = "/api/v1/riders/me/export/download/"
 FILES = [
     "profile.json",
     "devices.json",
+    "emergency_contacts.json",
     "rides.jsonl",
+    "ride_alerts.jsonl",
     "connection_logs.jsonl",
     "audit_entries.jsonl",
     "README.json",
@@ -52,6 +56,17 @@ def test_a_short_history_is_ready_at_once_and_downloaded_once(
     history = ride_history()
     rider = history.rider
     token_issue(rider=rider, device_name="Ana's tablet")
+    emergency_contact_create(
+        rider=rider, name="Ana's sister", phone="+41 79 123 45 67", consent=True
+    )
+    alert_raise(
+        room_id=history.current.pk,
+        rider_id=rider.pk,
+        kind="sos",
+        position={"lat": 46.2, "lon": 7.4},
+        trail=[],
+        details={"countdown_seconds": 0},
+    )
     rider_change_password(
         rider=rider, current_password=TEST_PASSWORD, new_password="another-ride-2027"
     )
@@ -97,7 +112,9 @@ def test_a_short_history_is_ready_at_once_and_downloaded_once(
     assert records == {
         "profile.json": 1,
         "devices.json": 2,
+        "emergency_contacts.json": 1,
         "rides.jsonl": 2,
+        "ride_alerts.jsonl": 1,
         "connection_logs.jsonl": 4,
         "audit_entries.jsonl": 2,
     }
@@ -112,6 +129,15 @@ def test_a_short_history_is_ready_at_once_and_downloaded_once(
         == {"device_name", "app_version", "key_prefix", "created_at", "last_used_at", "expires_at"}
         for device in devices
     )
+    contacts = json.loads(archive.read("emergency_contacts.json"))
+    assert [(c["name"], c["phone"], c["email"]) for c in contacts] == [
+        ("Ana's sister", "+41791234567", None)
+    ]
+    assert contacts[0]["consent_recorded_at"] is not None
+    alerts = _lines(archive, "ride_alerts.jsonl")
+    assert [(a["kind"], a["status"], a["position"]["lat"]) for a in alerts] == [
+        ("sos", "open", 46.2)
+    ]
     rides = _lines(archive, "rides.jsonl")
     assert [(ride["code"], ride["opened_by_you"], ride["in_the_ride_now"]) for ride in rides] == [
         (history.opened.code, True, False),

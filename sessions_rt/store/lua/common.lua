@@ -166,15 +166,23 @@ end
 -- the ride, on any worker of any host, receives the room's events in seq order. The message is
 -- what the channel layer's group_send would publish (its msgpack serializer, which the store
 -- tests pin): {type = 'room.event', event = <the event as logged>}.
-local function emit(kind, rider, payload)
+-- emit_encoded takes the payload as JSON text its caller encoded (a ride alert's details are
+-- the server's own JSON, which cjson would not give back as it came: an empty list decodes
+-- to an empty table and encodes as an object).
+local function emit_encoded(kind, rider, payload_json)
   local seq = redis.call('INCR', SEQ)
-  local event = cjson.encode({seq = seq, type = kind, rider_id = rider, payload = payload, at = now})
+  local event = '{"seq":' .. seq .. ',"type":' .. cjson.encode(kind) .. ',"rider_id":'
+    .. cjson.encode(rider) .. ',"payload":' .. payload_json .. ',"at":' .. cjson.encode(now) .. '}'
   redis.call('RPUSH', EVENTS, event)
   redis.call('LTRIM', EVENTS, -log_length, -1)
   if room_channel ~= '' then
     redis.call('PUBLISH', room_channel, cmsgpack.pack({type = 'room.event', event = event}))
   end
   return event
+end
+
+local function emit(kind, rider, payload)
+  return emit_encoded(kind, rider, cjson.encode(payload))
 end
 
 -- Activity keeps the whole room alive: every key gets the full TTL again, so a room's keys
