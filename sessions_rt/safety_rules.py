@@ -361,10 +361,12 @@ def silent_rule(
 
     The neighbours are the riders within SILENT_NEIGHBOUR_KM at the drop (the drop record
     has them). One counts as having dropped too if their own socket dropped from a grace
-    period before this drop on, is reconnecting, or is out of the live ride. The alarm needs
-    at least one neighbour who kept their connection, and more who kept it than who lost it:
-    several riders entering a tunnel together raise nothing, nor does a rider alone, whose
-    drop nothing tells from a dead zone. The decision is taken in the DROP_DECISION_SECONDS
+    period before this drop to its grace period's end, or they are out of the live ride. The
+    alarm needs at least one neighbour who kept their connection and none who lost it: where
+    the riders near them dropped too (a tunnel several enter together, even while others
+    nearby have not reached it) it raises nothing, nor for a rider alone, whose drop nothing
+    tells from a dead zone. Two riders down together in one crash are missed by this rule:
+    the price of no false alarm in every tunnel. The decision is taken in the DROP_DECISION_SECONDS
     after the grace period; a rider back afterwards resolves it (rider_back).
     """
     verdict = Verdict()
@@ -382,9 +384,10 @@ def silent_rule(
         speed = speed_of(state, rider, fix)
         if speed < thresholds.silent_speed_kmh:
             continue
-        dropped = [n for n in drop.neighbours if _dropped_too(state, n, drop.at_ms - grace_ms)]
+        window = (drop.at_ms - grace_ms, grace_end)
+        dropped = [n for n in drop.neighbours if _dropped_too(state, n, window)]
         kept = [n for n in drop.neighbours if n not in dropped]
-        if not kept or len(kept) <= len(dropped):
+        if not kept or dropped:
             continue
         verdict.alarms.append(
             Alarm(
@@ -404,11 +407,18 @@ def silent_rule(
     return verdict
 
 
-def _dropped_too(state: RideLiveState, rider: str, window_start_ms: int) -> bool:
-    if rider not in state.members or rider in state.reconnecting_since_ms:
+def _dropped_too(state: RideLiveState, rider: str, window: tuple[int, int]) -> bool:
+    """Whether a neighbour lost their connection around the same time: their socket dropped
+    from a grace period before the drop to its grace period's end, or they are out of the
+    live ride now."""
+    if rider not in state.members:
+        return True
+    start, end = window
+    since = state.reconnecting_since_ms.get(rider)
+    if since is not None and since <= end:
         return True
     drop = state.drops.get(rider)
-    return drop is not None and drop.at_ms >= window_start_ms
+    return drop is not None and start <= drop.at_ms <= end
 
 
 # --- shared ----------------------------------------------------------------------------------

@@ -263,6 +263,26 @@ def test_neighbours_back_from_the_same_dead_zone_count_as_dropped():
     assert silent_rule(silent_ride(drops, now=NOW), RULES).alarms == []
 
 
+def test_two_riders_dropping_together_beside_connected_ones_raise_nothing():
+    # Two of four enter a tunnel; the two others, a few metres behind, are not in it yet.
+    at = NOW - 40_000
+    drops = {
+        "x": drop(at, neighbours=("y", "n1", "n2")),
+        "y": drop(at + 1000, neighbours=("x", "n1", "n2")),
+    }
+    assert silent_rule(silent_ride(drops, now=NOW, gone=("x", "y")), RULES).alarms == []
+
+
+def test_a_neighbours_drop_long_before_or_after_does_not_count():
+    at = NOW - 40_000
+    drops = {
+        "x": drop(at, neighbours=("n1", "n2")),
+        "n1": drop(at - 31_000, back=at - 20_000),
+        "n2": drop(at + 31_000, back=at + 32_000),
+    }
+    assert kinds(silent_rule(silent_ride(drops, now=NOW), RULES)) == [("silent", "x")]
+
+
 def test_a_rider_alone_raises_nothing_when_silent():
     ride = silent_ride({"x": drop(NOW - 40_000, neighbours=())}, now=NOW)
     assert silent_rule(ride, RULES).alarms == []

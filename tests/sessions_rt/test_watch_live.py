@@ -29,17 +29,24 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
-def cluster(django_db_setup, django_db_blocker):
-    """Two servers and two watchers on the test database and Redis."""
+def servers(django_db_setup):
+    """Two servers on the test database and Redis, for the whole module: between tests
+    they are idle, their phones gone."""
     env = cluster_environment()
     with (
-        django_db_blocker.unblock(),
         running_server(workers=1, extra_env=env) as first,
         running_server(workers=1, extra_env=env) as second,
-        watcher_process(env),
-        watcher_process(env),
     ):
         yield first, second
+
+
+@pytest.fixture
+def cluster(servers, transactional_db):
+    """The two servers and two watchers of this test. The watchers query every tick, so they
+    stop before the test's tables are emptied (TRUNCATE would deadlock with them)."""
+    env = cluster_environment()
+    with watcher_process(env), watcher_process(env):
+        yield servers
 
 
 async def test_a_split_is_raised_once_and_resolved_when_the_rider_closes_up(cluster):
