@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import websockets
+from websockets.typing import Subprotocol
 
 from sessions_rt.consumers import PROTOCOL
 
@@ -149,7 +150,9 @@ class RideSimulation:
 
     async def _connect(self, rider: _Rider) -> None:
         rider.socket = await websockets.connect(
-            self.url, subprotocols=[PROTOCOL, f"bearer.{rider.plan.key}"], open_timeout=10
+            self.url,
+            subprotocols=[Subprotocol(PROTOCOL), Subprotocol(f"bearer.{rider.plan.key}")],
+            open_timeout=10,
         )
         rider.connected = True
         # Read whatever the server sends, as a phone does, so its frames never queue.

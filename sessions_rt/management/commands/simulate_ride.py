@@ -29,7 +29,7 @@ def _incident(text: str) -> Incident:
         seconds = float(parts[3]) if len(parts) > 3 else 0.0
     except ValueError:
         raise CommandError(f"--incident {text!r}: times and riders must be numbers") from None
-    return Incident(kind=parts[0], at_seconds=at, riders=riders, seconds=seconds)  # type: ignore[arg-type]
+    return Incident(kind=parts[0], at_seconds=at, riders=riders, seconds=seconds)
 
 
 class Command(BaseCommand):
