@@ -70,7 +70,7 @@ CHECK_EXPECTATIONS = [
     'checks.positive_data_acceptance.expected-statuses = ["200", "400", "410", "422", "429"]',
     "",
     "[[operations]]",
-    'include-name-regex = "^GET /api/v1/(rooms|riders/me/(rooms|devices)|rooms/[^/]+/(participants|removed)|telemetry/events)/$"',
+    'include-name-regex = "^GET /api/v1/(rooms|riders/me/(rooms|devices|emergency-contacts)|rooms/[^/]+/(participants|removed|alerts)|telemetry/events)/$"',
     "checks.positive_data_acceptance.expected-statuses = "
     '["200", "400", "401", "403", "404", "409", "422", "429"]',
 ]
@@ -104,6 +104,7 @@ def seed() -> Seeded:
     the read-only pass) and one removed from it, and a ride of the peer's."""
     from riders.auth_tokens import token_issue
     from riders.services import rider_create
+    from rooms.alerts import alert_raise
     from rooms.services import participant_join, participant_remove, room_create
     from telemetry.models import ExportJob
     from telemetry.services import connection_log_ingest_batch
@@ -146,6 +147,24 @@ def seed() -> Seeded:
             }
             for n in range(10)
         ],
+    )
+    # Alerts in the led ride, for its list (open, and a countdown only its rider sees).
+    alert_raise(
+        room_id=led.pk,
+        rider_id=reader.pk,
+        kind="silent",
+        position={"lat": 46.5, "lon": 8.1, "speed_kmh": 60, "heading_deg": 90, "at": now},
+        trail=[{"lat": 46.49, "lon": 8.09, "speed_kmh": 62, "heading_deg": 88, "at": now}],
+        details={"grace_seconds": 90},
+    )
+    alert_raise(
+        room_id=led.pk,
+        rider_id=peer.pk,
+        kind="sos",
+        position=None,
+        trail=[],
+        details={"countdown_seconds": 120},
+        countdown_seconds=120,
     )
     return Seeded(
         key=token_issue(rider=rider, device_name="schemathesis").key,

@@ -214,6 +214,8 @@ class AuditAction(models.TextChoices):
     STAFF_ROLE_CHANGED = "staff_role_changed", "Staff role changed"
     PASSWORD_RESET = "password_reset", "Password reset through a mailed link"
     RIDER_DELETED = "rider_deleted", "Account deleted"
+    ALERT_ACKNOWLEDGED = "alert_acknowledged", "Ride alert acknowledged"
+    ALERT_RESOLVED = "alert_resolved", "Ride alert resolved"
 
 
 class AuditEntry(models.Model):

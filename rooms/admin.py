@@ -279,3 +279,6 @@ class RoomParticipantAdmin(ConsoleModelAdmin):
             describe=lambda p: f"{p.user} in {p.room}",
             succeeded="Removed {count} rider(s); their phones were disconnected from the ride.",
         )
+
+
+from rooms import admin_alerts  # noqa: E402, F401  (registers the ride alerts pages)

@@ -25,7 +25,8 @@ from config.errors import Conflict, InvalidIdentifier
 from config.identifiers import parse_uuid
 from config.integrity import violated_constraint
 from config.text import has_forbidden_characters
-from riders.models import Rider
+from riders.audit import audit_record
+from riders.models import AuditAction, Rider
 from rooms.errors import (
     AlertAlreadyResolved,
     AlertNotFound,
@@ -145,6 +146,7 @@ def alert_acknowledge(*, alert_id: uuid.UUID | str, room: Room, by: Rider) -> Ri
         alert.acknowledged_by = by
         alert.acknowledged_at = timezone.now()
         alert.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
+        _audit(alert, room=room, action=AuditAction.ALERT_ACKNOWLEDGED, actor=by)
         announce(
             AlertAcknowledged(
                 alert_id=alert.pk,
@@ -171,6 +173,8 @@ def alert_resolve(
         if alert.status == AlertStatus.RESOLVED:
             raise AlertAlreadyResolved()
         _resolve(alert, resolution=clean_resolution, by=by)
+        if by is not None:
+            _audit(alert, room=room, action=AuditAction.ALERT_RESOLVED, actor=by)
     return alert
 
 
@@ -241,6 +245,25 @@ def position_of(alert: RideAlert) -> dict | None:
         "heading_deg": alert.heading_deg,
         "at": None if alert.position_at is None else _iso(alert.position_at),
     }
+
+
+def _audit(alert: RideAlert, *, room: Room, action: AuditAction, actor: Rider) -> None:
+    # The label names the ride, not the rider: an account's deletion rewrites the names in
+    # entries about the rider, and this one is about the alert.
+    audit_record(
+        action=action,
+        actor=actor,
+        target=alert,
+        label=f"{alert.get_kind_display()} alert in {room}",
+        details={
+            "room_id": str(room.pk),
+            "code": room.code,
+            "rider_id": str(alert.rider_id),
+            "kind": alert.kind,
+            "status": alert.status,
+            "resolution": alert.resolution,
+        },
+    )
 
 
 def _open(alert: RideAlert, *, now: datetime) -> None:

@@ -249,6 +249,7 @@ class RideAlert(models.Model):
 
     class Meta:
         ordering = ["-raised_at"]
+        permissions = [("handle_alert", "Can acknowledge and resolve ride alerts")]
         constraints = [
             # A persisting condition is one alert, whoever raises it and however often: the
             # watchers of two servers racing on the same ride included.

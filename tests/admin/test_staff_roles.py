@@ -19,6 +19,8 @@ SUPPORT_CODENAMES = {
     "view_roomparticipant",
     "deactivate_room",
     "remove_participant",
+    "view_ridealert",
+    "handle_alert",
     "view_connectionlog",
 }
 

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from riders.models import AuditAction, AuditEntry
 from rooms.alerts import alert_raise
 from rooms.models import AlertStatus, RideAlert
 from rooms.services import participant_join, participant_remove, room_create
@@ -237,8 +238,28 @@ def test_an_acknowledgment_runs_a_fixed_number_of_queries(ride, auth_client, exa
     assert client.get(_url(room)).status_code == 200  # warm-up
 
     # token, room, membership (permission); savepoint, membership, alert locked, update,
-    # release; the answer's alert with its riders
-    with exact_queries(9):
+    # audit entry, release; the answer's alert with its riders
+    with exact_queries(10):
         answered = client.post(_url(room, alert.pk, "acknowledge"))
 
     assert answered.status_code == 200
+
+
+def test_acknowledging_and_resolving_are_in_the_audit_trail(ride, auth_client):
+    room, leader, lost, sweep = ride
+    alert = _raise(room, lost)
+
+    auth_client(sweep).post(_url(room, alert.pk, "acknowledge"))
+    auth_client(sweep).post(_url(room, alert.pk, "acknowledge"))  # a repeat records nothing
+    auth_client(leader).post(
+        _url(room, alert.pk, "resolve"), {"resolution": "rider_back"}, format="json"
+    )
+
+    entries = AuditEntry.objects.filter(target_id=str(alert.pk)).order_by("created_at")
+    assert [(e.action, e.actor_id) for e in entries] == [
+        (AuditAction.ALERT_ACKNOWLEDGED, sweep.pk),
+        (AuditAction.ALERT_RESOLVED, leader.pk),
+    ]
+    # The label names the ride, never the rider (a deletion rewrites only the rider's entries).
+    assert lost.username not in entries[1].target_label
+    assert entries[1].details["resolution"] == "rider_back"

@@ -618,3 +618,20 @@ def test_a_ride_thresholds_stay_in_their_bounds(ride, field, value, constraint):
     with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
         type(room).objects.filter(pk=room.pk).update(**{field: value})
     assert violated_constraint(excinfo.value) == constraint
+
+
+@pytest.mark.django_db
+def test_a_repeat_raise_and_a_new_one_run_a_fixed_number_of_queries(ride, exact_queries):
+    # The watcher raises a persisting condition again every tick: that path stays short.
+    room, _, lost, sweep = ride
+    _raise(room, lost, kind="silent")
+
+    # savepoint, ride on, rider in it, the unresolved alert locked, release
+    with exact_queries(5):
+        again, created = _raise(room, lost, kind="silent")
+    # savepoint, ride on, rider in it, none unresolved, savepoint, insert, release, release
+    with exact_queries(8):
+        _, created_new = _raise(room, sweep, kind="silent")
+
+    assert (created, created_new) == (False, True)
+    assert again.kind == "silent"

@@ -13,7 +13,8 @@ from redis.retry import Retry
 from config import redis_config
 from config.errors import DomainError
 from sessions_rt.errors import RealtimeUnavailable
-from sessions_rt.store import events, expiry, links, members, positions, presence
+from sessions_rt.store import alerts, events, expiry, links, members, positions, presence
+from sessions_rt.store.alerts import alert_event_emit
 from sessions_rt.store.events import events_since, snapshot
 from sessions_rt.store.expiry import cleanup_expired_sessions
 from sessions_rt.store.links import connection_state_set
@@ -31,6 +32,7 @@ from sessions_rt.store.members import (
 from sessions_rt.store.positions import (
     location_sharing_set,
     location_update,
+    rider_last_position,
     riders_behind,
     riders_within,
 )
@@ -54,6 +56,10 @@ CALLS = {
         ROOM, RIDER, share_battery=False, share_network=True, client=c
     ),
     "riders_within": lambda c: riders_within(ROOM, RIDER, radius_km=1, client=c),
+    "rider_last_position": lambda c: rider_last_position(ROOM, RIDER, client=c),
+    "alert_event_emit": lambda c: alert_event_emit(
+        ROOM, RIDER, event_type="alert_raised", payload={"alert_id": PEER}, client=c
+    ),
     "riders_behind": lambda c: riders_behind(ROOM, threshold_km=1, client=c),
     "connection_state_set": lambda c: connection_state_set(
         ROOM, RIDER, peer_id=PEER, state="new", client=c
@@ -77,7 +83,7 @@ ASYNC_TWINS = {"heartbeat_async", "location_update_async"}
 def _store_functions_taking_a_client() -> set[str]:
     """Every public function of the store's modules that talks to Redis (takes ``client``)."""
     found = set()
-    for module in (events, expiry, links, members, positions, presence):
+    for module in (alerts, events, expiry, links, members, positions, presence):
         for name, function in vars(module).items():
             if (
                 inspect.isfunction(function)
