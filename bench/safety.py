@@ -139,12 +139,19 @@ def main() -> None:
     rides = open_rides(options.rides, options.riders)
     with running_server(workers=options.workers, extra_env=env) as base:
         watcher = subprocess.Popen(
-            [sys.executable, "manage.py", "watch_rides"],
+            [sys.executable, "-u", "manage.py", "watch_rides"],
             cwd=ROOT,
             env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
+            # Its CPU counts from its first tick, not from Django's start-up (seconds of it).
+            if watcher.stdout is None:
+                raise SystemExit("the watcher's output could not be read")
+            while "Convoy watching" not in watcher.stdout.readline():
+                if watcher.poll() is not None:
+                    raise SystemExit("the watcher exited before it started watching")
             watched = psutil.Process(watcher.pid)
             cpu_before = sum(watched.cpu_times()[:2])
             began = time.monotonic()
