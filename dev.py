@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Convoy's two commands for a machine with nothing but Python 3.11+.
 
-    python3 dev.py run    set up, migrate, load the demo and serve HTTP + WebSocket
+    python3 dev.py run    set up, migrate, load the demo, serve HTTP + WebSocket and watch
+                          the rides (manage.py serve and manage.py watch_rides)
     python3 dev.py test   set up and run the whole test suite (extra args go to pytest)
     python3 dev.py setup  only create or update the virtual environment
 
@@ -61,21 +62,24 @@ def run(_: list[str]) -> int:
     manage("migrate", "--noinput")
     manage("collectstatic", "--noinput", "--verbosity", "0")
     manage("seed_demo")
-    # The delivery worker (webhooks) runs beside the server and stops with it.
-    companions = [
+    # The ride watcher and the delivery worker (webhooks) beside the server; stopping
+    # dev.py stops all three (Ctrl-C reaches the whole process group, SIGTERM is passed on).
+    children = [
+        subprocess.Popen([str(PYTHON), "manage.py", "watch_rides"], cwd=ROOT),
         subprocess.Popen([str(PYTHON), "manage.py", "procrastinate", "worker"], cwd=ROOT),
+        subprocess.Popen([str(PYTHON), "manage.py", "serve"], cwd=ROOT),
     ]
-    server = subprocess.Popen([str(PYTHON), "manage.py", "serve"], cwd=ROOT)
-    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        return server.wait()
-    except KeyboardInterrupt:  # Ctrl-C reached every process of the terminal's group
-        return server.wait()
+        return children[-1].wait()
+    except KeyboardInterrupt:
+        return 130
     finally:
-        for companion in companions:
-            companion.terminate()
-        for companion in companions:
-            companion.wait()
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            child.wait()
 
 
 def test(pytest_args: list[str]) -> int:

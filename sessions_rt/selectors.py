@@ -3,13 +3,14 @@ from dataclasses import dataclass
 from riders.models import Rider
 from rooms.alerts import position_of
 from rooms.errors import NotInRoom, RemovedFromRide, RoomInactive
-from rooms.models import Room
+from rooms.models import AlertKind, AlertStatus, RideAlert, Room
 from rooms.selectors import (
     participant_get_active,
     room_alerts_announced,
     room_get_by_code,
     room_removed_participants,
 )
+from sessions_rt.safety_rules import Thresholds
 from sessions_rt.store.client import iso
 from sessions_rt.store.events import snapshot
 
@@ -120,3 +121,30 @@ def live_room_members(*, room: Room) -> list[LiveMember]:
         )
         for member in snapshot["members"]
     ]
+
+
+# The kinds the watcher raises; SOS is the rider's own.
+WATCHED_KINDS = (AlertKind.SPLIT, AlertKind.STOPPED, AlertKind.SILENT)
+
+
+def ride_watch_thresholds(*, room_id: str, grace_seconds: int) -> Thresholds | None:
+    """The ride's own thresholds for the safety rules, or None once it ended. One query."""
+    row = (
+        Room.objects.filter(pk=room_id, is_active=True)
+        .values("split_distance_m", "stopped_seconds", "silent_speed_kmh")
+        .first()
+    )
+    if row is None:
+        return None
+    return Thresholds(**row, grace_seconds=grace_seconds)
+
+
+def ride_open_watched_alerts(*, room_id: str) -> set[tuple[str, str]]:
+    """(rider id, kind) of the ride's open or acknowledged alerts the watcher raises. One
+    query."""
+    rows = RideAlert.objects.filter(
+        room_id=room_id,
+        kind__in=WATCHED_KINDS,
+        status__in=(AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED),
+    ).values_list("rider_id", "kind")
+    return {(str(rider_id), kind) for rider_id, kind in rows}

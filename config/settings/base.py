@@ -257,6 +257,26 @@ WS_UNAVAILABLE_RECONNECT_WINDOW_SECONDS = env_int(
     "WS_UNAVAILABLE_RECONNECT_WINDOW_SECONDS", 30, minimum=1, maximum=600
 )
 
+# --- Ride safety: the recent trail and the watcher (docs/realtime.md, docs/architecture.md) --
+# A point of each rider's trail every TRAIL_SAMPLE_SECONDS, kept TRAIL_KEEP_SECONDS: the
+# stopped and split rules read their history from it, so it must cover the longest threshold.
+TRAIL_SAMPLE_SECONDS = env_int("TRAIL_SAMPLE_SECONDS", 5, minimum=1, maximum=60)
+TRAIL_KEEP_SECONDS = env_int(
+    "TRAIL_KEEP_SECONDS", 900, minimum=max(60, 10 * TRAIL_SAMPLE_SECONDS), maximum=3600
+)
+# Riders this close to one whose socket dropped tell a crash (they kept their connections)
+# from a dead zone (they dropped too).
+SILENT_NEIGHBOUR_KM = env_int("SILENT_NEIGHBOUR_KM", 3, minimum=1, maximum=50)
+WATCH_INTERVAL_SECONDS = env_int("WATCH_INTERVAL_SECONDS", 2, minimum=1, maximum=30)
+# A watcher that dies loses its rides after this long; renewed every interval, so it must
+# outlast a few of them.
+WATCH_LEASE_SECONDS = env_int(
+    "WATCH_LEASE_SECONDS",
+    max(10, 3 * WATCH_INTERVAL_SECONDS),
+    minimum=2 * WATCH_INTERVAL_SECONDS,
+    maximum=300,
+)
+
 # --- Internationalisation, static files ---------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

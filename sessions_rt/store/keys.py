@@ -14,6 +14,11 @@ Layout (``P`` is ``settings.CONVOY_KEY_PREFIX``)::
     P:rt:{room:<room_id>}:connection_sessions  HASH  rider -> JSON device, app version, transport
     P:rt:{room:<room_id>}:seq                  STR   last event sequence number
     P:rt:{room:<room_id>}:events               LIST  the most recent events, as JSON
+    P:rt:{room:<room_id>}:trail                HASH  rider -> JSON [[at, lat, lon, speed,
+                                                     heading], ...], oldest first
+    P:rt:{room:<room_id>}:trail_sampled        ZSET  rider -> time of their last trail point
+    P:rt:{room:<room_id>}:drops                HASH  rider -> JSON of their last socket drop
+    P:rt:{room:<room_id>}:watch_lease          STR   which watcher evaluates the ride (PX)
     P:rt:live-rooms                            ZSET  room -> last activity (ms)
 
 The ``:rt`` namespace keeps these keys apart from the cache's and the channel layer's, which
@@ -54,6 +59,9 @@ class RoomKeys(NamedTuple):
     connection_sessions: str
     seq: str
     events: str
+    trail: str
+    trail_sampled: str
+    drops: str
 
 
 def key_prefix() -> str:
@@ -68,6 +76,11 @@ def room_hash_tag(room_id: str) -> str:
 def room_keys(room_id: str) -> RoomKeys:
     base = f"{key_prefix()}:{room_hash_tag(room_id)}"
     return RoomKeys(*(f"{base}:{name}" for name in RoomKeys._fields))
+
+
+def watch_lease_key(room_id: str) -> str:
+    """Not one of RoomKeys: a lease outlives nothing but its own PX, whatever the room does."""
+    return f"{key_prefix()}:{room_hash_tag(room_id)}:watch_lease"
 
 
 def live_rooms_key() -> str:
@@ -103,6 +116,10 @@ RECONNECT_GRACE_SECONDS = 30
 ROOM_SESSION_TTL_SECONDS = 3600
 # Events kept per room for "everything since seq N"; older requests get a snapshot.
 EVENT_LOG_LENGTH = 500
+# A trail point per rider every few seconds, for a quarter of an hour (docs/privacy.md).
+TRAIL_SAMPLE_SECONDS = 5
+TRAIL_KEEP_SECONDS = 900
+SILENT_NEIGHBOUR_KM = 3
 
 
 def presence_ttl_seconds() -> int:
@@ -119,3 +136,15 @@ def room_session_ttl_seconds() -> int:
 
 def event_log_length() -> int:
     return getattr(settings, "REALTIME_EVENT_LOG_LENGTH", EVENT_LOG_LENGTH)
+
+
+def trail_sample_seconds() -> int:
+    return getattr(settings, "TRAIL_SAMPLE_SECONDS", TRAIL_SAMPLE_SECONDS)
+
+
+def trail_keep_seconds() -> int:
+    return getattr(settings, "TRAIL_KEEP_SECONDS", TRAIL_KEEP_SECONDS)
+
+
+def silent_neighbour_km() -> int:
+    return getattr(settings, "SILENT_NEIGHBOUR_KM", SILENT_NEIGHBOUR_KM)

@@ -118,11 +118,16 @@ def member_mark_reconnecting(
 ) -> Event | None:
     """The rider's socket dropped: status "reconnecting" until they rejoin or the grace period
     runs out. Returns the presence_changed event, or None if they were already reconnecting.
+    The drop is recorded for the silent-rider rule as it happens (trail.DropRecord).
     """
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
     reply = run_room_script(
-        "reconnecting", client=redis_client(client), room_id=room, now_ms=to_ms(now), args=(rider,)
+        "reconnecting",
+        client=redis_client(client),
+        room_id=room,
+        now_ms=to_ms(now),
+        args=(rider, keys.silent_neighbour_km()),
     )
     raise_unless_member(reply)
     return event_or_none(room, reply[1])

@@ -173,7 +173,16 @@ def _location(
         "name": "location",
         "room_id": room,
         "now_ms": to_ms(fix.at),
-        "args": (rider, repr(fix.lon), repr(fix.lat), json.dumps(details), channel, message),
+        "args": (
+            rider,
+            repr(fix.lon),
+            repr(fix.lat),
+            json.dumps(details),
+            channel,
+            message,
+            keys.trail_sample_seconds() * 1000,
+            keys.trail_keep_seconds() * 1000,
+        ),
         "index": "periodic",
     }
     return fix, call

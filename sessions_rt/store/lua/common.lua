@@ -65,10 +65,97 @@ local function apply_sharing(presence, hide_battery, hide_network)
   return dropped
 end
 
--- A rider who paused sharing their position has none in the room's live state.
+-- The rider's recent trail (keys.py): a point every sample_ms, the oldest trimmed by time
+-- whenever one is added. Returns the keys that may have just been created.
+local function trim_points(points, cutoff)
+  local kept = {}
+  for _, point in ipairs(points) do
+    if point[1] >= cutoff then table.insert(kept, point) end
+  end
+  return kept
+end
+
+local function sample_trail(rider, fix, sample_ms, keep_ms)
+  local sampled = redis.call('ZSCORE', TRAIL_SAMPLED, rider)
+  if sampled and now - tonumber(sampled) < sample_ms then return {} end
+  local raw = redis.call('HGET', TRAIL, rider)
+  local points = trim_points(raw and cjson.decode(raw) or {}, now - keep_ms)
+  table.insert(points, {now, fix.lat, fix.lon, fix.speed_kmh, fix.heading_deg})
+  local created = {}
+  if redis.call('HSET', TRAIL, rider, cjson.encode(points)) == 1 then
+    table.insert(created, TRAIL)
+  end
+  if redis.call('ZADD', TRAIL_SAMPLED, now, rider) == 1 then
+    table.insert(created, TRAIL_SAMPLED)
+  end
+  return created
+end
+
+-- Trails not written since stale_cutoff (a phone that stopped sending positions, a rider who
+-- timed out) are trimmed here, by the cleanup; a trail left empty is deleted.
+local function trim_stale_trails(stale_cutoff, keep_cutoff)
+  for _, rider in ipairs(redis.call('ZRANGEBYSCORE', TRAIL_SAMPLED, '-inf', stale_cutoff)) do
+    local raw = redis.call('HGET', TRAIL, rider)
+    local points = trim_points(raw and cjson.decode(raw) or {}, keep_cutoff)
+    if #points == 0 then
+      redis.call('HDEL', TRAIL, rider)
+      redis.call('ZREM', TRAIL_SAMPLED, rider)
+    else
+      redis.call('HSET', TRAIL, rider, cjson.encode(points))
+    end
+  end
+end
+
+local function forget_trail(rider)
+  redis.call('HDEL', TRAIL, rider)
+  redis.call('ZREM', TRAIL_SAMPLED, rider)
+end
+
+-- A rider who paused sharing their position has none in the room's live state, and no trail.
 local function forget_position(rider)
   redis.call('ZREM', LOCATIONS, rider)
   redis.call('HDEL', LOCATION_DETAILS, rider)
+  forget_trail(rider)
+end
+
+-- What the silent-rider rule needs of a socket drop, taken as it happens: when, the last fix
+-- (speed and position), and who was within radius_km then. One record per rider, the latest.
+local function record_drop(rider, radius_km)
+  local drop = {at = now}
+  local details = redis.call('HGET', LOCATION_DETAILS, rider)
+  if details then
+    drop.fix = cjson.decode(details)
+    local neighbours = {}
+    local found = redis.call('GEOSEARCH', LOCATIONS, 'FROMMEMBER', rider, 'BYRADIUS', radius_km, 'km')
+    for _, other in ipairs(found) do
+      if other ~= rider then table.insert(neighbours, other) end
+    end
+    drop.neighbours = neighbours
+  end
+  redis.call('HSET', DROPS, rider, cjson.encode(drop))
+end
+
+-- The rider's phone is back (a new socket, or a message on the old one).
+local function mark_back(rider)
+  local raw = redis.call('HGET', DROPS, rider)
+  if not raw then return end
+  local drop = cjson.decode(raw)
+  if drop.back_at == nil then
+    drop.back_at = now
+    redis.call('HSET', DROPS, rider, cjson.encode(drop))
+  end
+end
+
+-- Drops of riders back before back_cutoff have been judged (the rule's decision window is
+-- over for them and for every drop they are a neighbour of).
+local function prune_drops(back_cutoff)
+  local drops = redis.call('HGETALL', DROPS)
+  for index = 1, #drops, 2 do
+    local drop = cjson.decode(drops[index + 1])
+    if drop.back_at ~= nil and drop.back_at < back_cutoff then
+      redis.call('HDEL', DROPS, drops[index])
+    end
+  end
 end
 
 -- The sequence number is taken in the same script as the change it describes, so the log
@@ -148,6 +235,12 @@ local function remove_member(rider, reason)
   redis.call('ZREM', LOCATIONS, rider)
   redis.call('HDEL', LOCATION_DETAILS, rider)
   redis.call('HDEL', CONNECTION_SESSIONS, rider)
+  -- A rider timed out after a drop keeps the drop and the trail until they are back or the
+  -- ride ends: that is what the silent-rider alert shows. Anyone else leaving takes them along.
+  if reason ~= 'timed_out' or redis.call('HEXISTS', DROPS, rider) == 0 then
+    redis.call('HDEL', DROPS, rider)
+    forget_trail(rider)
+  end
   for _, field in ipairs(redis.call('HKEYS', CONNECTIONS)) do
     local split = string.find(field, '>', 1, true)
     if string.sub(field, 1, split - 1) == rider or string.sub(field, split + 1) == rider then

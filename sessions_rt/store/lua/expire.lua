@@ -1,4 +1,5 @@
--- ARGV[5] presence cutoff (ms), [6] reconnect grace cutoff (ms)
+-- ARGV[5] presence cutoff (ms), [6] reconnect grace cutoff (ms), [7] trails not written since
+-- this are trimmed, [8] to this, [9] drops of riders back before this are forgotten.
 -- Takes out members not heard from since the presence cutoff, or reconnecting since before the
 -- grace cutoff, with member_left (timed_out). The check runs here, atomically, so a heartbeat
 -- that lands just before is never overruled by a stale list.
@@ -15,6 +16,9 @@ local function collect(riders)
 end
 collect(redis.call('ZRANGEBYSCORE', LAST_SEEN, '-inf', ARGV[5]))
 collect(redis.call('ZRANGEBYSCORE', RECONNECTING, '-inf', ARGV[6]))
+
+trim_stale_trails(ARGV[7], tonumber(ARGV[8]))
+prune_drops(tonumber(ARGV[9]))
 
 local events = {}
 for _, rider in ipairs(expired) do

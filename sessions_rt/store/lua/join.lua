@@ -15,6 +15,7 @@ if leader ~= '' then
 end
 redis.call('HSET', CONNECTION_SESSIONS, rider, connection_session)
 mark_seen(rider)
+mark_back(rider)
 
 if is_member(rider) then
   -- Back within the grace period (or a second socket): no member_joined. A rider coming back

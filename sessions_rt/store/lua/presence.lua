@@ -5,7 +5,7 @@ local rider, status, battery, network = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 if not is_live_member(rider) then return {'not_member'} end
 mark_seen(rider)
 -- A message from the phone means its socket is back, whatever we thought.
-redis.call('ZREM', RECONNECTING, rider)
+if redis.call('ZREM', RECONNECTING, rider) == 1 then mark_back(rider) end
 
 local presence = read_presence(rider)
 local previous = presence.status

@@ -1,4 +1,4 @@
--- ARGV[5] rider
+-- ARGV[5] rider, [6] the radius (km) within which riders are the dropped one's neighbours
 -- Returns {'not_member'} | {'ok', event or ''} ('' when already reconnecting).
 local rider = ARGV[5]
 if not is_live_member(rider) then return {'not_member'} end
@@ -7,6 +7,7 @@ if redis.call('ZADD', RECONNECTING, 'NX', now, rider) == 0 then
   touch()
   return {'ok', ''}
 end
+record_drop(rider, ARGV[6])
 local presence = read_presence(rider)
 local previous = presence.status
 presence.resume_status = previous
