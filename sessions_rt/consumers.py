@@ -47,6 +47,7 @@ from sessions_rt.sockets import (
     MessageRateLimiter,
     PresenceRefresh,
     reconnect_reason,
+    shutting_down,
     socket_closed,
     socket_opened,
 )
@@ -64,6 +65,7 @@ class RideConsumer(AsyncWebsocketConsumer):
     auth_deadline: asyncio.TimerHandle | None = None
     live = False
     accepted = False
+    closed_for_shutdown = False
     # The highest seq the phone holds from this socket (its snapshot, events, or since_seq): a
     # live event at or below it is one the phone has, and is not sent again.
     seq_held = 0
@@ -113,6 +115,9 @@ class RideConsumer(AsyncWebsocketConsumer):
         offered = self.scope.get("subprotocols") or []
         await self.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
         self.accepted = True
+        if shutting_down():
+            await self.server_shutdown()
+            return
         key = next((p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), None)
         if key is not None:
             # The hello fields an auth message would carry come in the query string.
@@ -139,9 +144,13 @@ class RideConsumer(AsyncWebsocketConsumer):
         try:
             reason = self.leave_reason or LEAVE_ON_CLOSE.get(code)
             if reason is not None:
-                await services.session_left(room=self.room, rider=self.rider, reason=reason)
+                await services.session_left(
+                    room=self.room, rider=self.rider, reason=reason, channel_name=self.channel_name
+                )
             else:
-                await services.session_dropped(room=self.room, rider=self.rider)
+                await services.session_dropped(
+                    room=self.room, rider=self.rider, channel_name=self.channel_name
+                )
         except RealtimeUnavailable:
             logger.warning("live state unavailable while the rider disconnected")
 
@@ -443,9 +452,25 @@ class RideConsumer(AsyncWebsocketConsumer):
         the close reason gives (spread over WS_RESTART_RECONNECT_WINDOW_SECONDS, inside the
         grace period). The rider is dropped, not gone: the others see reconnecting until the
         new socket opens."""
+        if self.closed_for_shutdown:
+            return
+        self.closed_for_shutdown = True
         reason = reconnect_reason(
             "server shutdown", window_seconds=settings.WS_RESTART_RECONNECT_WINDOW_SECONDS
         )
+        if self.rider is not None and not self.ended_by_server:
+            # Marked reconnecting before the phone is told to go: done after the close, it
+            # could land after the phone is already back on another worker.
+            self.ended_by_server = True
+            try:
+                await services.session_dropped(
+                    room=self.room, rider=self.rider, channel_name=self.channel_name
+                )
+            except RealtimeUnavailable:
+                logger.warning("live state unavailable while the server shut down")
+            finally:
+                await self._close(CloseCode.SERVER_SHUTDOWN, reason)
+            return
         await self._close(CloseCode.SERVER_SHUTDOWN, reason)
 
     # --- Plumbing ----------------------------------------------------------------------------
