@@ -123,7 +123,7 @@ async def close_every_socket_for_shutdown(*, wait_seconds: float) -> None:
     is closed the same way."""
     global _STOPPING
     _STOPPING = True
-    closed: "weakref.WeakSet" = weakref.WeakSet()
+    closed: weakref.WeakSet = weakref.WeakSet()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:

@@ -73,7 +73,7 @@ class Phone:
                 ) as socket:
                     self.sockets += 1
                     delay = await self._listen(socket, until)
-            except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError):
+            except (TimeoutError, OSError, websockets.InvalidHandshake):
                 delay = 0.2  # the host is down: refused, as a stopped listener should
             await asyncio.sleep(delay)
 
@@ -159,7 +159,7 @@ class Prober:
                 self.answered += 1
         except ConnectionRefusedError:
             self.refused += 1
-        except (OSError, websockets.InvalidHandshake, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, websockets.InvalidHandshake) as exc:
             self.reset.append(f"handshake: {type(exc).__name__}: {exc}")
 
 
