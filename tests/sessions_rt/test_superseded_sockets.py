@@ -53,9 +53,11 @@ def test_the_current_socket_still_drops_and_closes(room_id, leader_id, t0):
     member_join(room_id, rider, leader_id=leader_id, channel="worker-2!rider", now=t0)
 
     dropped = member_mark_reconnecting(room_id, leader_id, channel="worker-2!new")
-    assert dropped is not None and dropped.payload["status"] == "reconnecting"
+    assert dropped is not None
+    assert dropped.payload["status"] == "reconnecting"
     left = member_leave(room_id, rider, reason="client_closed", channel="worker-2!rider")
-    assert left is not None and left.payload["reason"] == "client_closed"
+    assert left is not None
+    assert left.payload["reason"] == "client_closed"
 
 
 def test_the_rest_side_names_no_socket_and_always_acts(room_id, leader_id, t0):
