@@ -16,6 +16,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.urls import path
 from redis.exceptions import RedisError
 
@@ -55,6 +56,9 @@ from sessions_rt.store.events import event_from_json
 from sessions_rt.store.keys import rider_group, room_group
 
 logger = structlog.get_logger(__name__)
+
+# PostgreSQL went away, or its breaker is open (config/postgresql/base.py).
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 class RideConsumer(AsyncWebsocketConsumer):
@@ -199,7 +203,11 @@ class RideConsumer(AsyncWebsocketConsumer):
         carried the token; its malformed fields were dropped (hello.ignored)."""
         if self.auth_deadline is not None:
             self.auth_deadline.cancel()
-        found = await database_sync_to_async(token_authenticate)(key=key)
+        try:
+            found = await database_sync_to_async(token_authenticate)(key=key)
+        except DATABASE_ERRORS:
+            await self._close_database_unavailable()
+            return
         if found is None:
             await self._close(CloseCode.UNAUTHENTICATED, "invalid token")
             return
@@ -219,6 +227,9 @@ class RideConsumer(AsyncWebsocketConsumer):
             return
         except NotInRoom:
             await self._close(CloseCode.NOT_PARTICIPANT, "not a participant")
+            return
+        except DATABASE_ERRORS:
+            await self._close_database_unavailable()
             return
         self.rider, self.rider_id, self.room = rider, str(rider.pk), room
         try:
@@ -493,6 +504,18 @@ class RideConsumer(AsyncWebsocketConsumer):
 
     async def _close_try_again(self) -> None:
         await self._close(CloseCode.TRY_AGAIN, _try_again_reason())
+
+    async def _close_database_unavailable(self) -> None:
+        # PostgreSQL is away (or its breaker open): the same 1013 as for Redis, with its own
+        # reason, rather than a socket that hangs until the phone drops it.
+        logger.warning("database unavailable while the socket authenticated")
+        await self._close(
+            CloseCode.TRY_AGAIN,
+            reconnect_reason(
+                "database unavailable",
+                window_seconds=settings.WS_UNAVAILABLE_RECONNECT_WINDOW_SECONDS,
+            ),
+        )
 
     async def _close(self, code: int, reason: str) -> None:
         await self.close(code=int(code), reason=reason)

@@ -16,6 +16,7 @@ import uuid
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
 from riders.models import Rider
@@ -359,3 +360,8 @@ async def _log(rider: Rider, room: Room, event_type: str, **metrics) -> None:
         )
     except InvalidEvent as exc:  # a value the app sent that the telemetry vocabulary lacks
         logger.info("connection log %s for %s not kept: %s", event_type, rider.pk, exc)
+    except (OperationalError, InterfaceError):
+        # PostgreSQL is away: the live ride goes on without this line of its history.
+        logger.warning(
+            "connection log %s for %s not kept: database unavailable", event_type, rider.pk
+        )
