@@ -469,7 +469,7 @@ class RideConsumer(AsyncWebsocketConsumer):
         reason = reconnect_reason(
             "server shutdown", window_seconds=settings.WS_RESTART_RECONNECT_WINDOW_SECONDS
         )
-        if self.rider is not None and not self.ended_by_server:
+        if self.rider is not None and self.room is not None and not self.ended_by_server:
             # Marked reconnecting before the phone is told to go: done after the close, it
             # could land after the phone is already back on another worker.
             self.ended_by_server = True

@@ -52,7 +52,7 @@ class BreakerConnection(psycopg.Connection):
     """A connection that reports each attempt to open one, the pool's background ones too."""
 
     @classmethod
-    def connect(cls, conninfo: str = "", **kwargs: Any):  # type: ignore[override]
+    def connect(cls, conninfo: str = "", **kwargs: Any):
         try:
             connection = super().connect(conninfo, **kwargs)
         except psycopg.OperationalError as exc:

@@ -151,6 +151,7 @@ def test_a_socket_opened_during_an_outage_closes_at_once_with_1013_and_a_hint(ri
             return closed.value.rcvd.code, closed.value.rcvd.reason, time.monotonic() - started
 
         proxy.cut()
+
         # The first socket meets the pool's dropped connections, the later ones the breaker.
         async def sockets() -> list[tuple[int, str, float]]:
             return await asyncio.wait_for(
