@@ -83,10 +83,16 @@ class OutagePool(ConnectionPool):
             remaining = deadline - monotonic()
             if remaining <= 0:
                 breaker.failed("no connection could be made in time")
+                with self._lock:
+                    self._stats[self._REQUESTS_ERRORS] += 1
                 raise PoolTimeout(f"couldn't get a connection after {self.timeout:.2f} sec")
             try:
                 connection = super().getconn(timeout=min(WAIT_SLICE_SECONDS, remaining))
             except PoolTimeout:
+                # One slice of one wait is no failed request: convoy_db_pool_errors_total
+                # counts the requests that got no connection (the pool's requests_errors).
+                with self._lock:
+                    self._stats[self._REQUESTS_ERRORS] -= 1
                 if breaker.state().failed_total > failures_before:
                     # An attempt to connect failed while this request waited: PostgreSQL is
                     # away, and waiting on would only hold the thread.
