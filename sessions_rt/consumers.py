@@ -471,16 +471,20 @@ class RideConsumer(AsyncWebsocketConsumer):
         )
         if self.rider is not None and self.room is not None and not self.ended_by_server:
             # Marked reconnecting before the phone is told to go: done after the close, it
-            # could land after the phone is already back on another worker.
+            # could land after the phone is already back on another worker. The connection
+            # log waits until the close is sent.
             self.ended_by_server = True
+            marked = False
             try:
-                await services.session_dropped(
+                marked = await services.session_mark_dropped(
                     room=self.room, rider=self.rider, channel_name=self.channel_name
                 )
             except RealtimeUnavailable:
                 logger.warning("live state unavailable while the server shut down")
             finally:
                 await self._close(CloseCode.SERVER_SHUTDOWN, reason)
+            if marked:
+                await services.session_drop_recorded(room=self.room, rider=self.rider)
             return
         await self._close(CloseCode.SERVER_SHUTDOWN, reason)
 

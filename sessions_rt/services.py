@@ -184,8 +184,14 @@ async def session_left(*, room: Room, rider: Rider, reason: LeaveReason, channel
 
 
 async def session_dropped(*, room: Room, rider: Rider, channel_name: str) -> None:
-    """The socket dropped (a tunnel, or a worker stopping): others see "reconnecting" now,
-    "left" only if the rider is not back within the grace period.
+    """The socket dropped (a tunnel): others see "reconnecting" now, "left" only if the rider
+    is not back within the grace period."""
+    if await session_mark_dropped(room=room, rider=rider, channel_name=channel_name):
+        await session_drop_recorded(room=room, rider=rider)
+
+
+async def session_mark_dropped(*, room: Room, rider: Rider, channel_name: str) -> bool:
+    """Show the rider as reconnecting; whether this socket still spoke for them.
 
     Nothing changes when another socket of the rider opened since: a phone told by a stopping
     worker to move is often back on another worker before the old one has seen its socket
@@ -194,9 +200,14 @@ async def session_dropped(*, room: Room, rider: Rider, channel_name: str) -> Non
     try:
         event = await _redis_call(member_mark_reconnecting)(room.pk, rider.pk, channel=channel_name)
     except NotLiveMember:
-        return
-    if event is None and await _redis_call(_is_superseded)(room.pk, rider.pk, channel_name):
-        return
+        return False
+    return event is not None or not await _redis_call(_is_superseded)(
+        room.pk, rider.pk, channel_name
+    )
+
+
+async def session_drop_recorded(*, room: Room, rider: Rider) -> None:
+    """The drop goes into the rider's connection log, and the grace period starts."""
     await _log(rider, room, EventType.RECONNECTING)
     asyncio.get_running_loop().create_task(_expire_after_grace(room=room, rider=rider))
 
