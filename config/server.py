@@ -1,6 +1,8 @@
 """The uvicorn server behind ``manage.py serve``, with Convoy's graceful shutdown.
 
-On SIGTERM each worker, in order: stops accepting connections; closes every ride socket with
+On SIGTERM the supervisor first closes its copy of the listening socket (ConvoyMultiprocess),
+then each worker, in order: stops accepting connections (and gives those it accepted a
+moment to send their request); marks each ride socket's rider reconnecting and closes it with
 1001 (server shutdown: the phone reconnects at once, to another worker, and its ride sees it
 reconnecting rather than gone); lets in-flight HTTP requests finish (up to the shutdown
 timeout); returns its PostgreSQL connections; and removes its live metrics.
@@ -18,6 +20,7 @@ from uvicorn.supervisors import multiprocess
 
 # Time a phone has to answer the close frame before the connection is dropped anyway.
 SOCKET_CLOSE_WAIT_SECONDS = 2.0
+FRESH_CONNECTION_GRACE_SECONDS = 0.25
 
 
 class ConvoyServer(Server):
@@ -26,6 +29,9 @@ class ConvoyServer(Server):
             server.close()
         for sock in sockets or []:
             sock.close()
+        # A connection accepted in the last moment before the close has not sent its request
+        # (or handshake) yet; uvicorn would close it as idle, which its client sees as a reset.
+        await asyncio.sleep(FRESH_CONNECTION_GRACE_SECONDS)
         from sessions_rt.sockets import close_every_socket_for_shutdown
 
         await close_every_socket_for_shutdown(wait_seconds=SOCKET_CLOSE_WAIT_SECONDS)
