@@ -11,6 +11,9 @@ hop. Requests run on a fixed set of threads per worker (HTTP_THREADS_PER_WORKER)
 reused from request to request, so a worker never holds more database connections than it
 has threads. The event loop stays free for the ride sockets.
 
+A request that waited longer than HTTP_QUEUE_TIMEOUT_SECONDS for its thread is answered 503
+request_expired without running: its phone has given up by then, and its retry is on the way.
+
 It also reads each body itself (config.request_bodies): bounded by API_MAX_BODY_BYTES before
 any view runs, and handed to Django with its true length even when it came chunked.
 """
@@ -25,6 +28,7 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 
 from config import request_bodies
+from config.errors import RequestExpired
 
 
 class SyncChainASGIHandler(ASGIHandler):
@@ -45,8 +49,12 @@ class SyncChainASGIHandler(ASGIHandler):
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django serves HTTP connections, not {scope['type']}.")
+        queued_at = time.perf_counter()
         thread = await self._borrow_thread()
         try:
+            if time.perf_counter() - queued_at > settings.HTTP_QUEUE_TIMEOUT_SECONDS:
+                await _send_expired(scope, send, started=queued_at)
+                return
             async with ThreadSensitiveContext(executor=thread):
                 await self.handle(scope, receive, send)
         finally:
@@ -77,6 +85,19 @@ class SyncChainASGIHandler(ASGIHandler):
             for thread in self._threads:
                 self._idle.put_nowait(thread)
         return await self._idle.get()
+
+
+async def _send_expired(scope, send, *, started: float) -> None:
+    error = RequestExpired()
+    await request_bodies.send_error(
+        scope,
+        send,
+        status=error.status,
+        error=error.as_dict(),
+        started=started,
+        reason="queued_too_long",
+        headers=((b"retry-after", str(error.retry_after_seconds).encode("ascii")),),
+    )
 
 
 def _replay(body: bytes, receive):

@@ -13,8 +13,14 @@ logger = logging.getLogger(__name__)
 
 POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
 # A server that does not answer fails a connection attempt after this long instead of the
-# operating system's minutes; a ``?connect_timeout=`` in DATABASE_URL overrides it.
-CONNECT_TIMEOUT_SECONDS = 5
+# operating system's minutes; a ``?connect_timeout=`` in DATABASE_URL overrides it. libpq
+# takes nothing under 2 s; every request waiting for a connection waits this long at most.
+CONNECT_TIMEOUT_SECONDS = 3
+# The pool retries a failed background connection with a growing backoff (1 s, 2 s, 4 s ...)
+# and, by default, for 5 minutes: once PostgreSQL was back, the next attempt could be a
+# minute away. Given up after this long, the next request that needs a connection makes a
+# fresh attempt at once (config.postgresql.base), so recovery follows PostgreSQL in seconds.
+POOL_RECONNECT_TIMEOUT_SECONDS = 5
 CREATE_DATABASE_HINT = "create it with `manage.py create_database`"
 
 
@@ -64,7 +70,12 @@ def pool_options() -> dict:
             f"DB_CONNECTION_LIMIT must be at least DB_POOL_SIZE ({pool_size}), got {limit}"
         )
     timeout = env_int("DB_POOL_TIMEOUT", 10, minimum=1, maximum=600)
-    return {"min_size": pool_size, "max_size": limit, "timeout": timeout}
+    return {
+        "min_size": pool_size,
+        "max_size": limit,
+        "timeout": timeout,
+        "reconnect_timeout": POOL_RECONNECT_TIMEOUT_SECONDS,
+    }
 
 
 def database_settings(url: str) -> dict:
@@ -73,7 +84,8 @@ def database_settings(url: str) -> dict:
         raise ImproperlyConfigured(
             "DATABASE_URL must name a database, as in postgresql://user@host:5432/convoy"
         )
-    config["ENGINE"] = "django.db.backends.postgresql"
+    # Django's backend with a pool that fails fast in an outage (config/postgresql/base.py).
+    config["ENGINE"] = "config.postgresql"
     config["CONN_MAX_AGE"] = 0  # the psycopg pool owns connection lifetime
     options = config.setdefault("OPTIONS", {})
     if not config.get("HOST") and "host" in options:

@@ -82,3 +82,17 @@ class DatabaseUnavailableError(DomainError):
         "The database is unavailable, so nothing was saved; try again in a few seconds."
     )
     retry_after_seconds = 5
+
+
+class RequestExpired(DomainError):
+    """The request waited longer than HTTP_QUEUE_TIMEOUT_SECONDS for a thread to run on (the
+    worker was busy, or stalled by an outage): it was not run, since its client has most
+    likely given up, and a join run now would answer the client's own retry 409."""
+
+    code = "request_expired"
+    status = 503
+    default_message = (
+        "The server was too busy to start this request in time, so nothing was done; "
+        "try again in a few seconds."
+    )
+    retry_after_seconds = 2

@@ -59,28 +59,45 @@ def with_true_length(scope, size: int):
 
 
 async def send_too_large(scope, send, limit: int, *, started: float) -> None:
+    await send_error(
+        scope,
+        send,
+        status=413,
+        error={
+            "code": "payload_too_large",
+            "message": f"The request body is larger than {limit} bytes.",
+        },
+        started=started,
+        reason="body_too_large",
+    )
+
+
+async def send_error(
+    scope,
+    send,
+    *,
+    status: int,
+    error: dict,
+    started: float,
+    reason: str,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
     """The API's one error shape, sent straight from the ASGI layer (no view ran, and no
     middleware: the access line, the request metric and the request id are given here, as
     RequestObservabilityMiddleware gives them to every other request)."""
     request_id = request_id_from(_header(scope, b"x-request-id"))
-    body = json.dumps(
-        {
-            "error": {
-                "code": "payload_too_large",
-                "message": f"The request body is larger than {limit} bytes.",
-            }
-        }
-    ).encode()
+    body = json.dumps({"error": error}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode("ascii")),
                 # The unread rest of the body makes the connection unusable.
                 (b"connection", b"close"),
                 (b"x-request-id", request_id.encode("ascii")),
+                *headers,
             ],
         }
     )
@@ -88,16 +105,16 @@ async def send_too_large(scope, send, limit: int, *, started: float) -> None:
     seconds = time.perf_counter() - started
     method = scope.get("method", "")
     # No URL was resolved: the route label stays "unmatched", as for any unresolved path.
-    metrics.record_request(method=method, route="unmatched", status=413, seconds=seconds)
+    metrics.record_request(method=method, route="unmatched", status=status, seconds=seconds)
     logger.info(
         "request",
         request_id=request_id,
         method=method,
         route="unmatched",
         path=scope.get("path", ""),
-        status=413,
+        status=status,
         duration_ms=round(seconds * 1000, 2),
-        reason="body_too_large",
+        reason=reason,
     )
 
 

@@ -16,6 +16,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.urls import path
 from redis.exceptions import RedisError
 
@@ -48,6 +49,7 @@ from sessions_rt.sockets import (
     MessageRateLimiter,
     PresenceRefresh,
     reconnect_reason,
+    shutting_down,
     socket_closed,
     socket_opened,
 )
@@ -56,6 +58,9 @@ from sessions_rt.store.events import event_from_json
 from sessions_rt.store.keys import rider_group, room_group
 
 logger = structlog.get_logger(__name__)
+
+# PostgreSQL went away, or its breaker is open (config/postgresql/base.py).
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 class RideConsumer(AsyncWebsocketConsumer):
@@ -66,6 +71,7 @@ class RideConsumer(AsyncWebsocketConsumer):
     auth_deadline: asyncio.TimerHandle | None = None
     live = False
     accepted = False
+    closed_for_shutdown = False
     # The highest seq the phone holds from this socket (its snapshot, events, or since_seq): a
     # live event at or below it is one the phone has, and is not sent again.
     seq_held = 0
@@ -115,6 +121,9 @@ class RideConsumer(AsyncWebsocketConsumer):
         offered = self.scope.get("subprotocols") or []
         await self.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
         self.accepted = True
+        if shutting_down():
+            await self.server_shutdown()
+            return
         key = next((p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), None)
         if key is not None:
             # The hello fields an auth message would carry come in the query string.
@@ -141,9 +150,13 @@ class RideConsumer(AsyncWebsocketConsumer):
         try:
             reason = self.leave_reason or LEAVE_ON_CLOSE.get(code)
             if reason is not None:
-                await services.session_left(room=self.room, rider=self.rider, reason=reason)
+                await services.session_left(
+                    room=self.room, rider=self.rider, reason=reason, channel_name=self.channel_name
+                )
             else:
-                await services.session_dropped(room=self.room, rider=self.rider)
+                await services.session_dropped(
+                    room=self.room, rider=self.rider, channel_name=self.channel_name
+                )
         except RealtimeUnavailable:
             logger.warning("live state unavailable while the rider disconnected")
 
@@ -192,7 +205,11 @@ class RideConsumer(AsyncWebsocketConsumer):
         carried the token; its malformed fields were dropped (hello.ignored)."""
         if self.auth_deadline is not None:
             self.auth_deadline.cancel()
-        found = await database_sync_to_async(token_authenticate)(key=key)
+        try:
+            found = await database_sync_to_async(token_authenticate)(key=key)
+        except DATABASE_ERRORS:
+            await self._close_database_unavailable()
+            return
         if found is None:
             await self._close(CloseCode.UNAUTHENTICATED, "invalid token")
             return
@@ -212,6 +229,9 @@ class RideConsumer(AsyncWebsocketConsumer):
             return
         except NotInRoom:
             await self._close(CloseCode.NOT_PARTICIPANT, "not a participant")
+            return
+        except DATABASE_ERRORS:
+            await self._close_database_unavailable()
             return
         self.rider, self.rider_id, self.room = rider, str(rider.pk), room
         try:
@@ -457,9 +477,29 @@ class RideConsumer(AsyncWebsocketConsumer):
         the close reason gives (spread over WS_RESTART_RECONNECT_WINDOW_SECONDS, inside the
         grace period). The rider is dropped, not gone: the others see reconnecting until the
         new socket opens."""
+        if self.closed_for_shutdown:
+            return
+        self.closed_for_shutdown = True
         reason = reconnect_reason(
             "server shutdown", window_seconds=settings.WS_RESTART_RECONNECT_WINDOW_SECONDS
         )
+        if self.rider is not None and self.room is not None and not self.ended_by_server:
+            # Marked reconnecting before the phone is told to go: done after the close, it
+            # could land after the phone is already back on another worker. The connection
+            # log waits until the close is sent.
+            self.ended_by_server = True
+            marked = False
+            try:
+                marked = await services.session_mark_dropped(
+                    room=self.room, rider=self.rider, channel_name=self.channel_name
+                )
+            except RealtimeUnavailable:
+                logger.warning("live state unavailable while the server shut down")
+            finally:
+                await self._close(CloseCode.SERVER_SHUTDOWN, reason)
+            if marked:
+                await services.session_drop_recorded(room=self.room, rider=self.rider)
+            return
         await self._close(CloseCode.SERVER_SHUTDOWN, reason)
 
     # --- Plumbing ----------------------------------------------------------------------------
@@ -482,6 +522,18 @@ class RideConsumer(AsyncWebsocketConsumer):
 
     async def _close_try_again(self) -> None:
         await self._close(CloseCode.TRY_AGAIN, _try_again_reason())
+
+    async def _close_database_unavailable(self) -> None:
+        # PostgreSQL is away (or its breaker open): the same 1013 as for Redis, with its own
+        # reason, rather than a socket that hangs until the phone drops it.
+        logger.warning("database unavailable while the socket authenticated")
+        await self._close(
+            CloseCode.TRY_AGAIN,
+            reconnect_reason(
+                "database unavailable",
+                window_seconds=settings.WS_UNAVAILABLE_RECONNECT_WINDOW_SECONDS,
+            ),
+        )
 
     async def _close(self, code: int, reason: str) -> None:
         await self.close(code=int(code), reason=reason)

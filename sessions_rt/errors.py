@@ -9,6 +9,7 @@ class RealtimeUnavailable(DomainError):
     code = "realtime_unavailable"
     status = 503
     default_message = "Live ride state is unavailable right now; try again shortly."
+    retry_after_seconds = 5
 
 
 class InvalidRealtimeData(ValidationFailed):

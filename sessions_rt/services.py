@@ -16,6 +16,7 @@ import uuid
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
 from riders.models import Rider
@@ -236,20 +237,40 @@ async def session_is_replaced(*, room: Room, rider: Rider, channel_name: str) ->
     return record is not None and record.channel not in (None, channel_name)
 
 
-async def session_left(*, room: Room, rider: Rider, reason: LeaveReason) -> None:
+async def session_left(*, room: Room, rider: Rider, reason: LeaveReason, channel_name: str) -> None:
     """The socket closed for good: the app closed it (client_closed), or the server did because
-    the app broke the protocol (protocol_error). The rider leaves the live ride at once."""
-    await _redis_call(member_leave)(room.pk, rider.pk, reason=reason)
-    await _log(rider, room, EventType.DISCONNECTED, reason=reason.value)
+    the app broke the protocol (protocol_error). The rider leaves the live ride at once, unless
+    another socket of theirs opened since (that one speaks for the rider now)."""
+    event = await _redis_call(member_leave)(room.pk, rider.pk, reason=reason, channel=channel_name)
+    if event is not None:
+        await _log(rider, room, EventType.DISCONNECTED, reason=reason.value)
 
 
-async def session_dropped(*, room: Room, rider: Rider) -> None:
+async def session_dropped(*, room: Room, rider: Rider, channel_name: str) -> None:
     """The socket dropped (a tunnel): others see "reconnecting" now, "left" only if the rider
     is not back within the grace period."""
+    if await session_mark_dropped(room=room, rider=rider, channel_name=channel_name):
+        await session_drop_recorded(room=room, rider=rider)
+
+
+async def session_mark_dropped(*, room: Room, rider: Rider, channel_name: str) -> bool:
+    """Show the rider as reconnecting; whether this socket still spoke for them.
+
+    Nothing changes when another socket of the rider opened since: a phone told by a stopping
+    worker to move is often back on another worker before the old one has seen its socket
+    close, and marking it reconnecting then would leave it so until the expiry sweep took it
+    out as timed_out (issue 20: 13 of 35 riders of a deploy)."""
     try:
-        await _redis_call(member_mark_reconnecting)(room.pk, rider.pk)
+        event = await _redis_call(member_mark_reconnecting)(room.pk, rider.pk, channel=channel_name)
     except NotLiveMember:
-        return
+        return False
+    return event is not None or not await _redis_call(_is_superseded)(
+        room.pk, rider.pk, channel_name
+    )
+
+
+async def session_drop_recorded(*, room: Room, rider: Rider) -> None:
+    """The drop goes into the rider's connection log, and the grace period starts."""
     await _log(rider, room, EventType.RECONNECTING)
     asyncio.get_running_loop().create_task(_expire_after_grace(room=room, rider=rider))
 
@@ -431,6 +452,11 @@ def _is_reconnecting(room_id, rider_id) -> bool:
     return str(rider_id) in reconnecting_members(room_id)
 
 
+def _is_superseded(room_id, rider_id, channel_name: str) -> bool:
+    record = connection_session_get(room_id, rider_id)
+    return record is not None and record.channel not in (None, channel_name)
+
+
 async def _log(rider: Rider, room: Room, event_type: str, **metrics) -> None:
     """Support reads these ConnectionLogs when a rider says "I couldn't hear my group"."""
     clean = {key: value for key, value in metrics.items() if value is not None}
@@ -440,3 +466,8 @@ async def _log(rider: Rider, room: Room, event_type: str, **metrics) -> None:
         )
     except InvalidEvent as exc:  # a value the app sent that the telemetry vocabulary lacks
         logger.info("connection log %s for %s not kept: %s", event_type, rider.pk, exc)
+    except (OperationalError, InterfaceError):
+        # PostgreSQL is away: the live ride goes on without this line of its history.
+        logger.warning(
+            "connection log %s for %s not kept: database unavailable", event_type, rider.pk
+        )

@@ -99,6 +99,9 @@ def retry_after_ms(reason: str) -> int | None:
 
 
 _OPEN: "weakref.WeakSet" = weakref.WeakSet()
+# Set once this process has begun its shutdown: a handshake that got through just before the
+# listening socket closed is answered with 1001 and a reconnect hint, not accepted and reset.
+_STOPPING = False
 
 
 def socket_opened(consumer) -> None:
@@ -109,16 +112,28 @@ def socket_closed(consumer) -> None:
     _OPEN.discard(consumer)
 
 
+def shutting_down() -> bool:
+    return _STOPPING
+
+
 async def close_every_socket_for_shutdown(*, wait_seconds: float) -> None:
     """Close every socket with 1001 (server shutdown), then give phones ``wait_seconds`` to
     answer the close, so each rider shows as reconnecting (not gone) while the phone moves
-    to another worker."""
-    consumers = list(_OPEN)
-    if not consumers:
-        return
-    await asyncio.gather(
-        *(consumer.server_shutdown() for consumer in consumers), return_exceptions=True
-    )
-    deadline = asyncio.get_running_loop().time() + wait_seconds
-    while _OPEN and asyncio.get_running_loop().time() < deadline:
+    to another worker. A socket that opens meanwhile (its handshake was already under way)
+    is closed the same way."""
+    global _STOPPING
+    _STOPPING = True
+    closed: weakref.WeakSet = weakref.WeakSet()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        # One still in its handshake closes itself once accepted (RideConsumer.connect).
+        fresh = [c for c in list(_OPEN) if c.accepted and c not in closed]
+        closed.update(fresh)
+        if fresh:
+            await asyncio.gather(
+                *(consumer.server_shutdown() for consumer in fresh), return_exceptions=True
+            )
+        if not _OPEN or loop.time() >= deadline:
+            return
         await asyncio.sleep(0.05)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.api.parsers import PayloadTooLarge
-from config.errors import DatabaseUnavailableError, DomainError, RateLimited
+from config.errors import DomainError
 from config.observability import database_unavailable
 
 _MESSAGES = {
@@ -42,8 +42,11 @@ def api_exception_handler(exc, context):
         response = Response({"error": exc.as_dict()}, status=exc.status)
         if exc.status == status.HTTP_401_UNAUTHORIZED:
             response["WWW-Authenticate"] = 'Bearer realm="convoy"'
-        if isinstance(exc, DatabaseUnavailableError | RateLimited):
-            response["Retry-After"] = str(exc.retry_after_seconds)
+        # Every error that says when to come back says it in the header too (a database or
+        # live state away, a rate limit).
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
         return response
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(

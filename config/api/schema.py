@@ -7,7 +7,8 @@ Two things hold for every request and are stated here once rather than on each v
   string parameter has ``minLength: 1``;
 - every operation may be answered 413 (the body limit is applied to every request, before
   the body is read), 429 (every operation is rate limited, per rider or per address) and
-  503 (PostgreSQL or Redis unavailable: every operation reads the token or the account).
+  503 (PostgreSQL or Redis unavailable: every operation reads the token or the account; or
+  the request waited past HTTP_QUEUE_TIMEOUT_SECONDS for a thread and was not run).
 """
 
 from drf_spectacular.extensions import OpenApiSerializerExtension

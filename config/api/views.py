@@ -51,7 +51,10 @@ ERROR_DESCRIPTIONS = {
     413: "Request body too large.",
     422: "Breaks a rule of Convoy.",
     429: "Rate limited; see Retry-After.",
-    503: "Temporarily unavailable; try again.",
+    503: (
+        "Temporarily unavailable, nothing was done; try again after Retry-After: "
+        "database_unavailable, realtime_unavailable, or request_expired (queued too long to run)."
+    ),
 }
 
 

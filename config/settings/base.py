@@ -177,6 +177,12 @@ EXPORT_BUILD_TIMEOUT_SECONDS = env_int(
 # with 8, joins and leaves cost a worker 15% more CPU each than with 4 (bench.api), spent
 # handing the lock around; more pay off only when requests mostly wait on PostgreSQL.
 HTTP_THREADS_PER_WORKER = env_int("HTTP_THREADS_PER_WORKER", 4, minimum=1, maximum=256)
+# A request that waited this long for one of those threads is answered 503 without running:
+# its phone has given up (and will retry), and a join run now would answer the retry 409.
+HTTP_QUEUE_TIMEOUT_SECONDS = env_int("HTTP_QUEUE_TIMEOUT_SECONDS", 10, minimum=1, maximum=600)
+# After a failed PostgreSQL connection attempt, requests fail at once (503) for this long,
+# then one at a time tries again (config/postgresql/breaker.py).
+DB_BREAKER_SECONDS = env_int("DB_BREAKER_SECONDS", 2, minimum=1, maximum=60)
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576, minimum=1024, maximum=104_857_600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 API_THROTTLE_RATES = {

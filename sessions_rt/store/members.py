@@ -113,12 +113,15 @@ def member_mark_reconnecting(
     room_id: uuid.UUID | str,
     rider_id: uuid.UUID | str,
     *,
+    channel: str | None = None,
     now: datetime | None = None,
     client: Redis | None = None,
 ) -> Event | None:
     """The rider's socket dropped: status "reconnecting" until they rejoin or the grace period
-    runs out. Returns the presence_changed event, or None if they were already reconnecting.
-    The drop is recorded for the silent-rider rule as it happens (trail.DropRecord).
+    runs out. Returns the presence_changed event, or None if they were already reconnecting,
+    or if ``channel`` (the socket that dropped) is no longer the rider's current one: the
+    phone is already back on another socket. The drop is recorded for the silent-rider rule
+    as it happens (trail.DropRecord).
     """
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
@@ -127,9 +130,11 @@ def member_mark_reconnecting(
         client=redis_client(client),
         room_id=room,
         now_ms=to_ms(now),
-        args=(rider, keys.silent_neighbour_km()),
+        args=(rider, keys.silent_neighbour_km(), channel or ""),
     )
     raise_unless_member(reply)
+    if reply[0] == b"superseded":
+        return None
     return event_or_none(room, reply[1])
 
 
@@ -138,19 +143,25 @@ def member_leave(
     rider_id: uuid.UUID | str,
     *,
     reason: str,
+    channel: str | None = None,
     now: datetime | None = None,
     client: Redis | None = None,
 ) -> Event | None:
     """Take the rider out of every structure of the room (presence, location, connection
     states, connection record). The last one out deletes the room's keys. Returns member_left,
-    or None if the rider was not a live member.
+    or None if the rider was not a live member, or if ``channel`` (the socket that closed) is
+    no longer the rider's current one.
     """
     room = canonical_id(room_id, field="room_id")
     rider = canonical_id(rider_id, field="rider_id")
     why = choice(LeaveReason, reason, field="reason")
     redis = redis_client(client)
     status, *rest = run_room_script(
-        "leave", client=redis, room_id=room, now_ms=to_ms(now), args=(rider, why.value)
+        "leave",
+        client=redis,
+        room_id=room,
+        now_ms=to_ms(now),
+        args=(rider, why.value, channel or ""),
     )
     if status == b"not_member":
         return None

@@ -269,7 +269,7 @@ def test_database_url_from_db_variables_keeps_an_awkward_password(
     assert config["USER"] == "convoy@app"
     assert config["PASSWORD"] == "p@ss:w/rd#?%"
     assert config["NAME"] == "convoy_prod"
-    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert config["ENGINE"] == "config.postgresql"
     assert config["CONN_MAX_AGE"] == 0
 
 
@@ -316,7 +316,12 @@ def test_a_url_without_a_database_name_is_refused(without_configuration):
 
 
 def test_pool_options_defaults(without_configuration):
-    assert database.pool_options() == {"min_size": 10, "max_size": 20, "timeout": 10}
+    assert database.pool_options() == {
+        "min_size": 10,
+        "max_size": 20,
+        "timeout": 10,
+        "reconnect_timeout": database.POOL_RECONNECT_TIMEOUT_SECONDS,
+    }
 
 
 def test_pool_options_from_the_environment(monkeypatch, without_configuration):
@@ -324,7 +329,12 @@ def test_pool_options_from_the_environment(monkeypatch, without_configuration):
     monkeypatch.setenv("DB_POOL_TIMEOUT", "3")
 
     # Without a limit, room to grow to twice the pool.
-    assert database.pool_options() == {"min_size": 30, "max_size": 60, "timeout": 3}
+    assert database.pool_options() == {
+        "min_size": 30,
+        "max_size": 60,
+        "timeout": 3,
+        "reconnect_timeout": database.POOL_RECONNECT_TIMEOUT_SECONDS,
+    }
 
     monkeypatch.setenv("DB_CONNECTION_LIMIT", "30")
     assert database.pool_options()["max_size"] == 30

@@ -258,6 +258,7 @@ def test_rest_keeps_serving_while_redis_is_down_and_live_state_comes_back(riders
             presence = http.get(f"/api/v1/rooms/{room.code}/presence/", headers=headers)
             assert presence.status_code == 503
             assert presence.json()["error"]["code"] == "realtime_unavailable"
+            assert presence.headers["Retry-After"] == "5"
             assert http.get("/readyz").json()["checks"]["redis"]["ok"] is False
 
             async def new_socket_while_down():

@@ -5,7 +5,9 @@ one fails here, by name, instead of quietly undoing what Convoy built on it.
 - uvicorn's ``multiprocess.Process`` module global and its ``server`` property
   (config/server.py makes every worker run ConvoyServer);
 - pgserver's ``PostgresServer._lock`` and its handle list (config/embedded.py prunes the pids
-  of killed processes under that lock).
+  of killed processes under that lock);
+- psycopg_pool's ``_stats`` counter and its ``_REQUESTS_ERRORS`` key, counted once per timed
+  out ``getconn`` (config/postgresql/base.py waits in slices and counts a request once).
 """
 
 import json
@@ -222,3 +224,42 @@ def test_pgserver_keeps_its_handle_list_under_the_lock_convoy_takes(tmp_path):
     while _postgres_answers(attached["socket_dir"]):
         assert time.monotonic() < deadline, "pgserver left the server running"
         time.sleep(0.2)
+
+
+def test_psycopg_pool_counts_each_timed_out_getconn_in_its_stats_counter():
+    from psycopg_pool import ConnectionPool, PoolTimeout
+
+    pool = ConnectionPool(
+        "host=127.0.0.1 port=1 connect_timeout=2", min_size=0, max_size=1, open=True
+    )
+    try:
+        with pytest.raises(PoolTimeout):
+            pool.getconn(timeout=0.05)
+        assert pool._stats[pool._REQUESTS_ERRORS] == 1
+        assert pool.get_stats()["requests_errors"] == 1
+    finally:
+        pool.close(timeout=1)
+
+
+def test_uvicorn_supervisor_dispatches_sigterm_to_handle_term_and_keeps_its_sockets():
+    """config.server.ConvoyMultiprocess closes ``self.sockets`` in handle_term/handle_int,
+    which uvicorn's supervisor calls by the signal's name."""
+    import signal
+    import socket
+
+    from config.server import ConvoyMultiprocess
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    config = uvicorn.Config("config.asgi:application", workers=2)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        supervisor = ConvoyMultiprocess(config, sockets=[listening])
+        supervisor.signal_queue.append(signal.SIGTERM)
+        supervisor.handle_signals()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert supervisor.should_exit.is_set()
+    assert listening.fileno() == -1  # closed before any worker is told to stop

@@ -21,6 +21,19 @@ local function is_live_member(rider)
   return room_exists() and is_member(rider)
 end
 
+-- Whether ``channel`` (a socket's channel-layer name; '' for a caller that is no socket) may
+-- still speak for the rider: a socket the rider has since replaced with another one, on any
+-- worker, no longer may. A stopping worker's late disconnect would otherwise mark a rider
+-- who is already back on another socket as reconnecting, and the expiry sweep would take them
+-- out once the grace period ran out.
+local function is_current_channel(rider, channel)
+  if channel == nil or channel == '' then return true end
+  local record = redis.call('HGET', CONNECTION_SESSIONS, rider)
+  if not record then return true end
+  local current = cjson.decode(record).channel
+  return current == nil or current == cjson.null or current == channel
+end
+
 local function or_null(value)
   if value == nil or value == false or value == '' then return cjson.null end
   return value
