@@ -137,7 +137,9 @@ class WebhookEndpointAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         return self.confirmed_action(
             request,
             endpoint,
-            lambda: webhook_endpoint_resume(endpoint=endpoint, actor=request.user),
+            lambda reason: webhook_endpoint_resume(
+                endpoint=endpoint, actor=request.user, reason=reason
+            ),
             done=f"Resumed {endpoint}; what waited for it is being delivered, oldest first.",
             title="Resume a paused endpoint",
             question=f"Resume deliveries to {endpoint}?",
@@ -213,7 +215,7 @@ class WebhookDeliveryAdmin(ConfirmedActionsMixin, ConsoleModelAdmin):
         return self.confirmed_action(
             request,
             delivery,
-            lambda: webhook_redeliver(delivery=delivery, actor=request.user),
+            lambda reason: webhook_redeliver(delivery=delivery, actor=request.user, reason=reason),
             done=f"{delivery.event.type} is being sent again to {delivery.endpoint}.",
             title="Redeliver an event",
             question=f"Send {delivery.event.type} to {delivery.endpoint} again?",

@@ -80,7 +80,7 @@ def webhook_endpoint_create(
     return endpoint
 
 
-def webhook_endpoint_resume(*, endpoint: WebhookEndpoint, actor: Rider) -> int:
+def webhook_endpoint_resume(*, endpoint: WebhookEndpoint, actor: Rider, reason: str = "") -> int:
     """Staff resume a paused endpoint: its failure clock restarts and every ride with
     something pending for it drains again, oldest first. Returns how many rides."""
     with transaction.atomic():
@@ -105,6 +105,7 @@ def webhook_endpoint_resume(*, endpoint: WebhookEndpoint, actor: Rider) -> int:
             actor=actor,
             target=locked,
             details={"rides_pending": len(rooms)},
+            reason=reason,
         )
         for room_id in rooms:
             defer_drain(endpoint_id=locked.pk, room_id=room_id, force=True)
@@ -127,7 +128,9 @@ def webhook_endpoint_deactivate(*, endpoint: WebhookEndpoint, actor: Rider) -> N
             )
 
 
-def webhook_redeliver(*, delivery: WebhookDelivery, actor: Rider) -> WebhookDelivery:
+def webhook_redeliver(
+    *, delivery: WebhookDelivery, actor: Rider, reason: str = ""
+) -> WebhookDelivery:
     """Send one event to its endpoint again (the receiver lost it, or staff want it sent
     now): it is pending once more, with the event's same ``webhook-id``, and goes before the
     ride's later events still waiting."""
@@ -144,6 +147,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, actor: Rider) -> WebhookDeli
             actor=actor,
             target=locked.endpoint,
             details={"event_id": str(locked.event.event_id), "type": locked.event.type},
+            reason=reason,
         )
         defer_drain(endpoint_id=locked.endpoint_id, room_id=locked.room_id, force=True)
     return locked

@@ -9,6 +9,7 @@ from riders.models import AuditAction, AuditEntry
 from rooms import webhooks
 from rooms.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from rooms.services import room_deactivate
+from tests.admin.conftest import REASON
 from tests.webhook_receiver import receiver_running
 
 pytestmark = pytest.mark.django_db
@@ -78,8 +79,12 @@ def test_a_paused_endpoint_is_announced_and_a_moderator_resumes_it(staff_client,
     resume = reverse("admin:rooms_webhookendpoint_resume", args=[endpoint.pk])
     assert "Resume deliveries to" in client.get(resume).content.decode()  # asks first
     assert WebhookEndpoint.objects.get().is_paused
-    client.post(resume)
+    assert client.post(resume).status_code == 400  # no reason given: nothing happens
+    assert WebhookEndpoint.objects.get().is_paused
+    client.post(resume, REASON)
     assert not WebhookEndpoint.objects.get().is_paused
+    entry = AuditEntry.objects.get(action=AuditAction.WEBHOOK_RESUMED)
+    assert entry.details["reason"] == REASON["reason"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -100,7 +105,7 @@ def test_a_deliverys_attempts_are_shown_and_it_can_be_sent_again(staff_client, s
         receiver.status = 200
         WebhookDelivery.objects.update(next_attempt_at=None)
         redeliver = reverse("admin:rooms_webhookdelivery_redeliver", args=[delivery.pk])
-        client.post(redeliver)
+        client.post(redeliver, REASON)
         webhooks.webhook_drain(endpoint_id=endpoint.pk, room_id=ride.room.pk)
         assert [r.payload["type"] for r in receiver.received] == ["ride.ended"]
         assert list(
