@@ -10,9 +10,9 @@ endless or huge body.
 import contextlib
 import http.server
 import os
-import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.ops.processes import PROJECT_ROOT, server_environment
+from tests.ops.processes import PROJECT_ROOT, server_environment, stop_process
 
 
 @dataclass
@@ -119,21 +119,15 @@ def delivery_worker(**extra_env: str) -> Iterator[subprocess.Popen]:
         **server_environment(DJANGO_SETTINGS_MODULE="config.settings.test"),
         **extra_env,
     }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "procrastinate", "worker"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "procrastinate", "worker"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            stop_process(process)

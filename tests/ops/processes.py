@@ -1,6 +1,7 @@
 """Running manage.py in a child process, the way an operator runs it."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,16 @@ def server_environment(database_url: str | None = None, **extra: str) -> dict[st
         "DB_CONNECTION_LIMIT": "6",
         **extra,
     }
+
+
+def stop_process(process: subprocess.Popen, *, timeout: float = 15) -> None:
+    """SIGTERM, as a deploy sends it; one that has not stopped after ``timeout`` seconds is
+    killed, and the test fails: a command that ignores SIGTERM is a bug."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise

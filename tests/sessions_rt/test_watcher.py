@@ -102,13 +102,13 @@ def test_a_ride_whose_condition_lasts_costs_no_query_of_its_own(ride, exact_quer
     watcher = RideWatcher()
     watcher.tick(now=now)
     # Only the due SOS countdowns and contact notices are looked for: the lasting split is
-    # known to be open. (The countdowns' transaction is a savepoint inside the test's: its
-    # query and the savepoint's 2, then the notices' one statement.)
-    with exact_queries(4) as executed:
+    # known to be open. (Each of the two runs in a transaction, a savepoint inside the test's:
+    # the countdowns' query, then the notices' one statement, each with the savepoint's 2.)
+    with exact_queries(6) as executed:
         watcher.tick(now=now + timedelta(seconds=1))
     assert "FOR UPDATE SKIP LOCKED" in executed.captured_queries[1]["sql"]
     # The same for ten ticks: nothing else is read while nothing changes.
-    with exact_queries(40):
+    with exact_queries(60):
         for step in range(2, 12):
             watcher.tick(now=now + timedelta(seconds=step))
 

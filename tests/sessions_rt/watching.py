@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from riders.models import Rider
 from rooms.models import RideAlert, Room
 from rooms.services import participant_join, room_create
 from sessions_rt.consumers import PROTOCOL
-from tests.ops.processes import server_environment
+from tests.ops.processes import server_environment, stop_process
 from tests.riders.factories import RiderFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,13 +66,7 @@ def watcher_process(env: dict[str, str]):
                 time.sleep(0.1)
             yield process
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                raise
+            stop_process(process)
 
 
 def log_of(process) -> str:
