@@ -143,6 +143,11 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     "concurrency": env_int("DELIVERY_WORKER_CONCURRENCY", 8, minimum=1, maximum=100),
     "update_heartbeat_interval": 5,
     "stalled_worker_timeout": DELIVERY_STALLED_JOB_SECONDS,
+    # A job waiting on its ride's lock is never announced when the lock frees (only new
+    # jobs are): the worker looks for such jobs this often.
+    "fetch_job_polling_interval": 0.2,
+    # Done jobs leave the queue's table (the deliveries and attempts keep the record).
+    "delete_jobs": "successful",
 }
 
 # --- Telemetry ----------------------------------------------------------------------------
