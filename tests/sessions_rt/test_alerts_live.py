@@ -9,11 +9,13 @@ import asyncio
 import contextlib
 import io
 import json
+import time
 
 import pytest
 import websockets
 from channels.db import database_sync_to_async
 from django.core.management import call_command
+from django.db import connection
 
 from bench.harness import running_server
 from riders.auth_tokens import token_issue
@@ -46,6 +48,25 @@ def two_servers(django_db_setup, django_db_blocker):
         running_server(workers=1, extra_env=env) as second,
     ):
         yield first, second
+
+
+@pytest.fixture(autouse=True)
+def servers_done_before_the_flush(transactional_db):
+    """The servers write a socket's connection log as it closes, after the test has moved
+    on; the flush that empties the tables (TRUNCATE) racing that write deadlocks. So the test
+    ends only once no other session of the test database is inside a statement or a
+    transaction (10 s at most)."""
+    yield
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)
