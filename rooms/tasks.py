@@ -9,7 +9,6 @@ its job locks give the per-(endpoint, ride) ordering without a server of its own
 import uuid
 
 from django.conf import settings
-from django.db import connections
 from procrastinate.contrib.django import app
 
 from rooms import webhooks
@@ -18,11 +17,9 @@ from rooms.outbox import DELIVER_TASK, QUEUE
 
 @app.task(queue=QUEUE, name=DELIVER_TASK)
 def deliver_webhooks(*, endpoint_id: str, room_id: str) -> None:
-    try:
-        webhooks.webhook_drain(endpoint_id=uuid.UUID(endpoint_id), room_id=uuid.UUID(room_id))
-    finally:
-        # Each job runs in a worker thread of its own: give its connection back to the pool.
-        connections.close_all()
+    # The contrib app's task middleware closes each job's database connections around it, as
+    # Django does around a request: a job needs no cleanup of its own.
+    webhooks.webhook_drain(endpoint_id=uuid.UUID(endpoint_id), room_id=uuid.UUID(room_id))
 
 
 @app.periodic(cron="* * * * * */10", periodic_id="retry_stalled_jobs")
@@ -45,17 +42,11 @@ async def retry_stalled_jobs(timestamp: int) -> int:
 def start_forgotten_deliveries(timestamp: int) -> int:
     """A delivery whose job was lost (a leave commits in one statement and defers its job
     after it; a crash between the two) is found here and started, a little late."""
-    try:
-        return webhooks.webhook_start_forgotten()
-    finally:
-        connections.close_all()
+    return webhooks.webhook_start_forgotten()
 
 
 @app.periodic(cron="17 * * * *", periodic_id="prune_outbox")
 @app.task(queue=QUEUE, name="rooms.prune_outbox", queueing_lock="prune_outbox")
 def prune_outbox(timestamp: int) -> int:
     """Every hour: events past OUTBOX_RETENTION_DAYS that were delivered everywhere go."""
-    try:
-        return webhooks.webhook_outbox_prune()
-    finally:
-        connections.close_all()
+    return webhooks.webhook_outbox_prune()
